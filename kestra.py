@@ -1,0 +1,1029 @@
+"""kestra.py: the Python side of Kestra, in one file, with no dependencies.
+
+Task scripts report outputs, metrics, logs and assets to the Kestra worker by
+printing ``::{json}::`` lines; this module writes those lines so that each one
+arrives exactly once, whole, parseable and in order::
+
+    from kestra import Kestra
+
+    Kestra.outputs({"rows": 42})
+    Kestra.counter("processed", 42, tags={"source": "s3"})
+    Kestra.logger().info("done")
+
+The file can be copied next to a script and imported as is (Python 3.8+).
+"""
+
+from __future__ import annotations
+
+import _thread
+import collections.abc
+import enum
+import io
+import json
+import json.encoder
+import os
+import sys
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - read by type checkers only
+    import logging
+    from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Union
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Kestra",
+    "KestraError",
+    "ContextNotFoundError",
+    "JsonFormatter",
+    "KestraHandler",
+    "ExecutionContext",
+    "load_execution_context",
+]
+
+
+# Protocol and errors ##########################################################
+# What the Kestra worker reads from a task's output, spelled out as data, and the
+# one exception family every check in this module raises.
+
+#: The worker matches each output line (stdout or stderr) against this regex.
+FRAME_PATTERN = r"^::(\{.*})::$"
+
+#: Metric types the server knows; ``gauge`` needs Kestra 1.1 or newer.
+METRIC_TYPES = ("counter", "timer", "gauge")
+
+#: Log levels the server accepts, from the Python level at or above which each
+#: one applies: a custom level maps to the nearest standard level at or below it.
+LOG_LEVELS = ((40, "ERROR"), (30, "WARN"), (20, "INFO"), (10, "DEBUG"))
+LOWEST_LOG_LEVEL = "TRACE"
+
+#: Where Kestra puts the execution context of a task.
+CONTEXT_FILE = ".kestra-execution-context.json"
+CONTEXT_FILE_ENV = "KESTRA_EXECUTION_CONTEXT_FILE"
+CONTEXT_ENV = "KESTRA_CONTEXT"
+
+
+class KestraError(Exception):
+    """Something this library was asked to do cannot be done; the message says why and what to do."""
+
+
+class ContextNotFoundError(KestraError, FileNotFoundError):
+    """No Kestra execution context exists here: the script is not running inside a Kestra task.
+
+    It is also a ``FileNotFoundError``, which is what the official client raised.
+    """
+
+
+# Frame encoding ###############################################################
+# Turns a Python value into the JSON of one frame: strict JSON on one ASCII line,
+# with a documented form for common non-JSON types and an error naming the key.
+
+_json_string = json.encoder.encode_basestring_ascii
+_PLAIN_SCALARS = frozenset((str, int, bool, type(None)))
+
+if json.encoder.c_make_encoder is not None:
+    # One C encoder, built once: no circular-reference markers (values reach it
+    # only after _is_plain walked them, so they are acyclic) and no NaN.
+    _c_encoder = json.encoder.c_make_encoder(
+        None, None, _json_string, None, ":", ",", False, False, False
+    )
+
+    def _encode_plain(value: Any) -> str:
+        return "".join(_c_encoder(value, 0))
+
+else:  # pragma: no cover - CPython always has the C accelerator
+    _encode_plain = json.JSONEncoder(
+        ensure_ascii=True, allow_nan=False, check_circular=False, separators=(",", ":")
+    ).encode
+
+
+def _is_plain(value: Any) -> bool:
+    """Whether ``value`` is already strict JSON: exact dict/list/tuple/str/int/bool/None
+    and finite floats, with string keys. Cycles end in RecursionError."""
+    cls = value.__class__
+    if cls in _PLAIN_SCALARS:
+        return True
+    if cls is float:
+        return value - value == 0.0  # false for nan and the infinities
+    if cls is dict:
+        for key, item in value.items():
+            if key.__class__ is not str or not _is_plain(item):
+                return False
+        return True
+    if cls is list or cls is tuple:
+        for item in value:
+            if not _is_plain(item):
+                return False
+        return True
+    return False
+
+
+def _dumps(value: Any) -> str:
+    """The strict, one-line, ASCII JSON text of ``value``, or a KestraError."""
+    try:
+        plain = _is_plain(value)
+    except RecursionError:  # a cycle, or very deep: the walker below tells which
+        plain = False
+    try:
+        if not plain:
+            value = _to_json(value, None, set())
+        text = _encode_plain(value)
+        # Surrogates (and astral characters, which are harmless) are escaped as \udXXX:
+        # only then is the value searched for the ones that are not text.
+        if "\\ud" in text:
+            _reject_surrogates(value, None)
+        return text
+    except RecursionError:
+        raise KestraError(
+            "the value is nested too deeply to be sent as JSON (Python's recursion "
+            "limit was reached); flatten it or write it to an output file instead"
+        ) from None
+    except ValueError as exc:  # for example an int longer than sys.get_int_max_str_digits()
+        raise KestraError("the value cannot be written as JSON: %s" % exc) from None
+
+
+def _surrogate_in(text: str) -> Optional[str]:
+    """The first surrogate code point in ``text`` (as U+XXXX), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return "U+%04X" % ord(text[exc.start])
+    return None
+
+
+def _reject_surrogates(value: Any, path: Optional[tuple]) -> None:
+    """Refuse strings holding surrogate code points, in a value that is plain JSON.
+
+    They are not text: JSON would read an escaped pair of them as one other
+    character, and the server cannot store a lone one. They come from decoding
+    bytes with ``errors="surrogateescape"`` (file names, for example).
+    """
+    cls = value.__class__
+    if cls is str:
+        found = _surrogate_in(value)
+        if found:
+            raise KestraError(
+                "%s contains the surrogate code point %s, which is not text (it usually "
+                "comes from bytes decoded with errors='surrogateescape'); clean it "
+                "first, for example value.encode('utf-8', 'backslashreplace').decode()"
+                % (_where(path), found)
+            )
+    elif cls is dict:
+        for key, item in value.items():
+            if _surrogate_in(key):
+                raise KestraError(
+                    "%s has the key %r, which contains a surrogate code point (not "
+                    "text); clean it first" % (_where(path), key)
+                )
+            _reject_surrogates(item, (path, key))
+    elif cls is list or cls is tuple:
+        for index, item in enumerate(value):
+            _reject_surrogates(item, (path, index))
+
+
+def _where(path: Optional[tuple]) -> str:
+    """Format a key path, kept as a linked list of (parent, step) tuples so that the
+    slow path pays for the text only when it raises."""
+    steps = []
+    while path is not None:
+        path, step = path
+        steps.append(step)
+    steps.reverse()
+    if not steps:
+        return "the value"
+    text = []
+    for index, step in enumerate(steps):
+        if index == 0 and isinstance(step, str) and step.isidentifier():
+            text.append(step)
+        else:
+            text.append("[%r]" % (step,))
+    return "".join(text)
+
+
+def _type_name(value: Any) -> str:
+    cls = type(value)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else "%s.%s" % (module, cls.__qualname__)
+
+
+def _non_finite(value: Any, path: Optional[tuple]) -> KestraError:
+    return KestraError(
+        "%s is %r: JSON has no NaN or Infinity, and the server would drop the whole "
+        "line, outputs and metrics included. Send None, a string or a finite number "
+        "instead." % (_where(path), value)
+    )
+
+
+def _to_json(value: Any, path: Optional[tuple], active: set) -> Any:
+    """A strict-JSON copy of ``value``: the slow path, for anything _is_plain refused.
+
+    ``active`` holds the ids of the containers being converted, to catch cycles.
+    """
+    cls = value.__class__
+    if cls in _PLAIN_SCALARS:
+        return value
+    if cls is float:
+        if value - value == 0.0:
+            return value
+        raise _non_finite(value, path)
+    if cls is dict or cls is list or cls is tuple:
+        return _container_to_json(value, path, active)
+    return _other_to_json(value, path, active)
+
+
+def _container_to_json(value: Any, path: Optional[tuple], active: set) -> Any:
+    ident = id(value)
+    if ident in active:
+        raise KestraError(
+            "%s contains itself (a reference cycle); JSON cannot represent cycles. "
+            "Send a copy without the back-reference." % _where(path)
+        )
+    active.add(ident)
+    if isinstance(value, collections.abc.Mapping):
+        result = {}  # type: Any
+        for key, item in value.items():
+            if key.__class__ is not str:
+                key = _json_key(key, path)
+            result[key] = _to_json(item, (path, key), active)
+    else:
+        result = [_to_json(item, (path, index), active) for index, item in enumerate(value)]
+    active.discard(ident)
+    return result
+
+
+def _json_key(key: Any, path: Optional[tuple]) -> str:
+    if isinstance(key, enum.Enum) and isinstance(key.value, str):
+        return key.value
+    if isinstance(key, str):
+        return str.__str__(key)
+    raise KestraError(
+        "%s has the key %r of type %s; keys must be strings. Use str(key) if you "
+        "meant it as text." % (_where(path), key, _type_name(key))
+    )
+
+
+def _other_to_json(value: Any, path: Optional[tuple], active: set) -> Any:
+    """The documented JSON form of a value that is not a plain JSON type."""
+    if isinstance(value, enum.Enum):
+        return _to_json(value.value, path, active)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bool):  # pragma: no cover - bool cannot be subclassed
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return _to_json(float(value), path, active)
+    if isinstance(value, (collections.abc.Mapping, list, tuple)):
+        return _container_to_json(value, path, active)
+    if isinstance(value, (set, frozenset)):
+        items = _container_to_json(list(value), path, active)
+        try:
+            items.sort()
+        except TypeError:  # mixed types: keep the set's own order
+            pass
+        return items
+    datetime_module = sys.modules.get("datetime")
+    if datetime_module is not None:
+        if isinstance(value, (datetime_module.date, datetime_module.time)):
+            return value.isoformat()
+        if isinstance(value, datetime_module.timedelta):
+            return _iso_duration(value)
+    decimal_module = sys.modules.get("decimal")
+    if decimal_module is not None and isinstance(value, decimal_module.Decimal):
+        if not value.is_finite():
+            raise _non_finite(value, path)
+        return str(value)
+    uuid_module = sys.modules.get("uuid")
+    if uuid_module is not None and isinstance(value, uuid_module.UUID):
+        return str(value)
+    cls = type(value)
+    if hasattr(cls, "__fspath__"):
+        text = os.fspath(value)
+        if isinstance(text, str):
+            return text
+    if hasattr(cls, "__dataclass_fields__") and not isinstance(value, type):
+        fields = sys.modules["dataclasses"].fields(value)
+        as_dict = {field.name: getattr(value, field.name) for field in fields}
+        return _container_to_json(as_dict, path, active)
+    if cls.__module__ == "numpy" and hasattr(value, "tolist"):
+        return _to_json(value.tolist(), path, active)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raise KestraError(
+            "%s is %s, which is not text: decode it (value.decode()) or base64-encode "
+            "it before sending." % (_where(path), _type_name(value))
+        )
+    raise KestraError(
+        "%s is of type %s, which has no JSON form; send a str, number, bool, None, list or "
+        "dict (or a datetime, Decimal, UUID, Path, Enum, set, tuple or dataclass), or "
+        "convert it first, for example with str(value)." % (_where(path), _type_name(value))
+    )
+
+
+def _iso_duration(delta: Any) -> str:
+    """A timedelta as an ISO-8601 duration in seconds, the form Java's Duration reads."""
+    micros = (delta.days * 86400 + delta.seconds) * 1000000 + delta.microseconds
+    sign = "-" if micros < 0 else ""
+    seconds, fraction = divmod(abs(micros), 1000000)
+    text = "%d.%06d" % (seconds, fraction) if fraction else "%d" % seconds
+    return "PT%s%sS" % (sign, text.rstrip("0").rstrip(".") if fraction else text)
+
+
+def _guard_markers(text: str) -> str:
+    """Escape ``}::`` and ``::{`` inside JSON strings (the only place they can occur).
+
+    The Docker task runner cuts lines at 1,024 bytes and glues the pieces back only
+    while they do not end with ``}::``: a string holding those three characters at a
+    cut would end the frame early. ``\\u007d`` and ``\\u007b`` decode to the same text.
+    """
+    if "}::" in text:
+        text = text.replace("}::", "\\u007d::")
+    if "::{" in text:
+        text = text.replace("::{", "::\\u007b")
+    return text
+
+
+def _frame(payload: Any) -> str:
+    """One frame, ``::{json}::``, without the line end."""
+    if not isinstance(payload, collections.abc.Mapping):
+        raise KestraError(
+            "a frame must be a dict, got %s; wrap it, for example "
+            "{'outputs': {...}}" % _type_name(payload)
+        )
+    return "::" + _guard_markers(_dumps(payload)) + "::"
+
+
+# Frame writing ################################################################
+# Puts each frame on the script's stdout: on a fresh line, in one write, flushed
+# before returning, never interleaved with another thread's frame.
+
+_frame_lock = _thread.allocate_lock()
+
+
+def _new_frame_lock() -> None:
+    # A child forked while another thread held the lock would wait forever.
+    global _frame_lock
+    _frame_lock = _thread.allocate_lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_frame_lock)
+
+
+class _LineTrackingStdout:
+    """Wraps the interpreter's stdout to remember whether the script left a line open.
+
+    A frame must start a line of its own: after ``print("x", end="")`` the next frame
+    is written after a newline. Everything else is delegated to the wrapped stream;
+    ``sys.stdout = sys.__stdout__`` removes the wrapper.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._line_open = False
+
+    def write(self, text: str) -> int:
+        written = self._stream.write(text)
+        if text:
+            self._line_open = text[-1] not in "\n\r"
+        return written
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def __repr__(self) -> str:
+        return "<kestra line-tracking %r>" % (self._stream,)
+
+
+def _track_stdout_lines() -> None:
+    stream = sys.stdout
+    if stream is not None and stream is sys.__stdout__ and hasattr(stream, "write"):
+        sys.stdout = _LineTrackingStdout(stream)
+
+
+def _write_frame(frame: str) -> None:
+    """Write one frame line to where ``sys.stdout`` points now, or raise KestraError."""
+    stream = sys.stdout
+    if stream is None:
+        raise KestraError(
+            "sys.stdout is None, so the frame cannot reach the Kestra worker; restore "
+            "sys.stdout (for example sys.stdout = sys.__stdout__) before sending"
+        )
+    line = frame + "\n"
+    with _frame_lock:
+        try:
+            if stream.__class__ is _LineTrackingStdout:
+                target = stream._stream
+                if stream._line_open:
+                    line = "\n" + line
+            else:
+                target = stream
+            target.flush()  # what the script printed before must come first
+            fd = _fd_of(target)
+            if fd is None:
+                target.write(line)
+                target.flush()
+            else:
+                _write_all(fd, line.encode("utf-8"))
+            if target is not stream:
+                stream._line_open = False
+        except (OSError, ValueError, AttributeError) as exc:
+            raise KestraError(
+                "could not write the frame to stdout (%s: %s); the Kestra worker did "
+                "not receive it" % (type(exc).__name__, exc)
+            ) from exc
+
+
+def _fd_of(stream: Any) -> Optional[int]:
+    """The file descriptor behind a genuine text file, to write a frame in one system
+    call; None for anything else (pytest capture, StringIO, tee objects...)."""
+    if stream.__class__ is not io.TextIOWrapper:
+        return None
+    try:
+        return stream.fileno()
+    except (OSError, ValueError):
+        return None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    # One write() almost always takes everything; loop for the rare partial write
+    # (a signal mid-way, or more than the pipe can hold on a non-blocking fd).
+    sent = 0
+    try:
+        while sent < len(data):
+            try:
+                sent += os.write(fd, data[sent:] if sent else data)
+            except BlockingIOError:
+                import select
+
+                select.select([], [fd], [])
+    finally:
+        if 0 < sent < len(data):  # interrupted mid-frame: end that line, so the
+            try:  # next frame still starts on a line of its own
+                os.write(fd, b"\n")
+            except OSError:
+                pass
+
+
+# Kestra: outputs, metrics, assets, logs ########################################
+# The task-side API of the official client, same names and call shapes; every
+# call validates its input, builds one frame and sends it through Kestra._send.
+
+
+class Kestra:
+    """Report outputs, metrics, assets and logs from a Kestra script task.
+
+    Example::
+
+        Kestra.outputs({"file_count": 3})
+        Kestra.counter("rows", 120, tags={"table": "orders"})
+        with Kestra.timer("load"):
+            pass
+    """
+
+    _logger = None  # type: Optional[logging.Logger]
+    _logger_lock = _thread.allocate_lock()
+
+    @staticmethod
+    def format(map_: Mapping[str, Any]) -> str:
+        """The frame for ``map_``: ``::`` + strict one-line JSON + ``::``.
+
+        Example: ``Kestra.format({"outputs": {"a": 1}}) == '::{"outputs":{"a":1}}::'``
+        """
+        return _frame(map_)
+
+    @staticmethod
+    def _send(map_: Mapping[str, Any]) -> None:
+        """Write one frame for ``map_`` to stdout, flushed before returning."""
+        _write_frame(Kestra.format(map_))
+
+    @staticmethod
+    def _metrics(
+        name: str,
+        type_: str,
+        value: Any,
+        tags: Optional[Mapping[str, Any]] = None,
+        description: Optional[str] = None,
+    ) -> None:
+        """Send one metric of type ``counter``, ``timer`` or ``gauge``."""
+        if type_ not in METRIC_TYPES:
+            raise KestraError(
+                "unknown metric type %r; the server knows only %s"
+                % (type_, ", ".join(METRIC_TYPES))
+            )
+        entry = {
+            "name": _metric_name(name),
+            "type": type_,
+            "value": _timer_seconds(name, value) if type_ == "timer" else _metric_value(name, value),
+            "tags": _metric_tags(name, tags),
+        }
+        if description is not None:
+            if not isinstance(description, str):
+                raise KestraError(
+                    "the description of metric %r must be a str, got %s"
+                    % (name, _type_name(description))
+                )
+            entry["description"] = description
+        Kestra._send({"metrics": [entry]})
+
+    @staticmethod
+    def outputs(map_: Mapping[str, Any]) -> None:
+        """Send task outputs; flows read them as ``{{ outputs.<task>.vars.<key> }}``.
+
+        Each call sends one frame; the server merges the keys of successive calls
+        (the last value of a key wins). Example: ``Kestra.outputs({"count": 3})``
+        """
+        _require_mapping("Kestra.outputs", map_)
+        Kestra._send({"outputs": map_})
+
+    @staticmethod
+    def assets(map_: Mapping[str, Any]) -> None:
+        """Send asset lineage (Kestra 1.2+), shaped as the server reads it.
+
+        Example: ``Kestra.assets({"outputs": [{"id": "orders", "type": "TABLE"}]})``
+        """
+        _require_mapping("Kestra.assets", map_)
+        Kestra._send({"assets": map_})
+
+    @staticmethod
+    def counter(
+        name: str,
+        value: Any,
+        tags: Optional[Mapping[str, Any]] = None,
+        description: Optional[str] = None,
+    ) -> None:
+        """Add ``value`` to a counter; counters with the same name and tags are summed.
+
+        Example: ``Kestra.counter("rows", 120, tags={"table": "orders"})``
+        """
+        _send_metric(name, "counter", value, tags, description)
+
+    @staticmethod
+    def gauge(
+        name: str,
+        value: Any,
+        tags: Optional[Mapping[str, Any]] = None,
+        description: Optional[str] = None,
+    ) -> None:
+        """Set a gauge; the server keeps the last value. Needs Kestra 1.1 or newer:
+        older servers reject the whole line. Example: ``Kestra.gauge("queue", 7)``
+        """
+        _send_metric(name, "gauge", value, tags, description)
+
+    @staticmethod
+    def timer(
+        name: str,
+        duration: Any = None,
+        tags: Optional[Mapping[str, Any]] = None,
+        description: Optional[str] = None,
+    ) -> Any:
+        """Send a duration in seconds, or time a call, a block or a function.
+
+        - ``Kestra.timer("t", 1.5)`` or ``Kestra.timer("t", timedelta(...))``: send it.
+        - ``Kestra.timer("t", fn)``: run ``fn()``, send its duration (also when it
+          raises) and return its result.
+        - ``with Kestra.timer("t"):`` and ``@Kestra.timer("t")``: time the block or
+          each call of the function.
+
+        Durations are measured with a monotonic clock and sent in seconds.
+        """
+        if duration is None:
+            return _Timer(name, tags, description)
+        if callable(duration):
+            _metric_name(name)
+            _metric_tags(name, tags)  # fail before a long run, not after it
+            return _run_timed(name, duration, (), {}, tags, description)
+        _send_metric(name, "timer", duration, tags, description)
+        return None
+
+    @staticmethod
+    def logger() -> logging.Logger:
+        """The ``Kestra`` logger: records become log entries of the task, at their level.
+
+        It does not propagate to the root logger, so a configured root logger does
+        not print each record a second time. Example: ``Kestra.logger().info("hi")``
+        """
+        if Kestra._logger is None:
+            with Kestra._logger_lock:
+                if Kestra._logger is None:
+                    Kestra._logger = _make_kestra_logger()
+        return Kestra._logger
+
+    @staticmethod
+    def capture_logging(level: Union[int, str, None] = "INFO") -> logging.Handler:
+        """Send every library's ``logging`` records to Kestra, at their level.
+
+        Adds a KestraHandler to the root logger, removes root handlers that print to
+        stdout or stderr (the worker would log their lines a second time, as plain
+        text) and sets the root level unless ``level`` is None. Calling it again
+        changes nothing more. Returns the handler.
+        Example: ``Kestra.capture_logging()`` then ``logging.getLogger("lib").warning("x")``
+        """
+        return _capture_logging(level)
+
+
+def _require_mapping(caller: str, value: Any) -> None:
+    if not isinstance(value, collections.abc.Mapping):
+        raise KestraError(
+            "%s expects a dict of name -> value, got %s" % (caller, _type_name(value))
+        )
+
+
+def _send_metric(name: str, type_: str, value: Any, tags: Any, description: Any) -> None:
+    # The description travels only when given, so that a test double replacing
+    # Kestra._metrics with the official four-argument signature keeps working.
+    if description is None:
+        Kestra._metrics(name, type_, value, tags)
+    else:
+        Kestra._metrics(name, type_, value, tags, description=description)
+
+
+def _metric_name(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        raise KestraError("a metric name must be a non-empty str, got %r" % (name,))
+    return name
+
+
+def _metric_value(name: str, value: Any) -> Union[int, float]:
+    """A finite int or float from any real number (int, float, Decimal, Fraction, numpy)."""
+    if isinstance(value, bool) or isinstance(value, (str, bytes)):
+        raise KestraError(
+            "the value of metric %r must be a number, got %s %r"
+            % (name, _type_name(value), value)
+        )
+    if isinstance(value, int):
+        return int(value)
+    cls = type(value)
+    if hasattr(cls, "__index__"):
+        return value.__index__()
+    if not hasattr(cls, "__float__"):
+        raise KestraError(
+            "the value of metric %r must be a number, got %s" % (name, _type_name(value))
+        )
+    number = float(value)
+    if number - number != 0.0:
+        raise KestraError(
+            "the value of metric %r is %r; metrics must be finite numbers (the server "
+            "would drop the whole line)" % (name, value)
+        )
+    return number
+
+
+def _timer_seconds(name: str, duration: Any) -> Union[int, float]:
+    datetime_module = sys.modules.get("datetime")
+    if datetime_module is not None and isinstance(duration, datetime_module.timedelta):
+        duration = duration.total_seconds()
+    seconds = _metric_value(name, duration)
+    if seconds < 0:
+        raise KestraError(
+            "timer %r got a negative duration (%r s); durations are seconds >= 0"
+            % (name, seconds)
+        )
+    return seconds
+
+
+def _metric_tags(name: str, tags: Any) -> Dict[str, str]:
+    """Tags as the server stores them: string keys and string values."""
+    if tags is None:
+        return {}
+    if not isinstance(tags, collections.abc.Mapping):
+        raise KestraError(
+            "the tags of metric %r must be a dict of str -> str, got %s"
+            % (name, _type_name(tags))
+        )
+    result = {}
+    for key, value in tags.items():
+        if not isinstance(key, str) or not key:
+            raise KestraError(
+                "metric %r has the tag name %r; tag names must be non-empty str" % (name, key)
+            )
+        if value is True or value is False:
+            text = "true" if value else "false"
+        else:
+            if value is None:
+                converted = None
+            else:
+                converted = _to_json(value, (None, key), set())
+            if isinstance(converted, str):
+                text = converted
+            elif isinstance(converted, (int, float)) and not isinstance(converted, bool):
+                text = repr(converted)
+            else:
+                raise KestraError(
+                    "tag %r of metric %r is %r; tag values must be text or numbers "
+                    "(the server rejects the line otherwise)" % (key, name, value)
+                )
+        result[key] = text
+    return result
+
+
+class _Timer:
+    """What ``Kestra.timer(name)`` returns without a duration: a context manager
+    and a decorator, both sending the elapsed seconds when the block or call ends."""
+
+    def __init__(self, name: str, tags: Any, description: Any) -> None:
+        self.name = _metric_name(name)
+        _metric_tags(name, tags)  # fail before the block runs, not after it
+        self.tags = tags
+        self.description = description
+        self._starts = []  # type: List[float]
+
+    def __enter__(self) -> _Timer:
+        self._starts.append(time.perf_counter())
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        elapsed = time.perf_counter() - self._starts.pop()
+        _send_metric(self.name, "timer", elapsed, self.tags, self.description)
+
+    def __call__(self, function: Callable) -> Callable:
+        import functools
+
+        @functools.wraps(function)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            return _run_timed(self.name, function, args, kwargs, self.tags, self.description)
+
+        return timed
+
+
+def _run_timed(name: str, function: Callable, args: Any, kwargs: Any, tags: Any, description: Any) -> Any:
+    start = time.perf_counter()
+    try:
+        return function(*args, **kwargs)
+    finally:
+        _send_metric(name, "timer", time.perf_counter() - start, tags, description)
+
+
+# Logging ######################################################################
+# Records from Python's logging become "logs" frames at the matching Kestra level.
+# The logging module costs start-up time, so it is imported on first use only.
+
+
+def _log_level(levelno: int) -> str:
+    """The Kestra level for a Python level: the nearest standard level at or below it."""
+    for threshold, name in LOG_LEVELS:
+        if levelno >= threshold:
+            return name
+    return LOWEST_LOG_LEVEL
+
+
+def _log_frame(levelno: int, message: str) -> str:
+    # Built by hand: a log frame is always the same two fields, and this is the
+    # hot path of every logging call.
+    encoded = _json_string(message)
+    if "\\ud" in encoded and _surrogate_in(message):
+        # A log line must not be lost over its content: show surrogates as \udXXX.
+        encoded = _json_string(message.encode("utf-8", "backslashreplace").decode("utf-8"))
+    return '::{"logs":[{"level":"%s","message":%s}]}::' % (_log_level(levelno), _guard_markers(encoded))
+
+
+_logging_names = {}  # type: Dict[str, Any]
+
+
+def _logging_classes() -> Dict[str, Any]:
+    """Define JsonFormatter and KestraHandler on first use (they subclass logging's)."""
+    if _logging_names:
+        return _logging_names
+    import logging
+
+    class JsonFormatter(logging.Formatter):
+        """Formats a record as one Kestra log frame, ``{"logs": [{"level", "message"}]}``.
+
+        The message is the record's message (``%(message)s`` unless you pass another
+        format), followed by the traceback when the record has ``exc_info`` or
+        ``stack_info``. Example::
+
+            handler = logging.StreamHandler(sys.stdout)
+            handler.setFormatter(JsonFormatter())
+        """
+
+        def format(self, record: logging.LogRecord) -> str:
+            return _log_frame(record.levelno, super().format(record))
+
+    class KestraHandler(logging.Handler):
+        """A logging handler that sends each record to Kestra as a log entry.
+
+        Frames go to ``sys.stdout`` as it is when the record is emitted, after what
+        the script printed before. Example::
+
+            logging.basicConfig(level=logging.INFO, handlers=[KestraHandler()])
+        """
+
+        def __init__(self, level: Union[int, str] = 0) -> None:
+            super().__init__(level)
+            self.setFormatter(JsonFormatter())
+
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                text = self.format(record)
+                if not isinstance(self.formatter, JsonFormatter):
+                    text = _log_frame(record.levelno, text)
+                _write_frame(text)
+            except RecursionError:
+                raise
+            except Exception:
+                self.handleError(record)
+
+    JsonFormatter.__module__ = KestraHandler.__module__ = __name__
+    _logging_names.update(JsonFormatter=JsonFormatter, KestraHandler=KestraHandler)
+    globals().update(_logging_names)
+    return _logging_names
+
+
+def _make_kestra_logger() -> logging.Logger:
+    import logging
+
+    handler_class = _logging_classes()["KestraHandler"]
+    logger = logging.getLogger("Kestra")
+    logger.setLevel(1)  # everything the script logs; the task's logLevel filters
+    logger.propagate = False
+    if not any(isinstance(handler, handler_class) for handler in logger.handlers):
+        logger.addHandler(handler_class())
+    return logger
+
+
+def _capture_logging(level: Union[int, str, None]) -> logging.Handler:
+    import logging
+
+    handler_class = _logging_classes()["KestraHandler"]
+    root = logging.getLogger()
+    consoles = {sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__}
+    if sys.stdout.__class__ is _LineTrackingStdout:
+        consoles.add(sys.stdout._stream)
+    existing = None
+    for handler in list(root.handlers):
+        if isinstance(handler, handler_class):
+            existing = handler
+        elif type(handler) is logging.StreamHandler and handler.stream in consoles:
+            root.removeHandler(handler)
+    if existing is None:
+        existing = handler_class()
+        root.addHandler(existing)
+    if level is not None:
+        root.setLevel(level)
+    return existing
+
+
+# Execution context ############################################################
+# The JSON description of the running execution that Kestra 2.0 gives a task:
+# a file in the working directory, or base64 JSON in an environment variable.
+
+
+class ExecutionContext(collections.abc.Mapping):
+    """A read-only view of the execution context, with attribute access.
+
+    Nested objects are ExecutionContext too; keys that are not identifiers, or that
+    collide with a method name such as ``items``, are reached with ``ctx["items"]``.
+    Example: ``load_execution_context().execution.id``
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_data", data)
+
+    def __getitem__(self, key: str) -> Any:
+        return _context_value(self._data[key])
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # copy and pickle probe these before _data exists
+            raise AttributeError(name)
+        try:
+            return _context_value(self._data[name])
+        except KeyError:
+            raise AttributeError(
+                "the execution context has no %r (it has: %s)"
+                % (name, ", ".join(sorted(self._data)) or "nothing")
+            ) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("the execution context is read-only")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __dir__(self) -> List[str]:
+        return sorted(set(object.__dir__(self)) | {k for k in self._data if k.isidentifier()})
+
+    def __reduce__(self) -> Any:
+        return (ExecutionContext, (self._data,))
+
+    def __repr__(self) -> str:
+        return "ExecutionContext(%r)" % (self._data,)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A deep copy of the context as plain dicts and lists."""
+        return json.loads(json.dumps(self._data))
+
+
+def _context_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return ExecutionContext(value)
+    if isinstance(value, list):
+        return [_context_value(item) for item in value]
+    return value
+
+
+def load_execution_context(path: Union[str, os.PathLike, None] = None) -> ExecutionContext:
+    """Read the execution context Kestra gave this task.
+
+    From ``path`` when given (it must exist); otherwise from the file named by
+    ``KESTRA_EXECUTION_CONTEXT_FILE``, else ``.kestra-execution-context.json`` in the
+    working directory, else the base64 JSON in ``KESTRA_CONTEXT``. Raises
+    ContextNotFoundError, naming all of them, when there is none.
+    """
+    if path is not None:
+        if not os.path.isfile(path):
+            raise ContextNotFoundError(
+                "no execution context file at %r (the path given to "
+                "load_execution_context); check the path, or call it without one to "
+                "use what Kestra provides" % os.fspath(path)
+            )
+        return ExecutionContext(_read_context_file(path))
+    tried = ["load_execution_context(path=...): not given"]
+    env_file = os.environ.get(CONTEXT_FILE_ENV)
+    if env_file:
+        if os.path.isfile(env_file):
+            return ExecutionContext(_read_context_file(env_file))
+        tried.append("%s=%r: no such file" % (CONTEXT_FILE_ENV, env_file))
+    else:
+        tried.append("%s: not set" % CONTEXT_FILE_ENV)
+    if os.path.isfile(CONTEXT_FILE):
+        return ExecutionContext(_read_context_file(CONTEXT_FILE))
+    tried.append("%s: not in %s" % (CONTEXT_FILE, os.getcwd()))
+    encoded = os.environ.get(CONTEXT_ENV)
+    if encoded:
+        return ExecutionContext(_decode_context_env(encoded))
+    tried.append("%s: not set" % CONTEXT_ENV)
+    raise ContextNotFoundError(
+        "no Kestra execution context found; it exists only when the script runs in a "
+        "Kestra task (2.0+). Looked at: " + "; ".join(tried)
+    )
+
+
+def _read_context_file(path: Union[str, os.PathLike]) -> Dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = json.load(file)
+    except ValueError as exc:
+        raise KestraError(
+            "the execution context file %r is not valid JSON: %s" % (os.fspath(path), exc)
+        ) from None
+    return _context_object(data, "the execution context file %r" % os.fspath(path))
+
+
+def _decode_context_env(encoded: str) -> Dict[str, Any]:
+    import base64
+    import binascii
+
+    try:
+        data = json.loads(base64.b64decode(encoded, validate=True).decode("utf-8"))
+    except (binascii.Error, ValueError) as exc:
+        raise KestraError(
+            "%s is not base64-encoded JSON: %s" % (CONTEXT_ENV, exc)
+        ) from None
+    return _context_object(data, CONTEXT_ENV)
+
+
+def _context_object(data: Any, source: str) -> Dict[str, Any]:
+    if not isinstance(data, dict):
+        raise KestraError(
+            "%s holds a JSON %s, not an object" % (source, type(data).__name__)
+        )
+    return data
+
+
+_context = None  # type: Optional[ExecutionContext]
+
+
+# Module attributes made on first use ##########################################
+# ``kestra.context`` (needs a running task) and the logging classes (need the
+# logging module) are resolved on access, so importing kestra stays cheap.
+
+_LAZY_NAMES = ("context", "JsonFormatter", "KestraHandler")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "context":
+        global _context
+        if _context is None:
+            _context = load_execution_context()
+        return _context
+    if name in ("JsonFormatter", "KestraHandler"):
+        return _logging_classes()[name]
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(_LAZY_NAMES))
+
+
+_track_stdout_lines()
