@@ -129,57 +129,77 @@ def _dumps(value: Any) -> str:
         if not plain:
             value = _to_json(value, None, set())
         text = _encode_plain(value)
-        # Surrogates (and astral characters, which are harmless) are escaped as \udXXX:
-        # only then is the value searched for the ones that are not text.
-        if "\\ud" in text:
-            _reject_surrogates(value, None)
-        return text
     except RecursionError:
         raise KestraError(
             "the value is nested too deeply to be sent as JSON (Python's recursion "
             "limit was reached); flatten it or write it to an output file instead"
         ) from None
-    except ValueError as exc:  # for example an int longer than sys.get_int_max_str_digits()
+    except ValueError as exc:  # an int longer than sys.get_int_max_str_digits()
+        _raise_first_problem(value, _unwritable_int)
         raise KestraError("the value cannot be written as JSON: %s" % exc) from None
+    # Surrogates (and astral characters, which are harmless) are escaped as \udXXX:
+    # only then is the value searched for the ones that are not text.
+    if "\\ud" in text:
+        _raise_first_problem(value, _surrogate_problem)
+    return text
 
 
-def _surrogate_in(text: str) -> Optional[str]:
-    """The first surrogate code point in ``text`` (as U+XXXX), or None."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return "U+%04X" % ord(text[exc.start])
+def _raise_first_problem(value: Any, problem: Callable) -> None:
+    """Raise a KestraError for the first key or scalar of the plain JSON ``value`` for
+    which ``problem`` returns a description; return if there is none."""
+    found = _first_problem(value, None, problem)
+    if found is not None:
+        path, description = found
+        raise KestraError("%s %s" % (_where(path), description))
+
+
+def _first_problem(value: Any, path: Optional[tuple], problem: Callable) -> Optional[tuple]:
+    cls = value.__class__
+    if cls is dict:
+        for key, item in value.items():
+            why = problem(key)
+            if why:
+                return path, "has the key %r, which %s" % (key, why)
+            found = _first_problem(item, (path, key), problem)
+            if found is not None:
+                return found
+    elif cls is list or cls is tuple:
+        for index, item in enumerate(value):
+            found = _first_problem(item, (path, index), problem)
+            if found is not None:
+                return found
+    else:
+        why = problem(value)
+        if why:
+            return path, why
     return None
 
 
-def _reject_surrogates(value: Any, path: Optional[tuple]) -> None:
-    """Refuse strings holding surrogate code points, in a value that is plain JSON.
+def _surrogate_problem(value: Any) -> Optional[str]:
+    """Surrogate code points are not text: JSON would read an escaped pair of them as
+    one other character, and the server cannot store a lone one."""
+    if value.__class__ is not str:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (
+            "contains the surrogate code point U+%04X, which is not text (it usually "
+            "comes from bytes decoded with errors='surrogateescape'); clean it first, "
+            "for example text.encode('utf-8', 'backslashreplace').decode()"
+            % ord(value[exc.start])
+        )
+    return None
 
-    They are not text: JSON would read an escaped pair of them as one other
-    character, and the server cannot store a lone one. They come from decoding
-    bytes with ``errors="surrogateescape"`` (file names, for example).
-    """
-    cls = value.__class__
-    if cls is str:
-        found = _surrogate_in(value)
-        if found:
-            raise KestraError(
-                "%s contains the surrogate code point %s, which is not text (it usually "
-                "comes from bytes decoded with errors='surrogateescape'); clean it "
-                "first, for example value.encode('utf-8', 'backslashreplace').decode()"
-                % (_where(path), found)
-            )
-    elif cls is dict:
-        for key, item in value.items():
-            if _surrogate_in(key):
-                raise KestraError(
-                    "%s has the key %r, which contains a surrogate code point (not "
-                    "text); clean it first" % (_where(path), key)
-                )
-            _reject_surrogates(item, (path, key))
-    elif cls is list or cls is tuple:
-        for index, item in enumerate(value):
-            _reject_surrogates(item, (path, index))
+
+def _unwritable_int(value: Any) -> Optional[str]:
+    if value.__class__ is not int:
+        return None
+    try:
+        int.__repr__(value)
+    except ValueError as exc:
+        return "is an int too long to write as text (%s); send it as a string" % exc
+    return None
 
 
 def _where(path: Optional[tuple]) -> str:
@@ -232,7 +252,8 @@ def _to_json(value: Any, path: Optional[tuple], active: set) -> Any:
     return _other_to_json(value, path, active)
 
 
-def _container_to_json(value: Any, path: Optional[tuple], active: set) -> Any:
+def _enter(value: Any, path: Optional[tuple], active: set) -> int:
+    """Mark ``value`` as being converted; a value met again inside itself is a cycle."""
     ident = id(value)
     if ident in active:
         raise KestraError(
@@ -240,11 +261,22 @@ def _container_to_json(value: Any, path: Optional[tuple], active: set) -> Any:
             "Send a copy without the back-reference." % _where(path)
         )
     active.add(ident)
+    return ident
+
+
+def _container_to_json(value: Any, path: Optional[tuple], active: set) -> Any:
+    ident = _enter(value, path, active)
     if isinstance(value, collections.abc.Mapping):
         result = {}  # type: Any
-        for key, item in value.items():
+        pairs = value.items() if isinstance(value, dict) else ((key, value[key]) for key in value)
+        for key, item in pairs:
             if key.__class__ is not str:
                 key = _json_key(key, path)
+            if key in result:
+                raise KestraError(
+                    "%s has two keys that both become %r in JSON; one value would be "
+                    "lost. Rename one of them." % (_where(path), key)
+                )
             result[key] = _to_json(item, (path, key), active)
     else:
         result = [_to_json(item, (path, index), active) for index, item in enumerate(value)]
@@ -266,12 +298,13 @@ def _json_key(key: Any, path: Optional[tuple]) -> str:
 def _other_to_json(value: Any, path: Optional[tuple], active: set) -> Any:
     """The documented JSON form of a value that is not a plain JSON type."""
     if isinstance(value, enum.Enum):
-        return _to_json(value.value, path, active)
+        try:
+            return _to_json(value.value, path, active)
+        except KestraError as exc:
+            raise KestraError("%s (it is the value of %r)" % (exc, value)) from None
     if isinstance(value, str):
         return str.__str__(value)
-    if isinstance(value, bool):  # pragma: no cover - bool cannot be subclassed
-        return bool(value)
-    if isinstance(value, int):
+    if isinstance(value, int):  # bool cannot be subclassed, so this is a true int
         return int(value)
     if isinstance(value, float):
         return _to_json(float(value), path, active)
@@ -304,11 +337,16 @@ def _other_to_json(value: Any, path: Optional[tuple], active: set) -> Any:
         if isinstance(text, str):
             return text
     if hasattr(cls, "__dataclass_fields__") and not isinstance(value, type):
+        ident = _enter(value, path, active)
         fields = sys.modules["dataclasses"].fields(value)
-        as_dict = {field.name: getattr(value, field.name) for field in fields}
-        return _container_to_json(as_dict, path, active)
-    if cls.__module__ == "numpy" and hasattr(value, "tolist"):
-        return _to_json(value.tolist(), path, active)
+        result = _container_to_json({f.name: getattr(value, f.name) for f in fields}, path, active)
+        active.discard(ident)
+        return result
+    if cls.__module__ == "numpy":
+        if cls.__name__ == "datetime64":
+            return str(value)  # ISO-8601 at the value's own precision
+        if hasattr(value, "tolist"):
+            return _to_json(value.tolist(), path, active)
     if isinstance(value, (bytes, bytearray, memoryview)):
         raise KestraError(
             "%s is %s, which is not text: decode it (value.decode()) or base64-encode "
@@ -356,48 +394,98 @@ def _frame(payload: Any) -> str:
 
 # Frame writing ################################################################
 # Puts each frame on the script's stdout: on a fresh line, in one write, flushed
-# before returning, never interleaved with another thread's frame.
+# before returning, never interleaved with another thread's frame or print.
 
-_frame_lock = _thread.allocate_lock()
+_STDOUT_FD = 1
 
 
-def _new_frame_lock() -> None:
-    # A child forked while another thread held the lock would wait forever.
-    global _frame_lock
-    _frame_lock = _thread.allocate_lock()
+class _Emitter:
+    """The lock every frame and every tracked print is written under, and the frames
+    sent while this thread was already inside such a write.
 
+    The lock is re-entrant and those frames are queued, then written right after the
+    write in progress: a signal handler (Kestra stops a task with SIGTERM) or a
+    replaced stdout that logs must neither wait for itself nor cut a line in two.
+    """
+
+    def __init__(self) -> None:
+        self.lock = _thread.RLock()
+        self.busy = False
+        self.queued = []  # type: List[str]
+        self.open_fd = None  # type: Optional[int]  # holds a frame line not yet ended
+
+
+_emitter = _Emitter()
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_frame_lock)
+    # A child forked while another thread held the lock would wait forever.
+    os.register_at_fork(after_in_child=_emitter.__init__)
 
 
 class _LineTrackingStdout:
-    """Wraps the interpreter's stdout to remember whether the script left a line open.
+    """Wraps the process's stdout to know where the script left its current line.
 
     A frame must start a line of its own: after ``print("x", end="")`` the next frame
-    is written after a newline. Everything else is delegated to the wrapped stream;
-    ``sys.stdout = sys.__stdout__`` removes the wrapper.
+    is written after a newline. The line end the script then writes (``\\n``, ``\\r``
+    or ``\\r\\n``; or the ``\\n`` completing a ``\\r\\n`` a frame split) is dropped,
+    as it would leave an empty line, an empty log entry. Writes take the frame lock,
+    so that a print from another thread cannot slip in between. Everything else is
+    delegated to the wrapped stream; ``sys.stdout = sys.__stdout__`` removes it.
     """
+
+    _own = frozenset(("_stream", "_last", "_owed"))
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
-        self._line_open = False
+        self._last = "\n"  # the last character the script wrote
+        self._owed = ""  # the line end a frame wrote for the script: "eol", "lf" or ""
 
     def write(self, text: str) -> int:
-        written = self._stream.write(text)
-        if text:
-            self._line_open = text[-1] not in "\n\r"
-        return written
+        emitter = _emitter
+        with emitter.lock:
+            if emitter.busy:  # printed by a signal handler in the middle of a write
+                return self._stream.write(text)
+            emitter.busy = True
+            try:
+                written = text
+                if self._owed and text:
+                    if text[:2] == "\r\n" and self._owed == "eol":
+                        written = text[2:]
+                    elif text[0] == "\n" or (text[0] == "\r" and self._owed == "eol"):
+                        written = text[1:]
+                    self._owed = ""
+                if written:
+                    self._stream.write(written)
+                    self._last = written[-1]
+                _write_queued(self)
+            except BaseException:
+                _write_queued_before_leaving(self)
+                raise
+            finally:
+                emitter.busy = False
+        return len(text)
 
     def writelines(self, lines: Any) -> None:
         for line in lines:
             self.write(line)
 
+    def __enter__(self) -> _LineTrackingStdout:
+        self._stream.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        return self._stream.__exit__(*exc_info)
+
     def __getattr__(self, name: str) -> Any:
+        if name in _LineTrackingStdout._own:  # copy and pickle probe before __init__
+            raise AttributeError(name)
         return getattr(self._stream, name)
 
     def __repr__(self) -> str:
         return "<kestra line-tracking %r>" % (self._stream,)
+
+
+io.TextIOBase.register(_LineTrackingStdout)
 
 
 def _track_stdout_lines() -> None:
@@ -414,65 +502,135 @@ def _write_frame(frame: str) -> None:
             "sys.stdout is None, so the frame cannot reach the Kestra worker; restore "
             "sys.stdout (for example sys.stdout = sys.__stdout__) before sending"
         )
-    line = frame + "\n"
-    with _frame_lock:
+    if stream.__class__ is io.TextIOWrapper and stream is not sys.__stdout__ and _fd_of(stream) == _STDOUT_FD:
+        # The script re-wrapped the process's stdout (to change its encoding, say).
+        stream = sys.stdout = _LineTrackingStdout(stream)
+    emitter = _emitter
+    with emitter.lock:
+        if emitter.busy:  # sent from inside a write on this thread: goes right after it
+            emitter.queued.append(frame)
+            return
+        emitter.busy = True
         try:
-            if stream.__class__ is _LineTrackingStdout:
-                target = stream._stream
-                if stream._line_open:
-                    line = "\n" + line
-            else:
-                target = stream
-            target.flush()  # what the script printed before must come first
-            fd = _fd_of(target)
-            if fd is None:
-                target.write(line)
-                target.flush()
-            else:
-                _write_all(fd, line.encode("utf-8"))
-            if target is not stream:
-                stream._line_open = False
+            _write_line(stream, frame)
+            _write_queued(stream)
         except (OSError, ValueError, AttributeError) as exc:
+            _end_interrupted_line()
+            lost = len(emitter.queued)
+            del emitter.queued[:]
             raise KestraError(
                 "could not write the frame to stdout (%s: %s); the Kestra worker did "
-                "not receive it" % (type(exc).__name__, exc)
+                "not receive it%s" % (
+                    type(exc).__name__, exc, " (nor %d frame(s) sent meanwhile)" % lost if lost else ""
+                )
             ) from exc
+        except BaseException:
+            _write_queued_before_leaving(stream)
+            raise
+        finally:
+            emitter.busy = False
+
+
+def _write_queued(stream: Any) -> None:
+    queued = _emitter.queued
+    while queued:
+        _write_line(stream, queued.pop(0))
+
+
+def _write_queued_before_leaving(stream: Any) -> None:
+    # A signal handler raised in the middle of a write (sys.exit on SIGTERM, say):
+    # end the line it cut, then what it sent before raising still goes out.
+    _end_interrupted_line()
+    try:
+        _write_queued(stream)
+    except (OSError, ValueError, AttributeError):
+        _end_interrupted_line()
+        del _emitter.queued[:]
+
+
+def _end_interrupted_line() -> None:
+    """End a frame line cut short, so that the next frame starts a line of its own.
+    (When the cut came before the first byte, this leaves one empty line.)"""
+    fd = _emitter.open_fd
+    if fd is not None:
+        _emitter.open_fd = None
+        try:
+            os.write(fd, b"\n")
+        except OSError:
+            pass
+
+
+def _write_line(stream: Any, frame: str) -> None:
+    """Flush what the script printed, then write the frame line; the lock is held."""
+    if stream.__class__ is _LineTrackingStdout:
+        target = stream._stream
+        last = stream._last
+        closes_line = last not in "\r\n"
+    else:
+        target = stream
+        last = "\n"
+        closes_line = False
+    line = "\n" + frame + "\n" if closes_line else frame + "\n"
+    flush = getattr(target, "flush", None)  # print() needs only write()
+    if flush is not None:
+        flush()  # what the script printed before must come first
+    fd = _fd_of(target)
+    if fd is None:
+        target.write(line)
+        if flush is not None:
+            flush()
+    else:
+        _write_fd(fd, line.encode("utf-8"))
+    if target is not stream:
+        if closes_line:  # the script's next line end is one too many
+            stream._owed = "eol"
+        elif last == "\r":  # a "\n" completing the script's "\r\n" would be too
+            stream._owed = "lf"
+        stream._last = "\n"
+
+
+_fd_cache = (None, None)  # type: tuple  # (stream, its file descriptor)
 
 
 def _fd_of(stream: Any) -> Optional[int]:
     """The file descriptor behind a genuine text file, to write a frame in one system
     call; None for anything else (pytest capture, StringIO, tee objects...)."""
+    global _fd_cache
+    if stream is _fd_cache[0]:
+        return _fd_cache[1]
     if stream.__class__ is not io.TextIOWrapper:
         return None
     try:
-        return stream.fileno()
+        fd = stream.fileno()
     except (OSError, ValueError):
         return None
+    _fd_cache = (stream, fd)
+    return fd
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    # One write() almost always takes everything; loop for the rare partial write
-    # (a signal mid-way, or more than the pipe can hold on a non-blocking fd).
+def _write_fd(fd: int, data: bytes) -> None:
+    # One write() almost always takes the whole line; the loop is for a partial write
+    # (a signal mid-way, or a non-blocking stdout with a full pipe).
+    _emitter.open_fd = fd
     sent = 0
-    try:
-        while sent < len(data):
-            try:
-                sent += os.write(fd, data[sent:] if sent else data)
-            except BlockingIOError:
-                import select
+    while sent < len(data):
+        try:
+            sent += os.write(fd, data[sent:] if sent else data)
+        except BlockingIOError:
+            import select
 
-                select.select([], [fd], [])
-    finally:
-        if 0 < sent < len(data):  # interrupted mid-frame: end that line, so the
-            try:  # next frame still starts on a line of its own
-                os.write(fd, b"\n")
-            except OSError:
-                pass
+            select.select([], [fd], [])
+    _emitter.open_fd = None
 
 
 # Kestra: outputs, metrics, assets, logs ########################################
 # The task-side API of the official client, same names and call shapes; every
 # call validates its input, builds one frame and sends it through Kestra._send.
+
+
+_NO_DURATION = object()  # Kestra.timer(name) without a duration: a block or a decorator
+_CO_GENERATOR, _CO_COROUTINE, _CO_ITERABLE_COROUTINE, _CO_ASYNC_GENERATOR = 0x20, 0x80, 0x100, 0x200
+_CO_ASYNC = _CO_GENERATOR | _CO_COROUTINE | _CO_ITERABLE_COROUTINE | _CO_ASYNC_GENERATOR
 
 
 class Kestra:
@@ -487,7 +645,7 @@ class Kestra:
     """
 
     _logger = None  # type: Optional[logging.Logger]
-    _logger_lock = _thread.allocate_lock()
+    _logger_lock = _thread.RLock()
 
     @staticmethod
     def format(map_: Mapping[str, Any]) -> str:
@@ -547,7 +705,7 @@ class Kestra:
 
         Example: ``Kestra.assets({"outputs": [{"id": "orders", "type": "TABLE"}]})``
         """
-        _require_mapping("Kestra.assets", map_)
+        _check_assets(map_)
         Kestra._send({"assets": map_})
 
     @staticmethod
@@ -578,7 +736,7 @@ class Kestra:
     @staticmethod
     def timer(
         name: str,
-        duration: Any = None,
+        duration: Any = _NO_DURATION,
         tags: Optional[Mapping[str, Any]] = None,
         description: Optional[str] = None,
     ) -> Any:
@@ -590,13 +748,26 @@ class Kestra:
         - ``with Kestra.timer("t"):`` and ``@Kestra.timer("t")``: time the block or
           each call of the function.
 
-        Durations are measured with a monotonic clock and sent in seconds.
+        Durations are measured with a monotonic clock and sent in seconds. When the
+        timed code raises, its exception propagates unchanged, even if the timer
+        cannot be sent (that is then said on stderr).
         """
-        if duration is None:
+        if duration is _NO_DURATION:
             return _Timer(name, tags, description)
+        if duration is None:
+            raise KestraError(
+                "Kestra.timer(%r, None): the duration is None; pass seconds, a timedelta "
+                "or a function to run, or use `with Kestra.timer(%r):`" % (name, name)
+            )
         if callable(duration):
             _metric_name(name)
             _metric_tags(name, tags)  # fail before a long run, not after it
+            if _code_flags(duration) & _CO_ASYNC:
+                raise KestraError(
+                    "Kestra.timer(%r, fn): fn is a coroutine or generator function, which "
+                    "returns before its work is done; time the awaiting or the loop with "
+                    "`with Kestra.timer(%r):` instead" % (name, name)
+                )
             return _run_timed(name, duration, (), {}, tags, description)
         _send_metric(name, "timer", duration, tags, description)
         return None
@@ -608,11 +779,16 @@ class Kestra:
         It does not propagate to the root logger, so a configured root logger does
         not print each record a second time. Example: ``Kestra.logger().info("hi")``
         """
-        if Kestra._logger is None:
+        logger = Kestra._logger
+        if logger is None:
             with Kestra._logger_lock:
                 if Kestra._logger is None:
                     Kestra._logger = _make_kestra_logger()
-        return Kestra._logger
+                logger = Kestra._logger
+        # logging.config.dictConfig disables the loggers that exist before it, by
+        # default: the Kestra logger is there to be used, so it comes back on.
+        logger.disabled = False
+        return logger
 
     @staticmethod
     def capture_logging(level: Union[int, str, None] = "INFO") -> logging.Handler:
@@ -634,6 +810,35 @@ def _require_mapping(caller: str, value: Any) -> None:
         )
 
 
+def _check_assets(assets: Any) -> None:
+    """Refuse what the server would ignore or reject: it reads exactly ``inputs`` (asset
+    ids) and ``outputs`` (assets with an id and a type)."""
+    _require_mapping("Kestra.assets", assets)
+    unknown = sorted(map(repr, set(assets) - {"inputs", "outputs"}))
+    if unknown:
+        raise KestraError(
+            "Kestra.assets expects {'inputs': [...], 'outputs': [...]}, got the key(s) %s; "
+            "to declare one asset, send {'outputs': [asset]}" % ", ".join(unknown)
+        )
+    import re
+
+    for side in ("inputs", "outputs"):
+        entries = assets.get(side, [])
+        if not isinstance(entries, (list, tuple)):
+            raise KestraError("assets[%r] must be a list, got %s" % (side, _type_name(entries)))
+        for index, entry in enumerate(entries):
+            where = "assets[%r][%d]" % (side, index)
+            _require_mapping(where, entry)
+            asset_id = entry.get("id")
+            if not isinstance(asset_id, str) or not re.match(r"[a-zA-Z0-9][a-zA-Z0-9._-]{0,149}\Z", asset_id):
+                raise KestraError(
+                    "%s has the id %r; an asset id is 1 to 150 letters, digits, '.', '_' "
+                    "or '-', starting with a letter or digit" % (where, asset_id)
+                )
+            if side == "outputs" and not (isinstance(entry.get("type"), str) and entry["type"]):
+                raise KestraError("%s needs a non-empty 'type' (for example 'TABLE')" % where)
+
+
 def _send_metric(name: str, type_: str, value: Any, tags: Any, description: Any) -> None:
     # The description travels only when given, so that a test double replacing
     # Kestra._metrics with the official four-argument signature keeps working.
@@ -650,23 +855,25 @@ def _metric_name(name: Any) -> str:
 
 
 def _metric_value(name: str, value: Any) -> Union[int, float]:
-    """A finite int or float from any real number (int, float, Decimal, Fraction, numpy)."""
-    if isinstance(value, bool) or isinstance(value, (str, bytes)):
-        raise KestraError(
-            "the value of metric %r must be a number, got %s %r"
-            % (name, _type_name(value), value)
-        )
-    if isinstance(value, int):
-        return int(value)
+    """A finite int or float from any real number (int, float, Decimal, Fraction, numpy);
+    the server stores a double, so an int beyond its range is refused too."""
     cls = type(value)
-    if hasattr(cls, "__index__"):
-        return value.__index__()
-    if not hasattr(cls, "__float__"):
+    if (
+        isinstance(value, (bool, str, bytes))
+        or (cls.__module__ == "numpy" and cls.__name__.startswith("bool"))
+        or not (hasattr(cls, "__index__") or hasattr(cls, "__float__"))
+    ):
         raise KestraError(
-            "the value of metric %r must be a number, got %s" % (name, _type_name(value))
+            "the value of metric %r must be a number, got %s %r" % (name, _type_name(value), value)
         )
-    number = float(value)
-    if number - number != 0.0:
+    try:
+        number = value.__index__() if hasattr(cls, "__index__") else float(value)
+        finite = float(number) - float(number) == 0.0
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise KestraError(
+            "the value of metric %r (%s) is not a finite number: %s" % (name, _type_name(value), exc)
+        ) from None
+    if not finite:
         raise KestraError(
             "the value of metric %r is %r; metrics must be finite numbers (the server "
             "would drop the whole line)" % (name, value)
@@ -722,6 +929,10 @@ def _metric_tags(name: str, tags: Any) -> Dict[str, str]:
     return result
 
 
+def _code_flags(function: Any) -> int:
+    return getattr(getattr(function, "__code__", None), "co_flags", 0)
+
+
 class _Timer:
     """What ``Kestra.timer(name)`` returns without a duration: a context manager
     and a decorator, both sending the elapsed seconds when the block or call ends."""
@@ -737,12 +948,33 @@ class _Timer:
         self._starts.append(time.perf_counter())
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
-        elapsed = time.perf_counter() - self._starts.pop()
-        _send_metric(self.name, "timer", elapsed, self.tags, self.description)
+    def __exit__(self, exc_type: Any, *exc_info: Any) -> None:
+        _send_elapsed(self.name, self._starts.pop(), self.tags, self.description, exc_type is not None)
 
     def __call__(self, function: Callable) -> Callable:
         import functools
+
+        flags = _code_flags(function)
+        if flags & (_CO_GENERATOR | _CO_ASYNC_GENERATOR):
+            raise KestraError(
+                "@Kestra.timer(%r) cannot time a generator function: calling it only "
+                "creates the generator; time the loop that consumes it with "
+                "`with Kestra.timer(%r):`" % (self.name, self.name)
+            )
+        if flags & _CO_COROUTINE:
+
+            @functools.wraps(function)
+            async def timed_coroutine(*args: Any, **kwargs: Any) -> Any:
+                start = time.perf_counter()
+                try:
+                    result = await function(*args, **kwargs)
+                except BaseException:
+                    _send_elapsed(self.name, start, self.tags, self.description, True)
+                    raise
+                _send_elapsed(self.name, start, self.tags, self.description, False)
+                return result
+
+            return timed_coroutine
 
         @functools.wraps(function)
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -754,9 +986,32 @@ class _Timer:
 def _run_timed(name: str, function: Callable, args: Any, kwargs: Any, tags: Any, description: Any) -> Any:
     start = time.perf_counter()
     try:
-        return function(*args, **kwargs)
-    finally:
-        _send_metric(name, "timer", time.perf_counter() - start, tags, description)
+        result = function(*args, **kwargs)
+    except BaseException:
+        _send_elapsed(name, start, tags, description, True)
+        raise
+    _send_elapsed(name, start, tags, description, False)
+    return result
+
+
+def _send_elapsed(name: str, start: float, tags: Any, description: Any, code_raised: bool) -> None:
+    elapsed = time.perf_counter() - start
+    if not code_raised:
+        _send_metric(name, "timer", elapsed, tags, description)
+        return
+    try:
+        _send_metric(name, "timer", elapsed, tags, description)
+    except KestraError as exc:
+        # The timed code's own exception is what the script must see; say this aside.
+        _say_on_stderr("kestra: the timer %r was not sent: %s" % (name, exc))
+
+
+def _say_on_stderr(message: str) -> None:
+    try:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):
+        pass
 
 
 # Logging ######################################################################
@@ -764,8 +1019,14 @@ def _run_timed(name: str, function: Callable, args: Any, kwargs: Any, tags: Any,
 # The logging module costs start-up time, so it is imported on first use only.
 
 
+_STANDARD_LOG_LEVELS = {10: "DEBUG", 20: "INFO", 30: "WARN", 40: "ERROR", 50: "ERROR"}
+
+
 def _log_level(levelno: int) -> str:
     """The Kestra level for a Python level: the nearest standard level at or below it."""
+    name = _STANDARD_LOG_LEVELS.get(levelno)
+    if name is not None:
+        return name
     for threshold, name in LOG_LEVELS:
         if levelno >= threshold:
             return name
@@ -776,7 +1037,7 @@ def _log_frame(levelno: int, message: str) -> str:
     # Built by hand: a log frame is always the same two fields, and this is the
     # hot path of every logging call.
     encoded = _json_string(message)
-    if "\\ud" in encoded and _surrogate_in(message):
+    if "\\ud" in encoded and _surrogate_problem(message):
         # A log line must not be lost over its content: show surrogates as \udXXX.
         encoded = _json_string(message.encode("utf-8", "backslashreplace").decode("utf-8"))
     return '::{"logs":[{"level":"%s","message":%s}]}::' % (_log_level(levelno), _guard_markers(encoded))
@@ -829,18 +1090,66 @@ def _logging_classes() -> Dict[str, Any]:
             except Exception:
                 self.handleError(record)
 
-    JsonFormatter.__module__ = KestraHandler.__module__ = __name__
-    _logging_names.update(JsonFormatter=JsonFormatter, KestraHandler=KestraHandler)
+    class _KestraLogger(logging.Logger):
+        """The class of the ``Kestra`` logger: a record that only our handler would see,
+        formatted the default way, is written without building a LogRecord (most of
+        the cost of a logging call); anything else takes logging's standard path."""
+
+        def _log(self, level: int, msg: Any, args: Any, exc_info: Any = None, extra: Any = None,
+                 stack_info: bool = False, stacklevel: int = 1) -> None:
+            if not (exc_info or stack_info or extra is not None) and self._frames_only(level):
+                try:
+                    _write_frame(_log_frame(level, _log_message(msg, args)))
+                    return
+                except Exception:  # logging's own path, below, reports it the logging way
+                    pass
+            # This frame sits between the caller and Logger._log: findCaller skips it.
+            super()._log(level, msg, args, exc_info, extra, stack_info, stacklevel + 1)
+
+        def _frames_only(self, level: int) -> bool:
+            """Whether our handler, formatting the default way, is all a record would meet."""
+            if self.filters or self.propagate or self.disabled or len(self.handlers) != 1:
+                return False
+            handler = self.handlers[0]
+            formatter = handler.formatter
+            return (
+                handler.__class__ is KestraHandler and not handler.filters and level >= handler.level
+                and formatter.__class__ is JsonFormatter and formatter._fmt == "%(message)s"
+                and logging.getLogRecordFactory() is logging.LogRecord
+            )
+
+    for cls in (JsonFormatter, KestraHandler, _KestraLogger):
+        cls.__module__ = __name__
+        cls.__qualname__ = cls.__name__  # so that pickle finds them: kestra.JsonFormatter
+    _logging_names.update(
+        JsonFormatter=JsonFormatter, KestraHandler=KestraHandler, _KestraLogger=_KestraLogger
+    )
     globals().update(_logging_names)
     return _logging_names
+
+
+def _log_message(msg: Any, args: Any) -> str:
+    """What LogRecord.getMessage() would return for ``msg`` and ``args``."""
+    message = msg if msg.__class__ is str else str(msg)
+    if not args:
+        return message
+    if len(args) == 1:  # logging passes a lone non-empty mapping as the mapping itself
+        only = args[0]
+        if only and only.__class__ not in _PLAIN_SCALARS and isinstance(only, collections.abc.Mapping):
+            args = only
+    return message % args
 
 
 def _make_kestra_logger() -> logging.Logger:
     import logging
 
-    handler_class = _logging_classes()["KestraHandler"]
+    classes = _logging_classes()
+    handler_class = classes["KestraHandler"]
     logger = logging.getLogger("Kestra")
-    logger.setLevel(1)  # everything the script logs; the task's logLevel filters
+    if type(logger) is logging.Logger:  # not when the script installed its own class
+        logger.__class__ = classes["_KestraLogger"]
+    if logger.level == logging.NOTSET:  # everything; the task's logLevel filters
+        logger.setLevel(1)
     logger.propagate = False
     if not any(isinstance(handler, handler_class) for handler in logger.handlers):
         logger.addHandler(handler_class())
@@ -1008,9 +1317,6 @@ _context = None  # type: Optional[ExecutionContext]
 # ``kestra.context`` (needs a running task) and the logging classes (need the
 # logging module) are resolved on access, so importing kestra stays cheap.
 
-_LAZY_NAMES = ("context", "JsonFormatter", "KestraHandler")
-
-
 def __getattr__(name: str) -> Any:
     if name == "context":
         global _context
@@ -1023,7 +1329,9 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> List[str]:
-    return sorted(set(globals()) | set(_LAZY_NAMES))
+    # Not "context": help(), inspect and mock.create_autospec read every name dir()
+    # lists, and outside a task reading the context raises.
+    return sorted(set(globals()) | {"JsonFormatter", "KestraHandler"})
 
 
 _track_stdout_lines()

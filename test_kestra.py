@@ -129,6 +129,7 @@ def emitted(action):
 def run_python(code, timeout=120, flags=(), **kwargs):
     """Run ``code`` in a new interpreter that imports this checkout's kestra.py."""
     env = dict(os.environ, PYTHONPATH=HERE, PYTHONHASHSEED="0")
+    env.pop("PYTHONUNBUFFERED", None)  # it would hide a missing flush
     env.update(kwargs.pop("env", {}))
     return subprocess.run(
         [sys.executable] + list(flags) + ["-c", textwrap.dedent(code)],
@@ -398,8 +399,9 @@ def test_enums_subclasses_namedtuples_and_dataclasses():
 
 
 def test_a_set_of_mixed_types_is_sent_in_its_own_order():
-    [frame] = emitted(lambda: Kestra.outputs({"s": {1, "a"}}))
-    assert sorted(map(str, frame["outputs"]["s"])) == ["1", "a"]
+    mixed = {1, "a", 2.5, None}
+    [frame] = emitted(lambda: Kestra.outputs({"s": mixed}))
+    assert frame["outputs"]["s"] == list(mixed)
 
 
 @pytest.mark.parametrize(
@@ -475,6 +477,62 @@ def test_cycles_raise_instead_of_hanging():
         with pytest.raises(KestraError, match="reference cycle"):
             Kestra.format({"outputs": {"v": value}})
         assert time.monotonic() - started < 5
+
+
+@dataclasses.dataclass
+class Node:
+    name: str
+    child: object = None
+
+
+def test_a_dataclass_that_contains_itself_is_a_cycle():
+    node = Node("root")
+    node.child = [node]
+    with pytest.raises(KestraError, match=re.escape("outputs['tree']['child'][0] contains itself")):
+        Kestra.outputs({"tree": node})
+
+
+def test_keys_that_collide_once_converted_raise():
+    with captured() as output, pytest.raises(KestraError, match="two keys that both become 'red'"):
+        Kestra.outputs({"m": {"red": 1, Color.RED: 2}})
+    assert output() == ""
+
+
+def test_an_enum_whose_value_has_no_json_form_says_so():
+    class Odd(enum.Enum):
+        THING = object()
+
+    with pytest.raises(KestraError, match=r"outputs\['v'\] is of type object.*value of <Odd.THING"):
+        Kestra.outputs({"v": Odd.THING})
+
+
+@pytest.mark.skipif(not hasattr(sys, "set_int_max_str_digits"), reason="Python 3.11+ limits int digits")
+def test_an_int_too_long_for_text_names_its_key():
+    with pytest.raises(KestraError, match=re.escape("outputs['n'][1] is an int too long")):
+        Kestra.outputs({"n": [1, 10 ** 5000]})
+
+
+class FakeNumpy:
+    """Stands for a numpy scalar or array: only __module__ and the method matter."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def tolist(self):
+        return self.items
+
+
+FakeNumpy.__module__ = "numpy"
+datetime64 = type("datetime64", (), {"__module__": "numpy", "__str__": lambda self: "2024-01-02T03:04:05.123456789"})
+bool_ = type("bool_", (), {"__module__": "numpy", "__index__": lambda self: 1, "__float__": lambda self: 1.0})
+
+
+def test_numpy_values_are_sent_as_their_python_values():
+    assert emitted(lambda: Kestra.outputs({"a": FakeNumpy([1, 2.5]), "t": datetime64()})) == [
+        {"outputs": {"a": [1, 2.5], "t": "2024-01-02T03:04:05.123456789"}}
+    ]
+    with pytest.raises(KestraError, match="is nan"):
+        Kestra.outputs({"a": FakeNumpy([float("nan")])})
 
 
 def test_shared_but_acyclic_values_are_not_cycles():
@@ -648,6 +706,37 @@ def test_a_frame_after_an_open_line_starts_a_fresh_one_without_blank_lines():
     ]
 
 
+def test_the_scripts_own_line_end_after_a_frame_leaves_no_empty_line():
+    probe = run_python(
+        """
+        import sys
+        from kestra import Kestra
+        print("x", end="")
+        Kestra.outputs({"a": 1})
+        print()
+        sys.stdout.write("bar 50%")
+        Kestra.outputs({"b": 2})
+        Kestra.outputs({"b2": 2})
+        sys.stdout.write("\\rbar 60%\\n")
+        sys.stdout.write("w")
+        Kestra.outputs({"c": 3})
+        sys.stdout.write("\\r\\nnext\\n")
+        print("y", end="")
+        Kestra.outputs({"d": 4})
+        print("and more")
+        sys.stdout.write("cr\\r")
+        Kestra.outputs({"e": 5})
+        sys.stdout.write("\\nlast\\n")
+        print()
+        """
+    )
+    lines = java_lines(probe.stdout.decode())
+    assert [line if not line.startswith("::") else "frame" for line in lines] == [
+        "x", "frame", "bar 50%", "frame", "frame", "bar 60%", "w", "frame", "next", "y", "frame",
+        "and more", "cr", "frame", "last", "",  # the script's own empty line stays
+    ]
+
+
 def test_the_stdout_wrapper_only_wraps_the_interpreters_own_stdout():
     probe = run_python(
         """
@@ -690,8 +779,18 @@ def test_eight_threads_never_mix_two_frames():
     assert all(indices == list(range(10000)) for indices in seen.values())
 
 
+class ChoppyStream(io.StringIO):
+    """A replaced stdout whose write() lets other threads run halfway through."""
+
+    def write(self, text):
+        middle = len(text) // 2
+        super().write(text[:middle])
+        time.sleep(0)
+        return super().write(text[middle:])
+
+
 def test_threads_never_mix_frames_on_a_replaced_stdout():
-    buffer = io.StringIO()
+    buffer = ChoppyStream()
 
     def emit(thread):
         for index in range(500):
@@ -705,6 +804,175 @@ def test_threads_never_mix_frames_on_a_replaced_stdout():
         for thread in threads:
             thread.join()
     assert len(frames_of(buffer.getvalue())) == 8 * 500 * 2
+
+
+def test_frames_and_prints_from_other_threads_never_mix():
+    probe = run_python(
+        """
+        import sys, threading
+        from kestra import Kestra
+        done = threading.Event()
+        def printer():
+            count = 0
+            while not done.is_set():
+                count += 1
+                print("progress", "." * (count % 300))
+                print("dot", end="")
+                sys.stdout.write("\\r" if count % 2 else "")
+        thread = threading.Thread(target=printer)
+        thread.start()
+        for index in range(20000):
+            Kestra.outputs({"i": index})
+        done.set()
+        thread.join()
+        print()
+        """,
+        timeout=300,
+    )
+    assert probe.returncode == 0, probe.stderr
+    frames, plain = read_like_server(probe.stdout)
+    assert [frame["outputs"]["i"] for frame in frames] == list(range(20000))
+    # A frame may land between the pieces print() writes, and end the line there; but
+    # no frame is lost and no empty line appears (it would be an empty log entry).
+    odd = [line for line in plain if not re.fullmatch("[progresdt .]+", line)]
+    assert odd == []
+
+
+def test_a_stdout_without_flush_still_gets_frames():
+    class WriteOnly:
+        def __init__(self):
+            self.parts = []
+
+        def write(self, text):
+            self.parts.append(text)
+
+    target = WriteOnly()
+    with contextlib.redirect_stdout(target):
+        print("before")
+        Kestra.outputs({"a": 1})
+    frames, plain = read_like_server("".join(target.parts))
+    assert frames == [{"outputs": {"a": 1}}] and plain == ["before"]
+
+
+def test_a_stdout_that_logs_while_written_to_does_not_hang():
+    class Auditing(io.StringIO):
+        def write(self, text):
+            if "audit" not in text and not getattr(self, "inside", False):
+                self.inside = True
+                Kestra.logger().debug("audit: %d characters" % len(text))
+                self.inside = False
+            return super().write(text)
+
+    target = Auditing()
+    started = time.monotonic()
+    with contextlib.redirect_stdout(target):
+        Kestra.outputs({"a": 1})
+    assert time.monotonic() - started < 5
+    frames = frames_of(target.getvalue())
+    assert {"outputs": {"a": 1}} in frames
+    assert any("audit" in f.get("logs", [{}])[0].get("message", "") for f in frames)
+
+
+def test_a_sigterm_handler_that_logs_during_a_big_frame_neither_hangs_nor_garbles():
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(
+            """
+            import signal, sys
+            from kestra import Kestra
+            def on_term(signum, frame):
+                Kestra.logger().warning("stopping")
+                Kestra.outputs({"interrupted": True})
+                sys.exit(3)
+            signal.signal(signal.SIGTERM, on_term)
+            sys.stderr.write("ready\\n")
+            sys.stderr.flush()
+            Kestra.outputs({"big": "x" * 4000000})
+            """
+        )],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=HERE),
+    )
+    assert child.stderr.readline() == b"ready\n"
+    time.sleep(0.5)  # the child is now blocked in the middle of the big frame
+    child.send_signal(signal.SIGTERM)
+    output, _ = child.communicate(timeout=30)
+    assert child.returncode == 3
+    frames, plain = read_like_server(output)
+    assert frames == [
+        {"logs": [{"level": "WARN", "message": "stopping"}]}, {"outputs": {"interrupted": True}}
+    ]
+    assert len(plain) == 1 and plain[0].startswith('::{"outputs":{"big":"xxx')  # cut, and ended
+
+
+def test_a_full_non_blocking_pipe_is_waited_for():
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    stream = io.open(write_end, "w")
+    received = []
+    reader = threading.Thread(target=lambda: (time.sleep(0.3), received.append(os.fdopen(read_end, "rb").read())))
+    reader.start()
+    value = "v" * 1000000  # far more than a pipe holds
+    with contextlib.redirect_stdout(stream):
+        Kestra.outputs({"value": value})
+        Kestra.outputs({"after": 1})
+    stream.close()
+    reader.join(30)
+    assert frames_of(received[0]) == [{"outputs": {"value": value}}, {"outputs": {"after": 1}}]
+
+
+def test_a_write_cut_by_an_exception_ends_its_line(monkeypatch):
+    read_end, write_end = os.pipe()
+    stream = io.open(write_end, "w")
+    real_write = os.write
+    calls = []
+
+    def cut_write(fd, data):
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, bytes(data[:10]))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_write(fd, data)
+
+    monkeypatch.setattr(kestra.os, "write", cut_write)
+    with contextlib.redirect_stdout(stream):
+        with pytest.raises(KeyboardInterrupt):
+            Kestra.outputs({"cut": "x" * 100})
+        Kestra.outputs({"next": 1})
+    monkeypatch.setattr(kestra.os, "write", real_write)
+    stream.close()
+    with os.fdopen(read_end, "rb") as reader:
+        frames, plain = read_like_server(reader.read())
+    assert frames == [{"outputs": {"next": 1}}] and plain == ['::{"output']
+
+
+def test_the_stdout_wrapper_behaves_like_a_text_stream():
+    probe = run_python(
+        """
+        import copy, io, sys, kestra
+        print(isinstance(sys.stdout, io.TextIOBase), type(copy.copy(sys.stdout)).__name__)
+        with sys.stdout as same:
+            print(same is sys.stdout)
+        """
+    )
+    assert probe.stdout.decode().split() == ["True", "_LineTrackingStdout", "True"], probe.stderr
+
+
+def test_a_rewrapped_stdout_is_tracked_too():
+    probe = run_python(
+        """
+        import io, sys
+        from kestra import Kestra
+        sys.stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8")
+        Kestra.outputs({"first": 1})
+        print("Progress: ", end="")
+        Kestra.outputs({"done": True})
+        print()
+        sys.stdout.flush()
+        """
+    )
+    frames, plain = read_like_server(probe.stdout)
+    assert frames == [{"outputs": {"first": 1}}, {"outputs": {"done": True}}]
+    assert plain == ["Progress: "]
 
 
 @pytest.mark.skipif(not hasattr(select, "PIPE_BUF"), reason="POSIX pipes only")
@@ -743,7 +1011,7 @@ def test_a_forked_child_can_emit_while_the_parent_holds_the_lock():
     probe = run_python(
         """
         import os, sys, time, kestra
-        with kestra._frame_lock:
+        with kestra._emitter.lock:
             pid = os.fork()
             if pid == 0:
                 kestra.Kestra.outputs({"from": "child"})
@@ -893,6 +1161,39 @@ def test_bad_metrics_raise_and_write_nothing(call, message):
     assert output() == ""
 
 
+def test_a_direct_metrics_call_sends_one_metric():
+    assert emitted(lambda: Kestra._metrics("m", "gauge", 2, {"k": "v"})) == [
+        {"metrics": [{"name": "m", "type": "gauge", "value": 2, "tags": {"k": "v"}}]}
+    ]
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [(10 ** 400, "not a finite number"), (bool_(), "must be a number, got numpy.bool_"),
+     (type("Arr", (), {"__float__": lambda self: float([1, 2])})(), "not a finite number")],
+)
+def test_metric_values_a_double_cannot_hold_are_refused(value, message):
+    with captured() as output, pytest.raises(KestraError, match=message):
+        Kestra.counter("c", value)
+    assert output() == ""
+
+
+@pytest.mark.parametrize(
+    "assets, message",
+    [
+        ({"id": "t", "type": "TABLE"}, "got the key(s) 'id', 'type'; to declare one asset, send {'outputs': [asset]}"),
+        ({"outputs": {"id": "t"}}, "assets['outputs'] must be a list"),
+        ({"outputs": [{"id": "bad id", "type": "TABLE"}]}, "assets['outputs'][0] has the id 'bad id'"),
+        ({"inputs": [{"id": ""}]}, "assets['inputs'][0] has the id ''"),
+        ({"outputs": [{"id": "t"}]}, "assets['outputs'][0] needs a non-empty 'type'"),
+    ],
+)
+def test_assets_the_server_would_ignore_are_refused(assets, message):
+    with captured() as output, pytest.raises(KestraError, match=re.escape(message)):
+        Kestra.assets(assets)
+    assert output() == ""
+
+
 def test_tag_values_become_strings():
     tags = {"s": "x", "i": 3, "f": 1.5, "yes": True, "no": False, "day": datetime.date(2024, 1, 2),
             "color": Color.RED, "id": uuid.UUID(int=1)}
@@ -995,6 +1296,43 @@ def test_timers_accept_timedelta_and_reject_bad_tags_before_running():
     assert ran == []
 
 
+def test_a_timer_with_a_none_duration_is_refused():
+    with pytest.raises(KestraError, match="the duration is None"):
+        Kestra.timer("t", None)
+
+
+def test_async_functions_are_timed_when_awaited_and_generators_refused():
+    import asyncio
+
+    @Kestra.timer("async")
+    async def fetch():
+        await asyncio.sleep(0.05)
+        return "fetched"
+
+    with captured() as output:
+        assert asyncio.run(fetch()) == "fetched"
+    [frame] = frames_of(output())
+    assert frame["metrics"][0]["value"] >= 0.05
+    with pytest.raises(KestraError, match="cannot time a generator function"):
+        Kestra.timer("gen")(lambda: (yield))
+    with pytest.raises(KestraError, match="coroutine or generator function"):
+        Kestra.timer("async", fetch)
+
+
+def test_the_timed_codes_exception_wins_over_a_failed_send(capsys):
+    closed = io.StringIO()
+    closed.close()
+    with contextlib.redirect_stdout(closed):
+        with pytest.raises(LookupError):
+            with Kestra.timer("job"):
+                raise LookupError("the real problem")
+        with pytest.raises(LookupError):
+            Kestra.timer("job", lambda: {}["x"])
+        with pytest.raises(KestraError):  # nothing raised by the code: the failure is the error
+            Kestra.timer("job", lambda: None)
+    assert capsys.readouterr().err.count("kestra: the timer 'job' was not sent") == 2
+
+
 def test_nested_uses_of_one_timer_object():
     timer = Kestra.timer("nested")
     with captured() as output:
@@ -1079,6 +1417,116 @@ def test_exceptions_and_stacks_follow_the_message_in_the_same_entry():
     assert stacked["logs"][0]["message"].startswith("here\nStack (most recent call last):")
 
 
+class Collect(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+def test_a_record_only_our_handler_sees_skips_logrecord(monkeypatch):
+    made = []
+    make_record = logging.Logger.makeRecord
+
+    def counting(self, *args, **kwargs):
+        made.append(args[4])
+        return make_record(self, *args, **kwargs)
+
+    monkeypatch.setattr(logging.Logger, "makeRecord", counting)
+    log = Kestra.logger()
+    frames = emitted(lambda: log.info("fast"))
+    log.addHandler(Collect())
+    frames += emitted(lambda: log.info("standard"))
+    assert made == ["standard"]
+    assert [f["logs"][0]["message"] for f in frames] == ["fast", "standard"]
+
+
+def test_the_standard_path_still_reports_the_callers_line():
+    collect = Collect()
+    log = Kestra.logger()
+    log.addHandler(collect)  # a second handler: every record takes logging's own path
+
+    def user_function():
+        log.info("direct")
+        line = sys._getframe().f_lineno - 1
+
+        def wrapper():
+            log.warning("wrapped", stacklevel=2)
+
+        wrapper()
+        return line
+
+    with captured() as output:
+        line = user_function()
+    assert [(r.funcName, r.lineno) for r in collect.records] == [
+        ("user_function", line), ("user_function", line + 6)
+    ]
+    assert [f["logs"][0]["message"] for f in frames_of(output())] == ["direct", "wrapped"]
+
+
+@pytest.mark.parametrize(
+    "msg, args, expected",
+    [("%d rows", (3,), "3 rows"), ("%(a)s-%(b)s", ({"a": 1, "b": 2},), "1-2"), ("plain", (), "plain"),
+     (ValueError("not a str"), (), "not a str"), ("%s", ({},), "{}"), ("%s %s", (1, 2), "1 2")],
+)
+def test_the_fast_path_formats_messages_as_logging_does(msg, args, expected):
+    fast = emitted(lambda: Kestra.logger().info(msg, *args))
+    collect = Collect()
+    Kestra.logger().addHandler(collect)
+    standard = emitted(lambda: Kestra.logger().info(msg, *args))
+    assert fast == standard == [{"logs": [{"level": "INFO", "message": expected}]}]
+    assert collect.records[0].getMessage() == expected
+
+
+def test_filters_disable_and_record_factories_are_honoured(monkeypatch):
+    log = Kestra.logger()
+    log.addFilter(lambda record: "secret" not in record.getMessage())
+    assert emitted(lambda: (log.info("a secret"), log.info("public"))) == [
+        {"logs": [{"level": "INFO", "message": "public"}]}
+    ]
+    log.filters[:] = []
+    logging.disable(logging.CRITICAL)
+    try:
+        assert emitted(lambda: log.critical("disabled")) == []
+    finally:
+        logging.disable(logging.NOTSET)
+    made = []
+    default_factory = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs):
+        made.append(args[0])
+        return default_factory(*args, **kwargs)
+
+    logging.setLogRecordFactory(factory)
+    try:
+        emitted(lambda: log.info("made by the factory"))
+    finally:
+        logging.setLogRecordFactory(default_factory)
+    assert made == ["Kestra"]
+
+
+def test_a_bad_format_is_reported_the_logging_way(capsys):
+    Kestra.logger().info("%d rows", "not a number")  # must not raise
+    captured_now = capsys.readouterr()
+    assert "--- Logging error ---" in captured_now.err and captured_now.out == ""
+
+
+def test_a_propagating_logger_reaches_the_root_too():
+    collect = Collect()
+    logging.getLogger().addHandler(collect)
+    log = Kestra.logger()
+    log.propagate = True
+    try:
+        frames = emitted(lambda: log.info("both"))
+    finally:
+        log.propagate = False
+        logging.getLogger().removeHandler(collect)
+    assert frames == [{"logs": [{"level": "INFO", "message": "both"}]}]
+    assert [r.getMessage() for r in collect.records] == ["both"]
+
+
 @PROPERTY
 @given(texts | long_texts)
 def test_property_any_log_message_arrives_exactly(message):
@@ -1129,7 +1577,7 @@ def test_a_handler_with_a_plain_formatter_still_sends_frames():
     assert emitted(lambda: handler.handle(record)) == [{"logs": [{"level": "INFO", "message": "[lib] hello"}]}]
 
 
-def test_capture_logging_replaces_console_handlers_and_is_idempotent(tmp_path):
+def test_capture_logging_replaces_console_handlers_and_is_idempotent(tmp_path, capsys):
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     console = logging.StreamHandler(sys.stderr)
@@ -1144,8 +1592,42 @@ def test_capture_logging_replaces_console_handlers_and_is_idempotent(tmp_path):
         to_file.close()
         root.handlers[:], level = saved
         root.setLevel(level)
+    assert console not in root.handlers and capsys.readouterr().err == ""
     assert frames_of(output()) == [{"logs": [{"level": "INFO", "message": "captured"}]}]
     assert (tmp_path / "log.txt").read_text() == "captured\n"
+
+
+def test_capture_logging_level_none_leaves_the_root_level():
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    root.setLevel(logging.ERROR)
+    try:
+        Kestra.capture_logging(level=None)
+        assert root.level == logging.ERROR
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+
+
+def test_the_logger_survives_dict_config_and_keeps_a_level_the_script_set():
+    import logging.config
+
+    logging.getLogger("Kestra").setLevel(logging.WARNING)
+    log = Kestra.logger()
+    assert log.level == logging.WARNING
+    logging.config.dictConfig({"version": 1, "handlers": {"k": {"class": "kestra.KestraHandler"}},
+                               "loggers": {"lib": {"handlers": ["k"], "level": "INFO"}}})
+    try:
+        frames = emitted(lambda: (Kestra.logger().warning("still here"), logging.getLogger("lib").info("lib")))
+    finally:
+        logging.getLogger("lib").handlers[:] = []
+        log.setLevel(logging.NOTSET)
+    assert [f["logs"][0]["message"] for f in frames] == ["still here", "lib"]
+
+
+def test_the_formatter_and_handler_pickle():
+    assert type(pickle.loads(pickle.dumps(kestra.JsonFormatter()))) is kestra.JsonFormatter
+    assert kestra.KestraHandler.__qualname__ == "KestraHandler"
 
 
 def test_capture_logging_in_a_real_process_prints_no_plain_lines():
@@ -1254,7 +1736,27 @@ def test_kestra_context_is_loaded_on_first_use(no_context_env, monkeypatch):
     assert module.context.execution.id == "4Mo2"
     monkeypatch.setenv("KESTRA_CONTEXT", encoded({"execution": {"id": "other"}}))
     assert module.context.execution.id == "4Mo2"  # loaded once
-    assert "context" in dir(module)
+
+
+def test_introspection_never_reads_the_context(no_context_env):
+    import inspect
+    import pydoc
+    from unittest import mock
+
+    assert "context" not in dir(kestra) and "JsonFormatter" in dir(kestra)
+    assert dict(inspect.getmembers(kestra))["Kestra"] is Kestra
+    assert "load_execution_context" in pydoc.render_doc(kestra)
+    mock.create_autospec(kestra)
+    with pytest.raises(FileNotFoundError):
+        kestra.context
+
+
+def test_execution_context_copies():
+    import copy
+
+    context = ExecutionContext(json.loads(json.dumps(CONTEXT)))
+    assert copy.copy(context) == context and copy.deepcopy(context) == context
+    assert copy.deepcopy(context).to_dict() == CONTEXT
 
 
 def test_importing_kestra_needs_no_context_but_using_it_does(tmp_path):
@@ -1293,6 +1795,8 @@ def test_readme_python_examples_run(block, tmp_path):
     assert run.stderr == b""
     frames, plain = read_like_server(run.stdout)
     assert all(not line.startswith("::") for line in plain), plain
+    if "Kestra." in block and "capture_logging" not in block.split("Kestra.")[-1]:
+        assert frames, "the example sent nothing"
 
 
 def test_readme_names_the_test_command_that_ci_extracts():
