@@ -445,24 +445,25 @@ class _LineTrackingStdout:
         with emitter.lock:
             if emitter.busy:  # printed by a signal handler in the middle of a write
                 return self._stream.write(text)
-            emitter.busy = True
-            try:
-                written = text
-                if self._owed and text:
-                    if text[:2] == "\r\n" and self._owed == "eol":
-                        written = text[2:]
-                    elif text[0] == "\n" or (text[0] == "\r" and self._owed == "eol"):
-                        written = text[1:]
-                    self._owed = ""
-                if written:
+            written = text
+            if self._owed and text:
+                if text[:2] == "\r\n" and self._owed == "eol":
+                    written = text[2:]
+                elif text[0] == "\n" or (text[0] == "\r" and self._owed == "eol"):
+                    written = text[1:]
+                self._owed = ""
+            if written:
+                emitter.busy = True  # a frame sent meanwhile is queued
+                try:
                     self._stream.write(written)
                     self._last = written[-1]
-                _write_queued(self)
-            except BaseException:
-                _write_queued_before_leaving(self)
-                raise
-            finally:
-                emitter.busy = False
+                    if emitter.queued:
+                        _write_queued(self)
+                except BaseException:
+                    _write_queued_before_leaving(self)
+                    raise
+                finally:
+                    emitter.busy = False
         return len(text)
 
     def writelines(self, lines: Any) -> None:
