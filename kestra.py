@@ -85,63 +85,88 @@ _PLAIN_SCALARS = frozenset((str, int, bool, type(None)))
 if json.encoder.c_make_encoder is not None:
     # One C encoder, built once: no circular-reference markers (values reach it
     # only after _is_plain walked them, so they are acyclic) and no NaN.
-    _c_encoder = json.encoder.c_make_encoder(
+    _encode_chunks = json.encoder.c_make_encoder(
         None, None, _json_string, None, ":", ",", False, False, False
     )
-
-    def _encode_plain(value: Any) -> str:
-        return "".join(_c_encoder(value, 0))
-
 else:  # pragma: no cover - CPython always has the C accelerator
-    _encode_plain = json.JSONEncoder(
+    _encoder = json.JSONEncoder(
         ensure_ascii=True, allow_nan=False, check_circular=False, separators=(",", ":")
-    ).encode
+    )
+
+    def _encode_chunks(value: Any, indent_level: int) -> Any:
+        return (_encoder.encode(value),)
 
 
-def _is_plain(value: Any) -> bool:
+def _is_plain(value: Any, _scalars: frozenset = _PLAIN_SCALARS) -> bool:
     """Whether ``value`` is already strict JSON: exact dict/list/tuple/str/int/bool/None
-    and finite floats, with string keys. Cycles end in RecursionError."""
+    and finite floats, with string keys. Cycles end in RecursionError.
+
+    Every frame passes here, so it is written for speed: dicts first, scalars checked
+    inline rather than by a call, and the scalar set bound as a default argument.
+    """
     cls = value.__class__
-    if cls in _PLAIN_SCALARS:
-        return True
-    if cls is float:
-        return value - value == 0.0  # false for nan and the infinities
     if cls is dict:
         for key, item in value.items():
-            if key.__class__ is not str or not _is_plain(item):
+            if key.__class__ is not str:
+                return False
+            item_cls = item.__class__
+            if item_cls in _scalars:
+                continue
+            if item_cls is float:
+                if item - item != 0.0:  # nan and the infinities
+                    return False
+            elif not _is_plain(item):
                 return False
         return True
+    if cls in _scalars:
+        return True
+    if cls is float:
+        return value - value == 0.0
     if cls is list or cls is tuple:
         for item in value:
-            if not _is_plain(item):
+            item_cls = item.__class__
+            if item_cls in _scalars:
+                continue
+            if item_cls is float:
+                if item - item != 0.0:
+                    return False
+            elif not _is_plain(item):
                 return False
         return True
     return False
 
 
-def _dumps(value: Any) -> str:
-    """The strict, one-line, ASCII JSON text of ``value``, or a KestraError."""
+def _frame(payload: Any) -> str:
+    """One frame, ``::{json}::`` without the line end: strict one-line ASCII JSON of
+    ``payload``, or a KestraError naming what cannot be sent."""
+    if payload.__class__ is not dict and not isinstance(payload, collections.abc.Mapping):
+        raise KestraError(
+            "a frame must be a dict, got %s; wrap it, for example "
+            "{'outputs': {...}}" % _type_name(payload)
+        )
     try:
-        plain = _is_plain(value)
+        plain = _is_plain(payload)
     except RecursionError:  # a cycle, or very deep: the walker below tells which
         plain = False
     try:
         if not plain:
-            value = _to_json(value, None, set())
-        text = _encode_plain(value)
+            payload = _to_json(payload, None, set())
+        text = "".join(_encode_chunks(payload, 0))
     except RecursionError:
         raise KestraError(
             "the value is nested too deeply to be sent as JSON (Python's recursion "
             "limit was reached); flatten it or write it to an output file instead"
         ) from None
     except ValueError as exc:  # an int longer than sys.get_int_max_str_digits()
-        _raise_first_problem(value, _unwritable_int)
+        _raise_first_problem(payload, _unwritable_int)
         raise KestraError("the value cannot be written as JSON: %s" % exc) from None
     # Surrogates (and astral characters, which are harmless) are escaped as \udXXX:
     # only then is the value searched for the ones that are not text.
     if "\\ud" in text:
-        _raise_first_problem(value, _surrogate_problem)
-    return text
+        _raise_first_problem(payload, _surrogate_problem)
+    if "}::" in text or "::{" in text:
+        text = _guard_markers(text)
+    return "::" + text + "::"
 
 
 def _raise_first_problem(value: Any, problem: Callable) -> None:
@@ -369,7 +394,8 @@ def _iso_duration(delta: Any) -> str:
 
 
 def _guard_markers(text: str) -> str:
-    """Escape ``}::`` and ``::{`` inside JSON strings (the only place they can occur).
+    """Escape ``}::`` and ``::{`` inside the JSON strings of a frame (the only place
+    they can occur).
 
     The Docker task runner cuts lines at 1,024 bytes and glues the pieces back only
     while they do not end with ``}::``: a string holding those three characters at a
@@ -380,16 +406,6 @@ def _guard_markers(text: str) -> str:
     if "::{" in text:
         text = text.replace("::{", "::\\u007b")
     return text
-
-
-def _frame(payload: Any) -> str:
-    """One frame, ``::{json}::``, without the line end."""
-    if not isinstance(payload, collections.abc.Mapping):
-        raise KestraError(
-            "a frame must be a dict, got %s; wrap it, for example "
-            "{'outputs': {...}}" % _type_name(payload)
-        )
-    return "::" + _guard_markers(_dumps(payload)) + "::"
 
 
 # Frame writing ################################################################
@@ -497,24 +513,18 @@ def _track_stdout_lines() -> None:
 
 def _write_frame(frame: str) -> None:
     """Write one frame line to where ``sys.stdout`` points now, or raise KestraError."""
-    stream = sys.stdout
-    if stream is None:
-        raise KestraError(
-            "sys.stdout is None, so the frame cannot reach the Kestra worker; restore "
-            "sys.stdout (for example sys.stdout = sys.__stdout__) before sending"
-        )
-    if stream.__class__ is io.TextIOWrapper and stream is not sys.__stdout__ and _fd_of(stream) == _STDOUT_FD:
-        # The script re-wrapped the process's stdout (to change its encoding, say).
-        stream = sys.stdout = _LineTrackingStdout(stream)
     emitter = _emitter
-    with emitter.lock:
+    emitter.lock.acquire()  # not a with block: this is every frame's path, and shorter
+    try:
         if emitter.busy:  # sent from inside a write on this thread: goes right after it
             emitter.queued.append(frame)
             return
         emitter.busy = True
+        stream = sys.stdout
         try:
             _write_line(stream, frame)
-            _write_queued(stream)
+            if emitter.queued:
+                _write_queued(stream)
         except (OSError, ValueError, AttributeError) as exc:
             _end_interrupted_line()
             lost = len(emitter.queued)
@@ -530,6 +540,8 @@ def _write_frame(frame: str) -> None:
             raise
         finally:
             emitter.busy = False
+    finally:
+        emitter.lock.release()
 
 
 def _write_queued(stream: Any) -> None:
@@ -563,31 +575,58 @@ def _end_interrupted_line() -> None:
 
 def _write_line(stream: Any, frame: str) -> None:
     """Flush what the script printed, then write the frame line; the lock is held."""
+    if stream.__class__ is _LineTrackingStdout and stream._last == "\n" and stream._stream is _fd_cache[0]:
+        # The common case, kept short: the process's stdout, at the start of a line.
+        stream._stream.flush()  # what the script printed before must come first
+        fd = _fd_cache[1]
+        data = (frame + "\n").encode("utf-8")
+    else:
+        fd, data = _prepare_line(stream, frame)
+        if fd is None:  # written through the stream itself
+            return
+    _emitter.open_fd = fd  # until the whole line is out: see _end_interrupted_line
+    try:
+        written = os.write(fd, data)
+    except BlockingIOError:  # a non-blocking stdout with a full pipe
+        written = 0
+    if written != len(data):
+        _write_rest(fd, data, written)
+    _emitter.open_fd = None
+
+
+def _prepare_line(stream: Any, frame: str) -> tuple:
+    """Every other case: flush, start a fresh line if the script left one open, then
+    either write the line through a stream that is not a file, returning (None, None),
+    or return (fd, bytes) for the caller to write."""
+    if stream is None:
+        raise KestraError(
+            "sys.stdout is None, so the frame cannot reach the Kestra worker; restore "
+            "sys.stdout (for example sys.stdout = sys.__stdout__) before sending"
+        )
+    if stream.__class__ is io.TextIOWrapper and stream is not sys.__stdout__ and _fd_of(stream) == _STDOUT_FD:
+        # The script re-wrapped the process's stdout (to change its encoding, say).
+        stream = sys.stdout = _LineTrackingStdout(stream)
+    target = stream
+    line = frame + "\n"
     if stream.__class__ is _LineTrackingStdout:
         target = stream._stream
         last = stream._last
-        closes_line = last not in "\r\n"
-    else:
-        target = stream
-        last = "\n"
-        closes_line = False
-    line = "\n" + frame + "\n" if closes_line else frame + "\n"
+        if last not in "\r\n":
+            line = "\n" + line
+            stream._owed = "eol"  # the script's next line end is one too many
+        elif last == "\r":
+            stream._owed = "lf"  # a "\n" completing the script's "\r\n" would be too
+        stream._last = "\n"
     flush = getattr(target, "flush", None)  # print() needs only write()
     if flush is not None:
         flush()  # what the script printed before must come first
     fd = _fd_of(target)
-    if fd is None:
-        target.write(line)
-        if flush is not None:
-            flush()
-    else:
-        _write_fd(fd, line.encode("utf-8"))
-    if target is not stream:
-        if closes_line:  # the script's next line end is one too many
-            stream._owed = "eol"
-        elif last == "\r":  # a "\n" completing the script's "\r\n" would be too
-            stream._owed = "lf"
-        stream._last = "\n"
+    if fd is not None:
+        return fd, line.encode("utf-8")
+    target.write(line)
+    if flush is not None:
+        flush()
+    return None, None
 
 
 _fd_cache = (None, None)  # type: tuple  # (stream, its file descriptor)
@@ -609,19 +648,15 @@ def _fd_of(stream: Any) -> Optional[int]:
     return fd
 
 
-def _write_fd(fd: int, data: bytes) -> None:
-    # One write() almost always takes the whole line; the loop is for a partial write
-    # (a signal mid-way, or a non-blocking stdout with a full pipe).
-    _emitter.open_fd = fd
-    sent = 0
+def _write_rest(fd: int, data: bytes, sent: int) -> None:
+    # A partial write: a signal mid-way, or a non-blocking stdout with a full pipe.
     while sent < len(data):
         try:
-            sent += os.write(fd, data[sent:] if sent else data)
+            sent += os.write(fd, data[sent:])
         except BlockingIOError:
             import select
 
             select.select([], [fd], [])
-    _emitter.open_fd = None
 
 
 # Kestra: outputs, metrics, assets, logs ########################################
@@ -659,7 +694,7 @@ class Kestra:
     @staticmethod
     def _send(map_: Mapping[str, Any]) -> None:
         """Write one frame for ``map_`` to stdout, flushed before returning."""
-        _write_frame(Kestra.format(map_))
+        _write_frame(_frame(map_))
 
     @staticmethod
     def _metrics(
@@ -697,7 +732,8 @@ class Kestra:
         Each call sends one frame; the server merges the keys of successive calls
         (the last value of a key wins). Example: ``Kestra.outputs({"count": 3})``
         """
-        _require_mapping("Kestra.outputs", map_)
+        if map_.__class__ is not dict:
+            _require_mapping("Kestra.outputs", map_)
         Kestra._send({"outputs": map_})
 
     @staticmethod
@@ -1041,7 +1077,9 @@ def _log_frame(levelno: int, message: str) -> str:
     if "\\ud" in encoded and _surrogate_problem(message):
         # A log line must not be lost over its content: show surrogates as \udXXX.
         encoded = _json_string(message.encode("utf-8", "backslashreplace").decode("utf-8"))
-    return '::{"logs":[{"level":"%s","message":%s}]}::' % (_log_level(levelno), _guard_markers(encoded))
+    if "}::" in encoded or "::{" in encoded:
+        encoded = _guard_markers(encoded)
+    return '::{"logs":[{"level":"%s","message":%s}]}::' % (_log_level(levelno), encoded)
 
 
 _logging_names = {}  # type: Dict[str, Any]

@@ -825,7 +825,6 @@ def test_frames_and_prints_from_other_threads_never_mix():
             Kestra.outputs({"i": index})
         done.set()
         thread.join()
-        print()
         """,
         timeout=300,
     )

@@ -121,8 +121,10 @@ def import_costs() -> None:
 def throughput(python: str, setup: str, call: str, count: int) -> float:
     """Calls per second of ``call`` run ``count`` times, stdout read by this process."""
     code = LOOP.format(setup=setup, call=call)
+    # -I: the current folder (this checkout, holding kestra.py) must not shadow the
+    # official package in its venv.
     child = subprocess.Popen(
-        [python, "-c", code, str(count)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [python, "-I", "-c", code, str(count)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     lines = 0
     while True:
@@ -134,6 +136,15 @@ def throughput(python: str, setup: str, call: str, count: int) -> float:
     if child.wait() != 0 or lines != count:
         raise RuntimeError("%s wrote %d lines for %d calls" % (python, lines, count))
     return count / elapsed
+
+
+def check_the_official_is_the_official(official: str) -> None:
+    where = subprocess.run(
+        [official, "-I", "-c", "import kestra; print(kestra.__file__)"],
+        stdout=subprocess.PIPE, universal_newlines=True, check=True,
+    ).stdout.strip()
+    if "site-packages" not in where:
+        raise RuntimeError("the official venv imports kestra from %s" % where)
 
 
 def rates(official: str, rounds: int, count: int) -> None:
@@ -168,6 +179,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200000, help="calls per throughput run")
     options = parser.parse_args()
     official = official_python(options.official)
+    check_the_official_is_the_official(official)
     print("# kestra.py emission benchmark: Python %s, official kestra %s, %d CPUs"
           % (sys.version.split()[0], options.official, os.cpu_count() or 0))
     startup(official, options.rounds)
