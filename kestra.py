@@ -45,23 +45,22 @@ __all__ = [
 
 # Protocol and errors ##########################################################
 # What the Kestra worker reads from a task's output, spelled out as data, and the
-# one exception family every check in this module raises.
-
-#: The worker matches each output line (stdout or stderr) against this regex.
-FRAME_PATTERN = r"^::(\{.*})::$"
+# one exception family every check in this module raises. The worker reads each
+# line of stdout and stderr; a line matching ^::(\{.*})::$ is a frame, whose JSON
+# object may hold "outputs", "metrics", "logs" and "assets".
 
 #: Metric types the server knows; ``gauge`` needs Kestra 1.1 or newer.
-METRIC_TYPES = ("counter", "timer", "gauge")
+_METRIC_TYPES = ("counter", "timer", "gauge")
 
 #: Log levels the server accepts, from the Python level at or above which each
 #: one applies: a custom level maps to the nearest standard level at or below it.
-LOG_LEVELS = ((40, "ERROR"), (30, "WARN"), (20, "INFO"), (10, "DEBUG"))
-LOWEST_LOG_LEVEL = "TRACE"
+_LOG_LEVELS = ((40, "ERROR"), (30, "WARN"), (20, "INFO"), (10, "DEBUG"))
+_LOWEST_LOG_LEVEL = "TRACE"
 
-#: Where Kestra puts the execution context of a task.
+#: Where Kestra puts the execution context of a task (public, as in the official module).
 CONTEXT_FILE = ".kestra-execution-context.json"
-CONTEXT_FILE_ENV = "KESTRA_EXECUTION_CONTEXT_FILE"
-CONTEXT_ENV = "KESTRA_CONTEXT"
+_CONTEXT_FILE_ENV = "KESTRA_EXECUTION_CONTEXT_FILE"
+_CONTEXT_ENV = "KESTRA_CONTEXT"
 
 
 class KestraError(Exception):
@@ -428,7 +427,6 @@ class _Emitter:
         self.lock = _thread.RLock()
         self.busy = False
         self.queued = []  # type: List[str]
-        self.open_fd = None  # type: Optional[int]  # holds a frame line not yet ended
 
 
 _emitter = _Emitter()
@@ -473,13 +471,13 @@ class _LineTrackingStdout:
                 try:
                     self._stream.write(written)
                     self._last = written[-1]
-                    if emitter.queued:
-                        _write_queued(self)
-                except BaseException:
-                    _write_queued_before_leaving(self)
+                except BaseException:  # raised by a signal handler, perhaps
+                    _write_queued(quietly=True)
                     raise
                 finally:
                     emitter.busy = False
+                if emitter.queued:
+                    _write_queued()
         return len(text)
 
     def writelines(self, lines: Any) -> None:
@@ -514,19 +512,37 @@ def _track_stdout_lines() -> None:
 def _write_frame(frame: str) -> None:
     """Write one frame line to where ``sys.stdout`` points now, or raise KestraError."""
     emitter = _emitter
-    emitter.lock.acquire()  # not a with block: this is every frame's path, and shorter
+    emitter.lock.acquire()  # not a with block: every frame comes here, and it is shorter
     try:
         if emitter.busy:  # sent from inside a write on this thread: goes right after it
             emitter.queued.append(frame)
             return
         emitter.busy = True
         stream = sys.stdout
+        open_fd = None  # a file descriptor holding a frame line not yet ended
         try:
-            _write_line(stream, frame)
-            if emitter.queued:
-                _write_queued(stream)
+            while True:
+                if stream.__class__ is _LineTrackingStdout and stream._last == "\n" and stream._stream is _fd_cache[0]:
+                    # The common case, kept short: the process's stdout, at a line start.
+                    stream._stream.flush()  # what the script printed before comes first
+                    fd = _fd_cache[1]
+                    data = (frame + "\n").encode("utf-8")
+                else:
+                    fd, data = _prepare_line(stream, frame)
+                if fd is not None:
+                    open_fd = fd
+                    try:
+                        written = os.write(fd, data)
+                    except BlockingIOError:  # a non-blocking stdout with a full pipe
+                        written = 0
+                    if written != len(data):
+                        _write_rest(fd, data, written)
+                    open_fd = None
+                if not emitter.queued:
+                    return
+                frame = emitter.queued.pop(0)
         except (OSError, ValueError, AttributeError) as exc:
-            _end_interrupted_line()
+            _end_cut_line(open_fd)
             lost = len(emitter.queued)
             del emitter.queued[:]
             raise KestraError(
@@ -536,7 +552,10 @@ def _write_frame(frame: str) -> None:
                 )
             ) from exc
         except BaseException:
-            _write_queued_before_leaving(stream)
+            # A signal handler raised in the middle of the write (sys.exit on SIGTERM,
+            # say): end the line it cut; what it sent before raising still goes out.
+            _end_cut_line(open_fd)
+            _write_queued(quietly=True)
             raise
         finally:
             emitter.busy = False
@@ -544,54 +563,29 @@ def _write_frame(frame: str) -> None:
         emitter.lock.release()
 
 
-def _write_queued(stream: Any) -> None:
-    queued = _emitter.queued
-    while queued:
-        _write_line(stream, queued.pop(0))
+def _write_queued(quietly: bool = False) -> None:
+    """Write the frames queued while this thread was inside a write (lock held)."""
+    emitter = _emitter
+    queued = emitter.queued[:]
+    del emitter.queued[:]
+    emitter.busy = False
+    for frame in queued:
+        try:
+            _write_frame(frame)
+        except KestraError:
+            if not quietly:
+                raise
+            return
 
 
-def _write_queued_before_leaving(stream: Any) -> None:
-    # A signal handler raised in the middle of a write (sys.exit on SIGTERM, say):
-    # end the line it cut, then what it sent before raising still goes out.
-    _end_interrupted_line()
-    try:
-        _write_queued(stream)
-    except (OSError, ValueError, AttributeError):
-        _end_interrupted_line()
-        del _emitter.queued[:]
-
-
-def _end_interrupted_line() -> None:
+def _end_cut_line(fd: Optional[int]) -> None:
     """End a frame line cut short, so that the next frame starts a line of its own.
     (When the cut came before the first byte, this leaves one empty line.)"""
-    fd = _emitter.open_fd
     if fd is not None:
-        _emitter.open_fd = None
         try:
             os.write(fd, b"\n")
         except OSError:
             pass
-
-
-def _write_line(stream: Any, frame: str) -> None:
-    """Flush what the script printed, then write the frame line; the lock is held."""
-    if stream.__class__ is _LineTrackingStdout and stream._last == "\n" and stream._stream is _fd_cache[0]:
-        # The common case, kept short: the process's stdout, at the start of a line.
-        stream._stream.flush()  # what the script printed before must come first
-        fd = _fd_cache[1]
-        data = (frame + "\n").encode("utf-8")
-    else:
-        fd, data = _prepare_line(stream, frame)
-        if fd is None:  # written through the stream itself
-            return
-    _emitter.open_fd = fd  # until the whole line is out: see _end_interrupted_line
-    try:
-        written = os.write(fd, data)
-    except BlockingIOError:  # a non-blocking stdout with a full pipe
-        written = 0
-    if written != len(data):
-        _write_rest(fd, data, written)
-    _emitter.open_fd = None
 
 
 def _prepare_line(stream: Any, frame: str) -> tuple:
@@ -705,10 +699,10 @@ class Kestra:
         description: Optional[str] = None,
     ) -> None:
         """Send one metric of type ``counter``, ``timer`` or ``gauge``."""
-        if type_ not in METRIC_TYPES:
+        if type_ not in _METRIC_TYPES:
             raise KestraError(
                 "unknown metric type %r; the server knows only %s"
-                % (type_, ", ".join(METRIC_TYPES))
+                % (type_, ", ".join(_METRIC_TYPES))
             )
         entry = {
             "name": _metric_name(name),
@@ -1064,10 +1058,10 @@ def _log_level(levelno: int) -> str:
     name = _STANDARD_LOG_LEVELS.get(levelno)
     if name is not None:
         return name
-    for threshold, name in LOG_LEVELS:
+    for threshold, name in _LOG_LEVELS:
         if levelno >= threshold:
             return name
-    return LOWEST_LOG_LEVEL
+    return _LOWEST_LOG_LEVEL
 
 
 def _log_frame(levelno: int, message: str) -> str:
@@ -1297,20 +1291,20 @@ def load_execution_context(path: Union[str, os.PathLike, None] = None) -> Execut
             )
         return ExecutionContext(_read_context_file(path))
     tried = ["load_execution_context(path=...): not given"]
-    env_file = os.environ.get(CONTEXT_FILE_ENV)
+    env_file = os.environ.get(_CONTEXT_FILE_ENV)
     if env_file:
         if os.path.isfile(env_file):
             return ExecutionContext(_read_context_file(env_file))
-        tried.append("%s=%r: no such file" % (CONTEXT_FILE_ENV, env_file))
+        tried.append("%s=%r: no such file" % (_CONTEXT_FILE_ENV, env_file))
     else:
-        tried.append("%s: not set" % CONTEXT_FILE_ENV)
+        tried.append("%s: not set" % _CONTEXT_FILE_ENV)
     if os.path.isfile(CONTEXT_FILE):
         return ExecutionContext(_read_context_file(CONTEXT_FILE))
     tried.append("%s: not in %s" % (CONTEXT_FILE, os.getcwd()))
-    encoded = os.environ.get(CONTEXT_ENV)
+    encoded = os.environ.get(_CONTEXT_ENV)
     if encoded:
         return ExecutionContext(_decode_context_env(encoded))
-    tried.append("%s: not set" % CONTEXT_ENV)
+    tried.append("%s: not set" % _CONTEXT_ENV)
     raise ContextNotFoundError(
         "no Kestra execution context found; it exists only when the script runs in a "
         "Kestra task (2.0+). Looked at: " + "; ".join(tried)
@@ -1336,9 +1330,9 @@ def _decode_context_env(encoded: str) -> Dict[str, Any]:
         data = json.loads(base64.b64decode(encoded, validate=True).decode("utf-8"))
     except (binascii.Error, ValueError) as exc:
         raise KestraError(
-            "%s is not base64-encoded JSON: %s" % (CONTEXT_ENV, exc)
+            "%s is not base64-encoded JSON: %s" % (_CONTEXT_ENV, exc)
         ) from None
-    return _context_object(data, CONTEXT_ENV)
+    return _context_object(data, _CONTEXT_ENV)
 
 
 def _context_object(data: Any, source: str) -> Dict[str, Any]:
