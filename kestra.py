@@ -96,13 +96,16 @@ else:  # pragma: no cover - CPython always has the C accelerator
         return (_encoder.encode(value),)
 
 
-def _is_plain(value: Any, _scalars: frozenset = _PLAIN_SCALARS) -> bool:
+def _is_plain(value: Any) -> bool:
     """Whether ``value`` is already strict JSON: exact dict/list/tuple/str/int/bool/None
     and finite floats, with string keys. Cycles end in RecursionError.
 
-    Every frame passes here, so it is written for speed: dicts first, scalars checked
-    inline rather than by a call, and the scalar set bound as a default argument.
+    Every frame passes here, so it is written for speed: dicts first, and scalars
+    checked inline rather than by a call. (Not with the scalar set bound as a default
+    argument: CPython 3.13.0 skips the recursion limit for such calls, and a cycle
+    then eats all memory.)
     """
+    _scalars = _PLAIN_SCALARS
     cls = value.__class__
     if cls is dict:
         for key, item in value.items():
