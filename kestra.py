@@ -946,10 +946,7 @@ def _metric_tags(name: str, tags: Any) -> Dict[str, str]:
         if value is True or value is False:
             text = "true" if value else "false"
         else:
-            if value is None:
-                converted = None
-            else:
-                converted = _to_json(value, (None, key), set())
+            converted = None if value is None else _to_json(value, (None, key), set())
             if isinstance(converted, str):
                 text = converted
             elif isinstance(converted, (int, float)) and not isinstance(converted, bool):
