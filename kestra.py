@@ -40,6 +40,20 @@ __all__ = [
     "KestraHandler",
     "ExecutionContext",
     "load_execution_context",
+    "Flow",
+    "FlowExecution",
+    "Response",
+    "RetryPolicy",
+    "KestraHTTPError",
+    "AuthenticationError",
+    "ForbiddenError",
+    "NotFoundError",
+    "ConflictError",
+    "InvalidRequestError",
+    "InvalidResponseError",
+    "FailedExponentialBackoff",
+    "ExecutionMayExistError",
+    "ExecutionTimeoutError",
 ]
 
 
@@ -1344,6 +1358,1448 @@ def _context_object(data: Any, source: str) -> Dict[str, Any]:
 
 
 _context = None  # type: Optional[ExecutionContext]
+
+
+# HTTP transport ###############################################################
+# Requests to the Kestra API: timeouts, redirects, proxies and TLS, retries with
+# backoff, streamed multipart bodies and Server-Sent Events. The standard
+# library's HTTP modules are imported here on first use, never by a task script.
+
+
+class KestraHTTPError(KestraError):
+    """The server answered with an error status.
+
+    ``status_code`` is the HTTP status, ``server_message`` what the server said (the
+    ``message`` of 1.x, the ``detail`` of 2.0's problem+json) and ``response`` the
+    Response itself.
+    """
+
+    def __init__(self, message: str, response: Optional[Response] = None) -> None:
+        super().__init__(message)
+        self.response = response
+        self.status_code = None if response is None else response.status_code
+        self.server_message = None if response is None else _server_message(response)
+
+
+class AuthenticationError(KestraHTTPError):
+    """401: the server refused the credentials sent, or expected some."""
+
+
+class ForbiddenError(KestraHTTPError):
+    """403: the credentials are valid but not allowed to do this."""
+
+
+class NotFoundError(KestraHTTPError):
+    """404: no such flow, execution or file (or an API path this server lacks)."""
+
+
+class ConflictError(KestraHTTPError):
+    """409: the flow is disabled, or the execution has already ended."""
+
+
+class InvalidRequestError(KestraHTTPError):
+    """400 or 422: the server refused an input or a label; ``server_message`` says which."""
+
+
+class InvalidResponseError(KestraError, ValueError):
+    """The server's answer is not what the API promises (for example not JSON)."""
+
+
+class FailedExponentialBackoff(KestraError):
+    """Every attempt of a request failed; ``attempts`` says how many, ``status_code``
+    the last status (None after a connection failure)."""
+
+    def __init__(self, message: str, attempts: int, status_code: Optional[int]) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+        self.status_code = status_code
+
+
+class ExecutionMayExistError(KestraError):
+    """A create request failed after it reached the server: the execution may exist.
+
+    It is not sent again, as that could run the flow twice; ``namespace``, ``flow_id``
+    and ``sent_at`` (UTC) say where to look for it.
+    """
+
+    def __init__(self, message: str, namespace: str, flow_id: str, sent_at: str) -> None:
+        super().__init__(message)
+        self.namespace = namespace
+        self.flow_id = flow_id
+        self.sent_at = sent_at
+
+
+class ExecutionTimeoutError(KestraError):
+    """The execution did not end within the timeout; ``execution_id`` says which one,
+    ``state`` its last known state and ``killed`` whether a kill was requested."""
+
+    def __init__(self, message: str, execution_id: str, state: Optional[str], killed: bool) -> None:
+        super().__init__(message)
+        self.execution_id = execution_id
+        self.state = state
+        self.killed = killed
+
+
+class RetryPolicy:
+    """How often a request is tried and how long to wait in between.
+
+    Up to ``attempts`` tries, spaced by ``backoff * 2**n`` seconds (1, 2, 4, 8 s by
+    default), each stretched by up to a quarter at random unless ``jitter`` is
+    False. A ``Retry-After`` header (seconds or an HTTP date) replaces the backoff,
+    up to ``retry_after_cap`` seconds. Statuses in ``statuses`` are retried, like
+    connection failures; the create request only when the server cannot have
+    processed it. Example: ``Flow(retry=RetryPolicy(attempts=3, jitter=False))``
+    """
+
+    def __init__(
+        self,
+        attempts: int = 5,
+        backoff: float = 1.0,
+        jitter: bool = True,
+        retry_after_cap: float = 60.0,
+        statuses: Any = (408, 429, 500, 502, 503, 504),
+    ) -> None:
+        if attempts < 1:
+            raise KestraError("RetryPolicy needs at least 1 attempt, got %r" % (attempts,))
+        self.attempts = attempts
+        self.backoff = backoff
+        self.jitter = jitter
+        self.retry_after_cap = retry_after_cap
+        self.statuses = frozenset(statuses)
+
+    def delay(self, failed_attempt: int, retry_after: Optional[float] = None) -> float:
+        """Seconds to wait after attempt number ``failed_attempt`` (1-based) failed."""
+        if retry_after is not None:
+            return max(0.0, min(retry_after, self.retry_after_cap))
+        delay = self.backoff * 2 ** (failed_attempt - 1)
+        if self.jitter:
+            import random
+
+            delay *= 1 + random.random() / 4
+        return delay
+
+    def __repr__(self) -> str:
+        return "RetryPolicy(attempts=%d, backoff=%r, jitter=%r, retry_after_cap=%r)" % (
+            self.attempts, self.backoff, self.jitter, self.retry_after_cap)
+
+
+# Statuses that say the server did not process a request: a create may be sent again.
+_NOT_PROCESSED = frozenset((429, 503))
+_REDIRECTS = frozenset((301, 302, 303, 307, 308))
+_MAX_REDIRECTS = 5
+_CHUNK = 1 << 20  # bytes read from a file part at a time
+
+
+class Response:
+    """A server's answer, shaped like ``requests.Response`` for scripts written for it:
+    ``status_code``, ``reason``, ``headers`` (case-insensitive), ``url``, ``content``,
+    ``text``, ``json()``, ``ok`` and ``raise_for_status()``."""
+
+    def __init__(self, method: str, url: str, status_code: int, reason: str, headers: Any, content: bytes) -> None:
+        self.method = method
+        self.url = url
+        self.status_code = status_code
+        self.reason = reason
+        self.headers = headers
+        self.content = content
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code < 400
+
+    @property
+    def text(self) -> str:
+        charset = self.headers.get_content_charset() if hasattr(self.headers, "get_content_charset") else None
+        return self.content.decode(charset or "utf-8", "replace")
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.content.decode("utf-8"))
+        except ValueError as exc:
+            raise InvalidResponseError(
+                "the answer to %s %s is not valid JSON (%s): %r"
+                % (self.method, _shown_url(self.url), exc, self.content[:200])
+            ) from None
+
+    def raise_for_status(self) -> None:
+        if self.status_code >= 400:
+            raise _http_error(self, "%s %s" % (self.method, _shown_url(self.url)))
+
+    def __repr__(self) -> str:
+        return "<Response [%d]>" % self.status_code
+
+
+def _server_message(response: Response) -> Optional[str]:
+    """What the server said about an error: 1.x JSON ``message``, 2.0 problem+json."""
+    try:
+        body = json.loads(response.content.decode("utf-8"))
+    except ValueError:
+        text = response.content.decode("utf-8", "replace").strip()
+        return text[:500] or None
+    if isinstance(body, dict):
+        for key in ("message", "detail", "title"):
+            if isinstance(body.get(key), str) and body[key]:
+                return body[key]
+    return None
+
+
+def _http_error(response: Response, what: str, auth_kind: str = "") -> KestraHTTPError:
+    """The typed error for an error response; ``what`` names the request or object."""
+    status = response.status_code
+    said = _server_message(response)
+    detail = ": %s" % said if said else ""
+    if status == 401:
+        return AuthenticationError(
+            "%s: the server refused the request (401)%s; %s" % (what, detail, auth_kind or "check the credentials"),
+            response,
+        )
+    if status == 403:
+        return ForbiddenError("%s: forbidden (403)%s" % (what, detail), response)
+    if status == 404:
+        return NotFoundError("%s: not found (404)%s" % (what, detail), response)
+    if status == 409:
+        return ConflictError("%s: conflict (409)%s" % (what, detail), response)
+    if status in (400, 422):
+        return InvalidRequestError("%s: refused by the server (%d)%s" % (what, status, detail), response)
+    return KestraHTTPError("%s: the server answered %d %s%s" % (what, status, response.reason, detail), response)
+
+
+def _shown_url(url: str) -> str:
+    """A URL fit for a message: no user:password@ and no query (labels hold input values)."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = "[%s]" % host
+    if parts.port:
+        host += ":%d" % parts.port
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+class _NotSent(Exception):
+    """The connection failed before anything was sent: safe to try again."""
+
+
+class _NoAnswer(Exception):
+    """The request went out (in part or whole) but no complete answer came back."""
+
+
+class _Multipart:
+    """A multipart/form-data body, produced piece by piece: file parts are read in
+    chunks while they are sent, so a file of any size costs a chunk of memory."""
+
+    def __init__(self, fields: List[tuple], files: List[_FilePart]) -> None:
+        self.boundary = "kestra-py-" + os.urandom(16).hex()
+        self.fields = fields
+        self.files = files
+
+    @property
+    def content_type(self) -> str:
+        return "multipart/form-data; boundary=" + self.boundary
+
+    def _field_head(self, name: str) -> bytes:
+        return ('--%s\r\nContent-Disposition: form-data; name="%s"\r\n\r\n' % (self.boundary, name)).encode("utf-8")
+
+    def _file_head(self, part: _FilePart) -> bytes:
+        return (
+            '--%s\r\nContent-Disposition: form-data; name="%s"; %s\r\nContent-Type: %s\r\n\r\n'
+            % (self.boundary, part.name, _filename_params(part.filename), part.content_type)
+        ).encode("utf-8")
+
+    def _tail(self) -> bytes:
+        return ("--%s--\r\n" % self.boundary).encode("ascii")
+
+    def length(self) -> Optional[int]:
+        """The exact byte count, or None when a file's size cannot be known (then
+        the body is sent with chunked transfer encoding)."""
+        total = len(self._tail())
+        for name, text in self.fields:
+            total += len(self._field_head(name)) + len(text.encode("utf-8")) + 2
+        for part in self.files:
+            if part.size is None:
+                return None
+            total += len(self._file_head(part)) + part.size + 2
+        return total
+
+    def chunks(self) -> Iterator[bytes]:
+        for name, text in self.fields:
+            yield self._field_head(name) + text.encode("utf-8") + b"\r\n"
+        for part in self.files:
+            yield self._file_head(part)
+            for chunk in part.read_chunks():
+                yield chunk
+            yield b"\r\n"
+        yield self._tail()
+
+    def rewind(self) -> None:
+        """Go back to the start of every file, to send the body again."""
+        for part in self.files:
+            part.rewind()
+
+    def close(self) -> None:
+        for part in self.files:
+            part.close()
+
+
+class _FilePart:
+    """One FILE input: the file object, where its data starts, and its size if known."""
+
+    def __init__(self, name: str, filename: str, fileobj: Any, content_type: str, owned: bool) -> None:
+        self.name = name
+        self.filename = filename
+        self.fileobj = fileobj
+        self.content_type = content_type
+        self.owned = owned  # opened by us, so closed by us
+        try:
+            self.start = fileobj.tell() if fileobj.seekable() else None
+        except (AttributeError, OSError, ValueError):
+            self.start = None
+        self.size = self._remaining_size()
+
+    def _remaining_size(self) -> Optional[int]:
+        if self.start is None:
+            return None
+        try:
+            import stat
+
+            status = os.fstat(self.fileobj.fileno())
+            if stat.S_ISREG(status.st_mode):
+                return max(0, status.st_size - self.start)
+        except (AttributeError, OSError, ValueError):
+            pass
+        try:
+            end = self.fileobj.seek(0, 2)
+            self.fileobj.seek(self.start)
+            return end - self.start
+        except (AttributeError, OSError, ValueError):
+            return None
+
+    def read_chunks(self) -> Iterator[bytes]:
+        left = self.size
+        while left is None or left > 0:
+            chunk = self.fileobj.read(_CHUNK if left is None else min(_CHUNK, left))
+            if not isinstance(chunk, (bytes, bytearray)):
+                raise KestraError(
+                    "the file of input %r gave %s, not bytes: open it in binary mode ('rb')"
+                    % (self.name, type(chunk).__name__)
+                )
+            if not chunk:
+                if left:
+                    raise KestraError(
+                        "the file of input %r ended %d bytes early (was it changed while "
+                        "being sent?)" % (self.name, left)
+                    )
+                return
+            if left is not None:
+                left -= len(chunk)
+            yield bytes(chunk)
+
+    def rewind(self) -> None:
+        if self.start is None:
+            raise KestraError(
+                "the file of input %r cannot be read again (it is not seekable), so the "
+                "request cannot be retried" % self.name
+            )
+        self.fileobj.seek(self.start)
+
+    def close(self) -> None:
+        if self.owned:
+            self.fileobj.close()
+
+
+def _filename_params(filename: str) -> str:
+    """Content-Disposition filename parameters that no name can break: an ASCII
+    fallback with unsafe characters replaced, then the exact name percent-encoded
+    in UTF-8 (``filename*``, which the server's multipart decoder prefers)."""
+    import urllib.parse
+
+    fallback = "".join(
+        char if " " <= char < "\x7f" and char not in '"\\;%' else "_" for char in filename
+    ) or "file"
+    exact = urllib.parse.quote(filename, safe="")
+    return 'filename="%s"; filename*=UTF-8\'\'%s' % (fallback, exact)
+
+
+def _exchange(
+    method: str,
+    url: str,
+    headers: List[tuple],
+    body: Any,
+    timeout: float,
+    tls: Any,
+    stream: bool,
+) -> Any:
+    """One HTTP exchange: a Response, or with ``stream`` the open (connection,
+    http.client response) pair. Raises _NotSent or _NoAnswer on transport failures."""
+    import http.client
+
+    connection, target, proxy_headers = _connection(url, timeout, tls)
+    try:
+        connection.connect()  # apart, so that a refused connection is known to have sent nothing
+    except OSError as exc:
+        connection.close()
+        if _is_certificate_error(exc):
+            raise KestraError(
+                "the TLS certificate of %s could not be verified (%s); give the CA bundle "
+                "with Flow(ca_bundle=...) or SSL_CERT_FILE" % (_shown_url(url), exc)
+            ) from None
+        raise _NotSent(exc) from exc
+    try:
+        connection.putrequest(method, target, skip_accept_encoding=True)
+        for name, value in proxy_headers + headers:
+            connection.putheader(name, value)
+        if body is None:
+            if method in ("POST", "PUT", "PATCH"):
+                connection.putheader("Content-Length", "0")
+            connection.endheaders()
+        elif isinstance(body, bytes):
+            connection.putheader("Content-Length", str(len(body)))
+            connection.endheaders(body)
+        else:
+            _send_streamed(connection, body)
+        response = connection.getresponse()
+        if stream:
+            return connection, response
+        content = response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        connection.close()
+        raise _NoAnswer(exc) from exc
+    connection.close()
+    return Response(method, url, response.status, response.reason, response.msg, content)
+
+
+def _send_streamed(connection: Any, body: _Multipart) -> None:
+    connection.putheader("Content-Type", body.content_type)
+    length = body.length()
+    if length is not None:
+        connection.putheader("Content-Length", str(length))
+        connection.endheaders()
+        for chunk in body.chunks():
+            connection.send(chunk)
+        return
+    connection.putheader("Transfer-Encoding", "chunked")
+    connection.endheaders()
+    for chunk in body.chunks():
+        if chunk:
+            connection.send(b"%X\r\n%s\r\n" % (len(chunk), chunk))
+    connection.send(b"0\r\n\r\n")
+
+
+def _connection(url: str, timeout: float, tls: Any) -> tuple:
+    """(connection, request target, proxy headers) for ``url``, through the proxy the
+    environment names for it (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), if any."""
+    import base64
+    import http.client
+    import urllib.parse
+    import urllib.request
+
+    parts = urllib.parse.urlsplit(url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    proxy_url = urllib.request.getproxies().get(parts.scheme)
+    if proxy_url and not urllib.request.proxy_bypass(host):
+        proxy = urllib.parse.urlsplit(proxy_url if "://" in proxy_url else "http://" + proxy_url)
+        proxy_headers = []
+        if proxy.username is not None:
+            credentials = "%s:%s" % (urllib.parse.unquote(proxy.username), urllib.parse.unquote(proxy.password or ""))
+            proxy_headers.append(("Proxy-Authorization", "Basic " + base64.b64encode(credentials.encode()).decode()))
+        if parts.scheme == "https":  # a CONNECT tunnel, then TLS with the server itself
+            connection = http.client.HTTPSConnection(proxy.hostname, proxy.port or 80, timeout=timeout, context=tls)
+            connection.set_tunnel(host, port, headers=dict(proxy_headers))
+            return connection, target, []
+        connection = http.client.HTTPConnection(proxy.hostname, proxy.port or 80, timeout=timeout)
+        return connection, url, proxy_headers  # a plain HTTP proxy takes the absolute URL
+    if parts.scheme == "https":
+        return http.client.HTTPSConnection(host, port, timeout=timeout, context=tls), target, []
+    return http.client.HTTPConnection(host, port, timeout=timeout), target, []
+
+
+def _is_certificate_error(exc: BaseException) -> bool:
+    import ssl
+
+    return isinstance(exc, ssl.SSLCertVerificationError) or (
+        isinstance(exc, ssl.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc)
+    )
+
+
+def _tls_context(ca_bundle: Optional[str], verify: bool) -> Any:
+    """Verified TLS by default; ``ca_bundle`` (else REQUESTS_CA_BUNDLE) adds trusted
+    certificates; SSL_CERT_FILE and SSL_CERT_DIR work through OpenSSL's defaults."""
+    import ssl
+
+    context = ssl.create_default_context()
+    bundle = ca_bundle or os.environ.get("REQUESTS_CA_BUNDLE") or None
+    if bundle:
+        if os.path.isdir(bundle):
+            context.load_verify_locations(capath=bundle)
+        else:
+            context.load_verify_locations(cafile=bundle)
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _retry_after_seconds(value: Optional[str], now: float) -> Optional[float]:
+    """A Retry-After header in seconds, from either of its forms; None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    import email.utils
+
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _sse_events(response: Any) -> Iterator[tuple]:
+    """(id, event, data) for each event of a text/event-stream response, until it
+    closes. A read that times out raises (socket.timeout / TimeoutError)."""
+    event_id, event, data = None, None, []  # type: Optional[str], Optional[str], List[str]
+    while True:
+        raw = response.readline()
+        if not raw:
+            return
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        if not line:
+            if data or event_id is not None or event is not None:
+                yield event_id, event, "\n".join(data)
+            event_id, event, data = None, None, []
+            continue
+        if line.startswith(":"):  # a comment, used as a keep-alive
+            continue
+        field, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if field == "data":
+            data.append(value)
+        elif field == "id":
+            event_id = value
+        elif field == "event":
+            event = value
+
+
+# Flow #########################################################################
+# Run flows from Python: create an execution (typed and file inputs, labels), wait
+# for it on the server's event stream, then read its logs, outputs and files.
+
+_TERMINAL_STATES = frozenset(
+    ("SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED", "RESUBMITTED")
+)
+_SUCCESSFUL_STATES = frozenset(("SUCCESS", "WARNING"))
+_NOT_YET_GRACE_S = 10.0  # right after creation, a 404 means "not stored yet" for this long
+_LOG_LINE_START = None  # compiled on first use: an ISO instant opening a log line
+_ID_PATTERN = r"[a-zA-Z0-9][.a-zA-Z0-9_-]*\Z"  # Kestra's input ids
+_UNSET = object()
+
+
+class FlowExecution:
+    """What ``Flow.execute`` returns: ``execution_id``, ``status``, ``log`` (the logs
+    as text), ``error`` (why it did not succeed, or None), ``outputs`` (task outputs
+    by task id), ``url`` (the UI page) and ``execution`` (the server's JSON)."""
+
+    __slots__ = ("execution_id", "status", "log", "error", "outputs", "url", "execution")
+
+    def __init__(self, execution_id: str, status: Optional[str], log: Optional[str] = None,
+                 error: Optional[str] = None, outputs: Optional[Dict[str, Any]] = None,
+                 url: Optional[str] = None, execution: Optional[Dict[str, Any]] = None) -> None:
+        self.execution_id = execution_id
+        self.status = status
+        self.log = log
+        self.error = error
+        self.outputs = outputs
+        self.url = url
+        self.execution = execution
+
+    def __repr__(self) -> str:
+        return "FlowExecution(execution_id=%r, status=%r, error=%r)" % (self.execution_id, self.status, self.error)
+
+
+class Flow:
+    """Run Kestra flows from Python, wait for them, read their logs and outputs.
+
+    The server and credentials come from ``KESTRA_HOSTNAME`` (default
+    ``http://localhost:8080``; a path prefix works), ``KESTRA_USER`` and
+    ``KESTRA_PASSWORD`` (Basic) or ``KESTRA_API_TOKEN`` (Bearer, Enterprise); the
+    attributes ``hostname``, ``user``, ``password``, ``api_token`` and ``tenant`` can
+    be changed afterwards. Example::
+
+        result = Flow().execute("company.team", "etl", {"day": "2024-04-21"})
+        print(result.status, result.error)
+
+    ``timeout`` bounds the wait (None: no bound), ``kill_on_timeout`` kills the
+    execution when it is reached; ``request_timeout`` bounds each network read;
+    ``retry`` is a RetryPolicy; ``ca_bundle`` and ``verify_tls`` set TLS.
+    """
+
+    def __init__(
+        self,
+        wait_for_completion: bool = True,
+        poll_interval: float = 1,
+        labels_from_inputs: bool = False,
+        tenant: Optional[str] = None,
+        *,
+        timeout: Optional[float] = None,
+        kill_on_timeout: bool = False,
+        request_timeout: float = 30.0,
+        retry: Optional[RetryPolicy] = None,
+        ca_bundle: Optional[str] = None,
+        verify_tls: bool = True,
+    ) -> None:
+        self.wait_for_completion = wait_for_completion
+        self.poll_interval = poll_interval
+        self.labels_from_inputs = labels_from_inputs
+        self.tenant = tenant
+        self.hostname = os.environ.get("KESTRA_HOSTNAME") or "http://localhost:8080"
+        self.user = os.environ.get("KESTRA_USER") or None
+        self.password = os.environ.get("KESTRA_PASSWORD") or None
+        self.api_token = os.environ.get("KESTRA_API_TOKEN") or None
+        self.timeout = timeout
+        self.kill_on_timeout = kill_on_timeout
+        self.request_timeout = request_timeout
+        self.retry = retry or RetryPolicy()
+        self.ca_bundle = ca_bundle
+        self.verify_tls = verify_tls
+        self._sleep = time.sleep  # replaced by tests: no real sleeping there
+        self._clock = time.monotonic
+        self._versions = {}  # type: Dict[str, Optional[tuple]]  # hostname -> server version
+        self._tls = None  # type: Any
+
+    def __repr__(self) -> str:
+        return "Flow(hostname=%r, tenant=%r, auth=%r)" % (self.hostname, self.tenant, self._auth_kind())
+
+    # Requests ----------------------------------------------------------------
+
+    def _make_request(self, method: str, url: str, **kwargs: Any) -> Response:
+        """Send a request to the Kestra API and return its Response; an error status
+        raises the matching KestraHTTPError. ``url`` is absolute or a path under the
+        server. Keyword arguments as in requests: ``params``, ``headers``, ``data``,
+        ``json``, ``files``, ``timeout``, ``allow_redirects``."""
+        allowed = {"params", "headers", "data", "json", "files", "timeout", "allow_redirects"}
+        unknown = sorted(set(kwargs) - allowed)
+        if unknown:
+            raise TypeError("_make_request() got unexpected keyword argument(s): %s" % ", ".join(unknown))
+        headers = list((kwargs.get("headers") or {}).items())
+        body = _request_body(kwargs, headers)
+        if not url.startswith(("http://", "https://")):
+            url = self._root() + "/" + url.lstrip("/")
+        try:
+            response = self._request(
+                method.upper(), url, params=kwargs.get("params"), headers=headers, body=body,
+                timeout=kwargs.get("timeout"), allow_redirects=kwargs.get("allow_redirects", True),
+            )
+        finally:
+            if isinstance(body, _Multipart):
+                body.close()
+        self._raise_for(response, "%s %s" % (method.upper(), _shown_url(url)))
+        return response
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Any = None,
+        headers: Optional[List[tuple]] = None,
+        body: Any = None,
+        timeout: Optional[float] = None,
+        stream: bool = False,
+        allow_redirects: bool = True,
+        creates: Optional[tuple] = None,
+        auth: bool = True,
+    ) -> Any:
+        """Send with retries and redirects; the Response (or, with ``stream``, the open
+        connection and response) whatever its status. ``creates`` = (namespace, flow)
+        marks an execution create, retried only when the server cannot have processed it."""
+        import urllib.parse
+
+        if params:
+            url += ("&" if "?" in url else "?") + urllib.parse.urlencode(params, doseq=True, quote_via=urllib.parse.quote)
+        timeout = self.request_timeout if timeout is None else timeout
+        idempotent = method in ("GET", "HEAD", "DELETE", "PUT", "OPTIONS") and creates is None
+        policy = self.retry
+        attempt = redirects = 0
+        sent_at = None
+        while True:
+            attempt += 1
+            if attempt > 1 and isinstance(body, _Multipart):
+                body.rewind()
+            sent_headers = list(headers or [])
+            if auth:
+                sent_headers += self._auth_headers(url)
+            retry_after = None
+            status = None
+            try:
+                if sent_at is None and creates is not None:
+                    sent_at = _utc_now_text()
+                reply = _exchange(method, url, sent_headers, body, timeout, self._tls_context(url), stream)
+            except _NotSent as exc:
+                failure = "could not connect (%s)" % exc.__cause__
+            except _NoAnswer as exc:
+                if not idempotent:
+                    raise self._outcome_unknown(method, url, creates, sent_at, "no complete answer (%s)" % exc.__cause__) from None
+                failure = "no complete answer (%s)" % exc.__cause__
+            else:
+                response = reply[1] if stream else reply
+                status = response.status if stream else response.status_code
+                if status in _REDIRECTS and allow_redirects:
+                    url = self._redirected(method, url, _header(response, "Location"), redirects, reply, stream)
+                    redirects += 1
+                    attempt -= 1
+                    if status == 303:
+                        method, body = "GET", None
+                    continue
+                if status not in policy.statuses:
+                    self._log_debug("%s %s -> %d", method, _shown_url(url), status)
+                    return reply
+                if not idempotent and status not in _NOT_PROCESSED:
+                    if stream:
+                        reply[0].close()
+                    raise self._outcome_unknown(method, url, creates, sent_at, "the server answered %d" % status)
+                retry_after = _retry_after_seconds(_header(response, "Retry-After"), time.time())
+                failure = "the server answered %d" % status
+                if stream:
+                    reply[0].close()
+            if attempt >= policy.attempts:
+                raise FailedExponentialBackoff(
+                    "%s %s failed %d time(s); last: %s" % (method, _shown_url(url), attempt, failure),
+                    attempt, status,
+                )
+            delay = policy.delay(attempt, retry_after)
+            self._log_debug("%s %s: %s; attempt %d of %d in %.1f s", method, _shown_url(url), failure,
+                            attempt + 1, policy.attempts, delay)
+            self._sleep(delay)
+
+    def _redirected(self, method: str, url: str, location: Optional[str], redirects: int, reply: Any, stream: bool) -> str:
+        import urllib.parse
+
+        if stream:
+            reply[0].close()
+        if not location:
+            raise InvalidResponseError("%s %s: a redirect without a Location" % (method, _shown_url(url)))
+        new_url = urllib.parse.urljoin(url, location)
+        if method not in ("GET", "HEAD", "DELETE"):
+            raise KestraError(
+                "%s %s was redirected to %s; the request is not sent again there. Point "
+                "KESTRA_HOSTNAME at the final address" % (method, _shown_url(url), _shown_url(new_url))
+            )
+        if redirects >= _MAX_REDIRECTS:
+            raise KestraError("%s %s: more than %d redirects" % (method, _shown_url(url), _MAX_REDIRECTS))
+        return new_url
+
+    def _outcome_unknown(self, method: str, url: str, creates: Optional[tuple], sent_at: Optional[str], why: str) -> KestraError:
+        if creates is None:
+            return KestraError(
+                "%s %s: %s after the request was sent; it may have taken effect, so it is "
+                "not sent again" % (method, _shown_url(url), why)
+            )
+        namespace, flow_id = creates
+        return ExecutionMayExistError(
+            "creating an execution of %s.%s: %s after the request was sent, so the execution "
+            "may exist. It is not sent again (that could run the flow twice): look for an "
+            "execution of this flow created at about %s UTC, at %s"
+            % (namespace, flow_id, why, sent_at, self._ui_url("executions", namespace, flow_id)),
+            namespace, flow_id, sent_at or "",
+        )
+
+    def _raise_for(self, response: Response, what: str) -> None:
+        if response.status_code >= 400:
+            raise _http_error(response, what, self._auth_hint())
+
+    # Credentials and addresses ------------------------------------------------
+
+    def _auth_kind(self) -> str:
+        if self.api_token:
+            return "token"
+        if self.user or self.password:
+            return "basic"
+        return "none"
+
+    def _auth_hint(self) -> str:
+        """Which credentials were sent, for a 401 message; never their values."""
+        kind = self._auth_kind()
+        if kind == "token":
+            return "an API token was sent (KESTRA_API_TOKEN / Flow.api_token)"
+        if kind == "basic":
+            return "Basic credentials were sent for user %r (KESTRA_USER / KESTRA_PASSWORD)" % self.user
+        return "no credentials were sent: set KESTRA_USER and KESTRA_PASSWORD, or KESTRA_API_TOKEN"
+
+    def _auth_headers(self, url: str) -> List[tuple]:
+        """The Authorization header, only for the configured server (never another host,
+        never from https to http after a redirect)."""
+        import base64
+        import urllib.parse
+
+        if self._auth_kind() == "none":
+            return []
+        base = urllib.parse.urlsplit(self._root())
+        target = urllib.parse.urlsplit(url)
+        same_host = (target.hostname or "").lower() == (base.hostname or "").lower()
+        same_port = (target.port or _default_port(target.scheme)) == (base.port or _default_port(base.scheme))
+        upgrade = base.scheme == "http" and target.scheme == "https"
+        if not same_host or (base.scheme == "https" and target.scheme != "https") or not (same_port or upgrade):
+            return []
+        if self.api_token:
+            return [("Authorization", "Bearer " + self.api_token)]
+        if not (self.user and self.password):
+            missing = "KESTRA_PASSWORD (Flow.password)" if self.user else "KESTRA_USER (Flow.user)"
+            raise KestraError("Basic authentication needs a user and a password, and %s is not set" % missing)
+        credentials = ("%s:%s" % (self.user, self.password)).encode("utf-8")
+        return [("Authorization", "Basic " + base64.b64encode(credentials).decode("ascii"))]
+
+    def _root(self) -> str:
+        """The server's base URL (scheme, host, optional path prefix), without a slash at the end."""
+        import urllib.parse
+
+        hostname = (self.hostname or "").strip()
+        parts = urllib.parse.urlsplit(hostname)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise KestraError(
+                "KESTRA_HOSTNAME (Flow.hostname) must be a URL such as http://localhost:8080, got %r"
+                % _shown_url(hostname)
+            )
+        netloc = parts.netloc.rpartition("@")[2]  # credentials belong in KESTRA_USER/KESTRA_PASSWORD
+        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+    def _tls_context(self, url: str) -> Any:
+        if not url.startswith("https:"):
+            return None
+        key = (self.ca_bundle, self.verify_tls, os.environ.get("REQUESTS_CA_BUNDLE"))
+        if self._tls is None or self._tls[0] != key:
+            self._tls = (key, _tls_context(self.ca_bundle, self.verify_tls))
+        return self._tls[1]
+
+    def _version(self) -> Optional[tuple]:
+        """The server's version from the unauthenticated GET /api/v1/configs, once per
+        hostname; None when it does not say (then the current API is assumed)."""
+        root = self._root()
+        if root not in self._versions:
+            version = None
+            response = self._request("GET", root + "/api/v1/configs", auth=False)
+            if response.status_code == 200:
+                try:
+                    version = _parse_version(response.json().get("version"))
+                except (InvalidResponseError, AttributeError):
+                    version = None
+            self._versions[root] = version
+        return self._versions[root]
+
+    def _legacy(self) -> bool:
+        """Whether the server predates tenants in API paths (before 0.23)."""
+        version = self._version()
+        return version is not None and version < (0, 23)
+
+    def _api(self, *segments: str, legacy: Optional[bool] = None) -> str:
+        """An API URL, each segment percent-encoded so that no value can change the route."""
+        import urllib.parse
+
+        if legacy is None:
+            legacy = self._legacy()
+        prefix = [] if legacy else [self.tenant or "main"]
+        path = "/".join(urllib.parse.quote(str(segment), safe="") for segment in prefix + list(segments))
+        return self._root() + "/api/v1/" + path
+
+    def _ui_url(self, *segments: str) -> str:
+        import urllib.parse
+
+        version = self._versions.get(self._root())
+        tenant = [] if version is not None and version < (0, 23) else [self.tenant or "main"]
+        return self._root() + "/ui/" + "/".join(urllib.parse.quote(s, safe="") for s in tenant + list(segments))
+
+    # Executions ----------------------------------------------------------------
+
+    def execute(
+        self,
+        namespace: str,
+        flow: str,
+        inputs: Optional[Mapping[str, Any]] = None,
+        *,
+        labels: Any = None,
+        revision: Optional[int] = None,
+        schedule_date: Any = None,
+        server_wait: bool = False,
+        timeout: Any = _UNSET,
+        kill_on_timeout: Optional[bool] = None,
+    ) -> FlowExecution:
+        """Create an execution of ``namespace.flow``, wait for its end unless the Flow
+        was built with ``wait_for_completion=False``, and return a FlowExecution.
+
+        Inputs: str as is, bool as true/false, numbers as text, dict and list as JSON,
+        datetime and date in ISO-8601, None left out; a FILE input as a
+        (filename, file[, content type]) tuple, a binary file, a pathlib.Path or bytes.
+        ``labels`` (dict or pairs) are added to those ``labels_from_inputs`` makes.
+        ``revision`` picks a flow revision, ``schedule_date`` delays the start,
+        ``server_wait`` asks the server to answer only at the end, ``timeout`` and
+        ``kill_on_timeout`` override the Flow's for this call.
+        """
+        _require_name("namespace", namespace)
+        _require_name("flow", flow)
+        fields, files = _input_parts(inputs or {})
+        try:
+            label_values = _label_values(labels, inputs if self.labels_from_inputs else None)
+            query = [("labels", label) for label in label_values]
+            if revision is not None:
+                query.append(("revision", str(int(revision))))
+            if schedule_date is not None:
+                query.append(("scheduleDate", _iso_text(schedule_date, "schedule_date")))
+            wait_timeout = self.timeout if timeout is _UNSET else timeout
+            if server_wait:
+                query.append(("wait", "true"))
+            body = _Multipart(fields, files) if fields or files else None
+            execution = self._create(namespace, flow, body, query, wait_timeout if server_wait else None)
+        finally:
+            for part in files:
+                part.close()
+        execution_id = execution["id"]
+        url = execution.get("url") or self._ui_url("executions", namespace, flow, execution_id)
+        self._log_info("created execution %s of %s.%s: %s", execution_id, namespace, flow, url)
+        if not self.wait_for_completion:
+            return FlowExecution(execution_id, "STARTED", url=url, execution=execution)
+        if _state(execution) not in _TERMINAL_STATES:
+            kill = self.kill_on_timeout if kill_on_timeout is None else kill_on_timeout
+            execution = self._wait(execution_id, wait_timeout, kill, url)
+        return self._result(execution, url)
+
+    def _create(self, namespace: str, flow: str, body: Optional[_Multipart], query: List[tuple],
+                server_wait_timeout: Optional[float]) -> Dict[str, Any]:
+        legacy = self._legacy()
+        for attempt_legacy in (legacy, True):
+            response = self._request(
+                "POST", self._api("executions", namespace, flow, legacy=attempt_legacy), params=query,
+                body=body, creates=(namespace, flow),
+                timeout=(server_wait_timeout or 3600.0) if any(k == "wait" for k, _ in query) else None,
+            )
+            # A server that did not say its version and knows no tenant paths: try once more
+            # on the paths of servers before 0.23 (a 404 means nothing was created).
+            if response.status_code == 404 and not attempt_legacy and self._version() is None:
+                if body is not None:
+                    body.rewind()
+                continue
+            if attempt_legacy and not legacy and response.status_code < 400:
+                self._versions[self._root()] = (0, 22, 0)  # known now: before tenants in paths
+            break
+        if response.status_code == 404:
+            raise NotFoundError(
+                "flow %s.%s not found (404): %s" % (namespace, flow, _server_message(response) or "check the namespace, the flow id and the tenant"),
+                response,
+            )
+        if response.status_code == 409:
+            raise ConflictError("flow %s.%s is disabled (409): %s" % (namespace, flow, _server_message(response) or ""), response)
+        self._raise_for(response, "creating an execution of %s.%s" % (namespace, flow))
+        execution = response.json()
+        if not isinstance(execution, dict) or not isinstance(execution.get("id"), str):
+            raise InvalidResponseError(
+                "creating an execution of %s.%s: the answer has no execution id: %r" % (namespace, flow, response.content[:200])
+            )
+        return execution
+
+    def _wait(self, execution_id: str, timeout: Optional[float], kill: bool, url: str) -> Dict[str, Any]:
+        """Follow the execution's event stream to its end (falling back to polling
+        every ``poll_interval``), within ``timeout`` seconds if given."""
+        deadline = None if timeout is None else self._clock() + timeout
+        created = self._clock()
+        last = None  # type: Optional[Dict[str, Any]]
+        streaming = True
+        try:
+            while True:
+                if streaming:
+                    try:
+                        last = self._follow(execution_id, deadline) or last
+                    except NotFoundError:
+                        if self._clock() - created > _NOT_YET_GRACE_S:
+                            streaming = False  # the stream is unavailable here: poll instead
+                    if last is not None and _state(last) in _TERMINAL_STATES:
+                        return last
+                execution = self._get_execution_if_stored(execution_id, created)
+                if execution is not None:
+                    last = execution
+                    if _state(execution) in _TERMINAL_STATES:
+                        return execution
+                remaining = None if deadline is None else deadline - self._clock()
+                if remaining is not None and remaining <= 0:
+                    raise self._timed_out(execution_id, last, timeout, kill, url)
+                self._sleep(self.poll_interval if remaining is None else max(0.0, min(self.poll_interval, remaining)))
+        except KeyboardInterrupt:
+            _say_on_stderr(
+                "kestra: stopped waiting for execution %s, which keeps running on the server: %s "
+                "(kill it with Flow().kill(%r))" % (execution_id, url, execution_id)
+            )
+            raise
+
+    def _follow(self, execution_id: str, deadline: Optional[float]) -> Optional[Dict[str, Any]]:
+        """Read the execution's event stream until its end; the last execution seen,
+        or None. Returns early when a read waits longer than ``request_timeout`` (or
+        the deadline) or the stream breaks: the caller checks the state and comes back."""
+        import http.client
+
+        read_timeout = self.request_timeout
+        if deadline is not None:
+            read_timeout = max(0.05, min(read_timeout, deadline - self._clock()))
+        try:
+            connection, response = self._request(
+                "GET", self._api("executions", execution_id, "follow"),
+                headers=[("Accept", "text/event-stream")], timeout=read_timeout, stream=True,
+            )
+        except FailedExponentialBackoff:
+            return None
+        last = None
+        try:
+            if response.status != 200:
+                error = _http_error(
+                    Response("GET", "follow", response.status, response.reason, response.msg, response.read()),
+                    "following execution %s" % execution_id, self._auth_hint(),
+                )
+                if response.status in (401, 403):
+                    raise error
+                if response.status == 404:
+                    raise error
+                return None
+            for event_id, _, data in _sse_events(response):
+                if event_id in ("progress", "end") and data:
+                    try:
+                        execution = json.loads(data)
+                    except ValueError:
+                        continue
+                    if isinstance(execution, dict):
+                        last = execution
+                        if event_id == "end" or _state(execution) in _TERMINAL_STATES:
+                            return last
+        except (OSError, http.client.HTTPException):
+            pass  # a read timed out or the stream broke: the caller checks, then follows again
+        finally:
+            connection.close()
+        return last
+
+    def _get_execution_if_stored(self, execution_id: str, created: float) -> Optional[Dict[str, Any]]:
+        response = self._request("GET", self._api("executions", execution_id))
+        if response.status_code == 404 and self._clock() - created <= _NOT_YET_GRACE_S:
+            return None  # stored asynchronously: not yet
+        self._raise_for(response, "reading execution %s" % execution_id)
+        return response.json()
+
+    def _timed_out(self, execution_id: str, last: Optional[Dict[str, Any]], timeout: Optional[float],
+                   kill: bool, url: str) -> ExecutionTimeoutError:
+        killed = False
+        note = "it keeps running; kill it with Flow().kill(%r) or pass kill_on_timeout=True" % execution_id
+        if kill:
+            try:
+                self.kill(execution_id)
+                killed = True
+                note = "a kill was requested"
+            except KestraError as exc:
+                note = "the kill request failed: %s" % exc
+        state = _state(last) if last else None
+        return ExecutionTimeoutError(
+            "execution %s did not end within %s s (last state %s): %s. %s"
+            % (execution_id, timeout, state or "unknown", url, note),
+            execution_id, state, killed,
+        )
+
+    def _result(self, execution: Dict[str, Any], url: str) -> FlowExecution:
+        """The ended execution, with its logs (fetched once) and its task outputs. The
+        execution has run: logs or outputs that cannot be read are said, not raised."""
+        execution_id = execution["id"]
+        status = _state(execution)
+        unread = []
+        try:
+            log = self.get_logs(execution_id).text  # type: Optional[str]
+        except KestraHTTPError as exc:
+            log = None
+            unread.append("its logs could not be read: %s" % exc)
+        try:
+            outputs = self._task_outputs(execution)  # type: Optional[Dict[str, Any]]
+        except KestraHTTPError as exc:
+            outputs = None
+            unread.append("its outputs could not be read: %s" % exc)
+        error = None if status in _SUCCESSFUL_STATES else _failure_message(execution, log or "")
+        for problem in unread:
+            self._log_warning("execution %s: %s", execution_id, problem)
+            if error:  # a successful execution keeps error=None: scripts test it
+                error = "%s; %s" % (error, problem)
+        self._log_info("execution %s ended %s", execution_id, status)
+        return FlowExecution(execution_id, status, log, error, outputs, url, execution)
+
+    def check_status(self, execution_id: str) -> Response:
+        """GET the execution; ``.json()`` is the execution, ``["state"]["current"]`` its state."""
+        response = self._request("GET", self._api("executions", execution_id))
+        self._raise_for(response, "reading execution %s" % execution_id)
+        return response
+
+    def get_execution(self, execution_id: str) -> Dict[str, Any]:
+        """The execution as a dict (state, inputs, labels, task runs...)."""
+        return self.check_status(execution_id).json()
+
+    def get_logs(self, execution_id: str) -> Response:
+        """The execution's logs as text (``.text``), one ``<instant> <LEVEL> <message>`` per line."""
+        response = self._request("GET", self._api("logs", execution_id, "download"))
+        self._raise_for(response, "reading the logs of execution %s" % execution_id)
+        return response
+
+    def kill(self, execution_id: str) -> None:
+        """Ask the server to kill a running execution; ConflictError if it already ended."""
+        version = self._version()
+        paths = [("executions", execution_id, "actions", "kill")] if version and version >= (2, 0) else \
+            [("executions", execution_id, "kill")]
+        if version is None:
+            paths.append(("executions", execution_id, "actions", "kill"))  # 2.0, if 1.x's path is unknown
+        for index, segments in enumerate(paths):
+            response = self._request("DELETE", self._api(*segments))
+            if response.status_code == 404 and index + 1 < len(paths):
+                continue
+            self._raise_for(response, "killing execution %s" % execution_id)
+            return
+
+    def outputs(self, execution_id: str) -> Dict[str, Any]:
+        """The outputs of the execution's tasks, by task id (a list when a task ran
+        several times, in a loop)."""
+        return self._task_outputs(self.get_execution(execution_id))
+
+    def _task_outputs(self, execution: Dict[str, Any]) -> Dict[str, Any]:
+        task_runs = execution.get("taskRunList") or []
+        version = self._version()
+        if version is not None and version >= (2, 0) and not any("outputs" in run for run in task_runs):
+            task_runs = self._stored_outputs(execution["id"])  # 2.0 keeps them apart
+        outputs = {}  # type: Dict[str, Any]
+        repeated = set()
+        for run in task_runs:
+            task_id, value = run.get("taskId"), run.get("outputs")
+            if task_id is None or value is None:
+                continue
+            if task_id in outputs:
+                if task_id not in repeated:
+                    outputs[task_id] = [outputs[task_id]]
+                    repeated.add(task_id)
+                outputs[task_id].append(value)
+            else:
+                outputs[task_id] = value
+        return outputs
+
+    def _stored_outputs(self, execution_id: str) -> List[Dict[str, Any]]:
+        response = self._request("GET", self._api("outputs", execution_id))
+        self._raise_for(response, "reading the outputs of execution %s" % execution_id)
+        runs = []
+        for entry in response.json() or []:
+            run_id = entry.get("taskRunId")
+            if not run_id:
+                continue
+            detail = self._request("GET", self._api("outputs", execution_id, run_id))
+            self._raise_for(detail, "reading the outputs of task run %s" % run_id)
+            runs.append({"taskId": entry.get("taskId"), "outputs": detail.json()})
+        return runs
+
+    def download_file(self, execution_id: str, kestra_uri: str, destination: Any) -> Any:
+        """Save a file of the execution (``kestra:///...``) to ``destination``: a path
+        (written whole or not at all) or a binary file object. Streamed: any size."""
+        import http.client
+
+        connection, response = self._request(
+            "GET", self._api("executions", execution_id, "file"), params=[("path", kestra_uri)], stream=True,
+        )
+        what = "downloading %s of execution %s" % (kestra_uri, execution_id)
+        try:
+            if response.status >= 400:
+                self._raise_for(Response("GET", "file", response.status, response.reason, response.msg, response.read()), what)
+            if hasattr(destination, "write"):
+                _copy_stream(response, destination, what)
+                return destination
+            target = os.fspath(destination)
+            partial = "%s.part-%s" % (target, os.urandom(4).hex())
+            try:
+                with open(partial, "wb") as file:
+                    _copy_stream(response, file, what)
+                os.replace(partial, target)
+            finally:
+                if os.path.exists(partial):
+                    os.unlink(partial)
+            return target
+        except (OSError, http.client.HTTPException) as exc:
+            raise KestraError("%s failed: %s" % (what, exc)) from exc
+        finally:
+            connection.close()
+
+    def follow_logs(self, execution_id: str, min_level: Optional[str] = None) -> Iterator[Dict[str, Any]]:
+        """Yield the execution's log entries (dicts with timestamp, level, message,
+        taskId...) as they come, stored ones first, until the execution has ended."""
+        import http.client
+
+        params = [("minLevel", min_level)] if min_level else None
+        seen = 0  # a new stream replays the stored entries: skip those already yielded
+        ended_at = None  # type: Optional[float]
+        created = self._clock()
+        while True:
+            connection, response = self._request(
+                "GET", self._api("logs", execution_id, "follow"), params=params,
+                headers=[("Accept", "text/event-stream")], timeout=max(0.05, self.poll_interval), stream=True,
+            )
+            try:
+                if response.status >= 400:
+                    self._raise_for(Response("GET", "logs", response.status, response.reason, response.msg,
+                                             response.read()), "following the logs of execution %s" % execution_id)
+                index = 0
+                for event_id, _, data in _sse_events(response):
+                    if event_id != "progress" or not data:
+                        continue
+                    index += 1
+                    if index > seen:
+                        seen = index
+                        yield json.loads(data)
+            except (OSError, http.client.HTTPException, ValueError):
+                pass  # quiet for poll_interval (or broken): has the execution ended?
+            finally:
+                connection.close()
+            if ended_at is not None:
+                return  # a quiet interval after the end: nothing more will come
+            execution = self._get_execution_if_stored(execution_id, created)
+            if execution is not None and _state(execution) in _TERMINAL_STATES:
+                ended_at = self._clock()
+
+    # Logging of this client ----------------------------------------------------
+
+    def _log_info(self, message: str, *args: Any) -> None:
+        import logging
+
+        logging.getLogger("kestra.flow").info(message, *args)
+
+    def _log_debug(self, message: str, *args: Any) -> None:
+        import logging
+
+        logging.getLogger("kestra.flow").debug(message, *args)
+
+    def _log_warning(self, message: str, *args: Any) -> None:
+        import logging
+
+        logging.getLogger("kestra.flow").warning(message, *args)
+
+
+def _header(response: Any, name: str) -> Optional[str]:
+    headers = response.msg if hasattr(response, "msg") else response.headers
+    return headers.get(name)
+
+
+def _default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
+
+
+def _state(execution: Optional[Dict[str, Any]]) -> Optional[str]:
+    if not isinstance(execution, dict):
+        return None
+    state = execution.get("state")
+    return state.get("current") if isinstance(state, dict) else None
+
+
+def _parse_version(text: Any) -> Optional[tuple]:
+    """(major, minor, patch) from a version such as "1.3.25" or "2.0.0-SNAPSHOT"."""
+    import re
+
+    match = re.match(r"\s*v?(\d+)\.(\d+)(?:\.(\d+))?", str(text or ""))
+    if not match:
+        return None
+    return tuple(int(part or 0) for part in match.groups())
+
+
+def _utc_now_text() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _require_name(what: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise KestraError("the %s must be a non-empty string, got %r" % (what, value))
+
+
+def _check_input_id(name: Any) -> None:
+    """Input ids go into a part header: only Kestra's id characters are allowed."""
+    import re
+
+    if not isinstance(name, str) or not re.match(_ID_PATTERN, name):
+        raise KestraError(
+            "input id %r: an input id is letters, digits, '.', '_' and '-', starting with a "
+            "letter or digit" % (name,)
+        )
+
+
+def _iso_text(value: Any, what: str) -> str:
+    datetime_module = sys.modules.get("datetime")
+    if datetime_module is not None and isinstance(value, (datetime_module.date, datetime_module.time)):
+        return value.isoformat()
+    if isinstance(value, str) and value:
+        return value
+    raise KestraError("%s must be a datetime or an ISO-8601 string, got %r" % (what, value))
+
+
+def _input_parts(inputs: Mapping[str, Any]) -> tuple:
+    """(text fields, file parts) for the inputs; files we open are closed by the caller."""
+    if not isinstance(inputs, collections.abc.Mapping):
+        raise KestraError("inputs must be a dict of input id -> value, got %s" % _type_name(inputs))
+    fields, files = [], []  # type: List[tuple], List[_FilePart]
+    try:
+        for name, value in inputs.items():
+            _check_input_id(name)
+            if value is None:
+                continue  # left out: the flow's default applies
+            part = _file_part(name, value)
+            if part is not None:
+                files.append(part)
+            else:
+                fields.append((name, _input_text(name, value)))
+    except BaseException:
+        for part in files:
+            part.close()
+        raise
+    return fields, files
+
+
+def _file_part(name: str, value: Any) -> Optional[_FilePart]:
+    """A FILE input's part, or None when ``value`` is not a file."""
+    if isinstance(value, tuple):
+        if not 2 <= len(value) <= 3 or not hasattr(value[1], "read"):
+            raise KestraError(
+                "input %r: a tuple is a FILE input, (filename, file[, content type]); got %r"
+                % (name, tuple(type(item).__name__ for item in value))
+            )
+        filename = value[0] if isinstance(value[0], str) and value[0] else name
+        content_type = value[2] if len(value) == 3 and value[2] else "application/octet-stream"
+        return _FilePart(name, filename, value[1], content_type, owned=False)
+    if isinstance(value, (bytes, bytearray)):
+        return _FilePart(name, name, io.BytesIO(bytes(value)), "application/octet-stream", owned=True)
+    if hasattr(value, "read"):
+        filename = os.path.basename(getattr(value, "name", "") or "") if isinstance(getattr(value, "name", None), str) else ""
+        return _FilePart(name, filename or name, value, "application/octet-stream", owned=False)
+    if isinstance(value, os.PathLike):
+        path = os.fspath(value)
+        try:
+            file = open(path, "rb")
+        except OSError as exc:
+            raise KestraError("input %r: cannot open %r: %s" % (name, path, exc)) from None
+        return _FilePart(name, os.path.basename(path) or name, file, "application/octet-stream", owned=True)
+    return None
+
+
+def _input_text(name: str, value: Any) -> str:
+    """The text the server parses by the input's type."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    datetime_module = sys.modules.get("datetime")
+    if datetime_module is not None and isinstance(value, (datetime_module.date, datetime_module.time)):
+        return value.isoformat()
+    try:
+        converted = _to_json(value, (None, name), set())
+    except KestraError as exc:
+        raise KestraError("input %s" % exc) from None
+    if isinstance(converted, str):
+        return converted
+    return json.dumps(converted, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _label_values(labels: Any, inputs: Optional[Mapping[str, Any]]) -> List[str]:
+    """``key:value`` strings for the labels, checked as the server checks them."""
+    pairs = []  # type: List[tuple]
+    if inputs:
+        for name, value in inputs.items():
+            if value is None or _is_file_value(value):
+                continue  # files never become labels
+            pairs.append((name, _input_text(name, value)))
+    if labels is not None:
+        items = labels.items() if isinstance(labels, collections.abc.Mapping) else labels
+        for item in items:
+            try:
+                key, value = item
+            except (TypeError, ValueError):
+                raise KestraError("labels must be a dict or (key, value) pairs, got %r" % (item,)) from None
+            pairs.append((key, value if isinstance(value, str) else _input_text(str(key), value)))
+    result, keys = [], set()  # type: List[str], set
+    for key, value in pairs:
+        if not isinstance(key, str):
+            raise KestraError("label keys must be strings, got %r" % (key,))
+        key, value = key.strip(), value.strip()  # the server trims both
+        if not key or not value:
+            raise KestraError("label %r: keys and values must not be empty (the server refuses them)" % (key or value,))
+        if ":" in key:
+            raise KestraError("label key %r: a key cannot contain ':' (the server splits at the first one)" % key)
+        if key.startswith("system.") and key != "system.correlationId":
+            raise KestraError("label key %r: system. labels are the server's own" % key)
+        if key in keys:
+            raise KestraError("label %r is given twice (the server refuses duplicate keys)" % key)
+        keys.add(key)
+        result.append("%s:%s" % (key, value))
+    return result
+
+
+def _is_file_value(value: Any) -> bool:
+    return isinstance(value, (tuple, bytes, bytearray, os.PathLike)) or hasattr(value, "read")
+
+
+def _request_body(kwargs: Dict[str, Any], headers: List[tuple]) -> Any:
+    """The body of a _make_request call, from requests-style ``json``/``data``/``files``."""
+    import urllib.parse
+
+    if kwargs.get("files") is not None:
+        files = kwargs["files"]
+        fields = [(str(k), _input_text(str(k), v)) for k, v in (kwargs.get("data") or {}).items()]
+        parts = []
+        for name, value in files.items():
+            part = _file_part(name, value if isinstance(value, tuple) or hasattr(value, "read") else (name, io.BytesIO(value)))
+            parts.append(part)
+        return _Multipart(fields, parts)
+    if kwargs.get("json") is not None:
+        headers.append(("Content-Type", "application/json"))
+        return json.dumps(kwargs["json"], allow_nan=False).encode("utf-8")
+    data = kwargs.get("data")
+    if data is None:
+        return None
+    if isinstance(data, collections.abc.Mapping):
+        headers.append(("Content-Type", "application/x-www-form-urlencoded"))
+        return urllib.parse.urlencode(list(data.items())).encode("ascii")
+    return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+
+
+def _copy_stream(response: Any, file: Any, what: str) -> None:
+    expected = response.getheader("Content-Length")
+    copied = 0
+    while True:
+        chunk = response.read(_CHUNK)
+        if not chunk:
+            break
+        file.write(chunk)
+        copied += len(chunk)
+    if expected is not None and expected.isdigit() and copied != int(expected):
+        raise KestraError("%s: got %d of %s bytes" % (what, copied, expected))
+
+
+def _failure_message(execution: Dict[str, Any], log: str) -> str:
+    """Why an execution did not succeed: its state, its failed tasks, its last errors."""
+    import re
+
+    global _LOG_LINE_START
+    if _LOG_LINE_START is None:
+        _LOG_LINE_START = re.compile(r"\d{4}-\d\d-\d\dT\S+ (TRACE|DEBUG|INFO|WARN|ERROR) ")
+    failed = [run.get("taskId") for run in execution.get("taskRunList") or []
+              if _state(run) in ("FAILED", "KILLED", "CANCELLED")]
+    entries, current = [], None  # type: List[tuple], Optional[list]
+    for line in (log or "").splitlines():
+        match = _LOG_LINE_START.match(line)
+        if match:
+            current = [match.group(1), line[match.end():]]
+            entries.append(current)  # type: ignore[arg-type]
+        elif current is not None:
+            current[1] += "\n" + line
+    errors = [message for level, message in entries if level == "ERROR"][-5:]
+    text = "execution %s ended %s" % (execution.get("id"), _state(execution))
+    if failed:
+        text += "; failed tasks: %s" % ", ".join(str(task) for task in failed)
+    if errors:
+        text += "; last errors:\n" + "\n".join(errors)
+    return text
 
 
 # Module attributes made on first use ##########################################

@@ -8,12 +8,17 @@ and the shape checks that make the server drop a line.
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
+import copy
 import dataclasses
 import datetime
 import decimal
 import enum
 import fractions
+import hashlib
+import http
+import http.server
 import io
 import json
 import logging
@@ -25,13 +30,19 @@ import re
 import select
 import shutil
 import signal
+import socket
+import socketserver
+import struct
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+import traceback
+import urllib.parse
 import uuid
 from collections import OrderedDict, namedtuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -215,6 +226,1641 @@ def fresh_kestra_state(monkeypatch):
     logging.getLogger("Kestra").handlers[:] = []
     yield
     logging.getLogger("Kestra").handlers[:] = []
+
+
+# Helpers: a loopback fake Kestra API ##########################################
+# FakeKestra serves the routes Flow uses the way the real server does (KESTRA.md,
+# section 2), validates what it receives, records every request, lets a test
+# drive state changes, and injects faults. Server-Sent Events use chunked
+# encoding, one event per chunk, flushed; the log stream never ends by itself.
+
+# -- Protocol facts --
+# What the real server accepts and answers, as data.
+
+TERMINAL_STATES = frozenset(
+    ("SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED", "RESUBMITTED")
+)
+STATES = TERMINAL_STATES | frozenset(
+    ("CREATED", "SUBMITTED", "QUEUED", "RUNNING", "PAUSED", "BREAKPOINT", "RESTARTED", "KILLING", "RETRYING")
+)
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
+INPUT_TYPES = frozenset(
+    ("STRING", "INT", "FLOAT", "BOOLEAN", "DATETIME", "DATE", "JSON", "ARRAY", "SELECT", "FILE")
+)
+EXECUTION_KINDS = ("NORMAL", "TEST", "PLAYGROUND")
+FAULT_ENDPOINTS = frozenset(
+    ("configs", "ping", "create", "execution", "follow", "logs", "logs_download", "logs_follow",
+     "kill", "file", "outputs", "any")
+)
+_NAMED_FAULTS = frozenset(
+    ("reset", "reset_after", "truncate", "invalid_json", "not_found_after_create", "sse_drop")
+)
+
+# (endpoint, method, path pattern after the tenant, generation): "*" is one non-empty segment.
+_ROUTES = (
+    ("create", "POST", ("executions", "*", "*"), None),
+    ("execution", "GET", ("executions", "*"), None),
+    ("follow", "GET", ("executions", "*", "follow"), None),
+    ("file", "GET", ("executions", "*", "file"), None),
+    ("kill", "DELETE", ("executions", "*", "kill"), "1.x"),
+    ("kill", "DELETE", ("executions", "*", "actions", "kill"), "2.x"),
+    ("logs", "GET", ("logs", "*"), None),
+    ("logs_download", "GET", ("logs", "*", "download"), None),
+    ("logs_follow", "GET", ("logs", "*", "follow"), None),
+    ("outputs", "GET", ("outputs", "*"), "2.x"),
+    ("outputs", "GET", ("outputs", "*", "*"), "2.x"),
+)
+
+READ_BLOCK = 256 << 10  # bytes read from the socket at a time
+HEAD_LIMIT = 64 << 10  # every part keeps its first 64 KiB
+FILE_DATA_LIMIT = 1 << 20  # file parts under 1 MiB keep all their data
+TEXT_DATA_LIMIT = 64 << 20  # text parts (input values) are kept whole up to 64 MiB
+BODY_KEEP_LIMIT = 1 << 20  # non-multipart bodies: the first 1 MiB is recorded
+
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_BARE_VALUE = re.compile(r'[^;\s"]+')
+_BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,./:=? -]{0,69}[0-9A-Za-z'()+_,./:=?-]")
+_EXT_VALUE = re.compile(r"([A-Za-z0-9-]+)'[A-Za-z0-9-]*'([A-Za-z0-9!#$&+.^_`|~%-]*)")
+_INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?(NaN|Infinity|([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)")
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_DATETIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+# -- Small helpers --
+# Ids, dates and durations in the server's formats; header parameters.
+
+def _new_id() -> str:
+    """A 22-character base62 id, the shape of Kestra's execution and task run ids."""
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    number, digits = uuid.uuid4().int, []
+    for _ in range(22):
+        number, digit = divmod(number, 62)
+        digits.append(alphabet[digit])
+    return "".join(digits)
+
+
+def _iso(timestamp: float) -> str:
+    moment = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (moment.microsecond // 1000)
+
+
+def _duration(seconds: float) -> str:
+    """ISO-8601 duration as Java's Duration.toString() writes it: PT1M2.5S, PT0.012S."""
+    millis = max(0, int(round(seconds * 1000)))
+    hours, millis = divmod(millis, 3600000)
+    minutes, millis = divmod(millis, 60000)
+    text = "PT" + ("%dH" % hours if hours else "") + ("%dM" % minutes if minutes else "")
+    if millis or text == "PT":
+        whole, frac = divmod(millis, 1000)
+        text += ("%d.%03d" % (whole, frac)).rstrip("0").rstrip(".") + "S"
+    return text
+
+
+def _version_tuple(version: str) -> Tuple[int, ...]:
+    numbers = re.findall(r"[0-9]+", version.split("-")[0])
+    return tuple(int(n) for n in numbers[:3]) or (0,)
+
+
+def _java_trim(text: str) -> str:
+    """String.trim(): strips every character up to U+0020, and only those."""
+    start, end = 0, len(text)
+    while start < end and text[start] <= " ":
+        start += 1
+    while end > start and text[end - 1] <= " ":
+        end -= 1
+    return text[start:end]
+
+
+def _skip_ows(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t":
+        pos += 1
+    return pos
+
+
+def _read_quoted(text: str, pos: int) -> Tuple[str, int]:
+    out, pos = [], pos + 1
+    while pos < len(text):
+        char = text[pos]
+        if char == "\\" and pos + 1 < len(text):
+            out.append(text[pos + 1])
+            pos += 2
+        elif char == '"':
+            return "".join(out), pos + 1
+        else:
+            out.append(char)
+            pos += 1
+    raise ValueError("unterminated quoted string in %r" % text)
+
+
+def _parse_params(value: str) -> Tuple[str, Dict[str, str]]:
+    """'form-data; name="a"; filename=b' -> ("form-data", {...}); ValueError when malformed."""
+    cut = value.find(";")
+    main = (value if cut < 0 else value[:cut]).strip()
+    params: Dict[str, str] = {}
+    pos = len(value) if cut < 0 else cut
+    while pos < len(value):
+        pos = _skip_ows(value, pos + 1)  # past the ';'
+        if pos == len(value):
+            break
+        match = _TOKEN.match(value, pos)
+        if not match:
+            raise ValueError("expected a parameter name at %r" % value[pos:])
+        name = match.group().lower()
+        pos = _skip_ows(value, match.end())
+        if pos >= len(value) or value[pos] != "=":
+            raise ValueError("parameter %s has no '='" % name)
+        pos = _skip_ows(value, pos + 1)
+        if pos < len(value) and value[pos] == '"':
+            text, pos = _read_quoted(value, pos)
+        else:
+            match = _BARE_VALUE.match(value, pos)
+            if not match:
+                raise ValueError("parameter %s has no value" % name)
+            text, pos = match.group(), match.end()
+        pos = _skip_ows(value, pos)
+        if pos < len(value) and value[pos] != ";":
+            raise ValueError("unexpected %r after parameter %s (an unescaped quote?)" % (value[pos:], name))
+        if name in params:
+            raise ValueError("parameter %s is given twice" % name)
+        params[name] = text
+    return main, params
+
+
+def _decode_ext_value(text: str) -> str:
+    """RFC 5987 ext-value (charset'lang'pct-encoded), as in filename*=UTF-8''r%C3%A9sum%C3%A9."""
+    match = _EXT_VALUE.fullmatch(text)
+    if not match or _BAD_PERCENT.search(match.group(2)):
+        raise ValueError("filename* must be charset'lang'percent-encoded, got %r" % text)
+    charset = match.group(1).lower()
+    if charset not in ("utf-8", "iso-8859-1"):
+        raise ValueError("filename* charset must be UTF-8 or ISO-8859-1, got %r" % charset)
+    try:
+        return urllib.parse.unquote_to_bytes(match.group(2)).decode(charset)
+    except UnicodeDecodeError:
+        raise ValueError("filename* is not valid %s once percent-decoded" % charset)
+
+
+def _strict_json(text: str) -> Any:
+    def no_constant(name: str) -> Any:
+        raise ValueError("%s is not JSON" % name)
+
+    return json.loads(text, parse_constant=no_constant)
+
+
+def _json_bytes(value: Any) -> bytes:
+    # Raw UTF-8 like Jackson; json.dumps never writes a raw line break, so one line per event.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+# -- Recorded traffic --
+# What the client sent: one Recorded per request, multipart parts hashed as they stream.
+
+class Part:
+    """One multipart part. `data` is the whole content for small parts, else None (see `head`)."""
+
+    def __init__(self, name: str, filename: Optional[str], content_type: Optional[str],
+                 headers: Dict[str, str]) -> None:
+        self.name, self.filename, self.content_type, self.headers = name, filename, content_type, headers
+        self.size = 0
+        self.sha256 = ""
+        self.head = b""
+        self.data: Optional[bytes] = None
+        self._hash = hashlib.sha256()
+        self._keep_limit = FILE_DATA_LIMIT if filename is not None else TEXT_DATA_LIMIT
+        self._kept: Optional[bytearray] = bytearray()
+
+    def _feed(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        self._hash.update(chunk)
+        if len(self.head) < HEAD_LIMIT:
+            self.head += chunk[: HEAD_LIMIT - len(self.head)]
+        if self._kept is not None:
+            if self.size < self._keep_limit:
+                self._kept += chunk
+            else:
+                self._kept = None
+
+    def _finish(self) -> None:
+        self.sha256 = self._hash.hexdigest()
+        self.data = bytes(self._kept) if self._kept is not None else None
+        self._kept = None
+
+    def __repr__(self) -> str:
+        return "Part(name=%r, filename=%r, content_type=%r, size=%d)" % (
+            self.name, self.filename, self.content_type, self.size)
+
+
+class Recorded:
+    """One request as received. `status` is what the fake answered (None: no answer)."""
+
+    def __init__(self, method: str, raw_path: str, path: str, query: List[Tuple[str, str]],
+                 headers: Dict[str, str], auth: Optional[tuple]) -> None:
+        self.method, self.raw_path, self.path, self.query = method, raw_path, path, query
+        self.headers, self.auth = headers, auth
+        self.body = b""
+        self.body_size = 0
+        self.parts: List[Part] = []
+        self.endpoint = "unknown"
+        self.status: Optional[int] = None
+
+    def __repr__(self) -> str:
+        return "Recorded(%s %s -> %s, endpoint=%s)" % (self.method, self.raw_path, self.status, self.endpoint)
+
+
+def _parse_auth(value: Optional[str]) -> Optional[tuple]:
+    if not value:
+        return None
+    scheme, _, credentials = value.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return ("bearer", credentials.strip())
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return ("basic", None, None)
+    user, colon, password = decoded.partition(":")
+    return ("basic", user, password) if colon else ("basic", None, None)
+
+
+# -- Request bodies --
+# Content-Length or chunked framing, and a strict multipart parser that streams.
+
+class _BadBody(Exception):
+    """The body's framing is broken: answer 400 and close, the connection cannot be reused."""
+
+
+class _Malformed(Exception):
+    """The multipart body breaks RFC 7578/2046: a violation, answered 400."""
+
+
+class _BodyReader:
+    """Reads one request body in blocks; b"" at its end."""
+
+    def __init__(self, rfile: Any, length: Optional[int], chunked: bool) -> None:
+        self._rfile, self._left, self._chunked = rfile, length or 0, chunked
+        self._done = not chunked and not length
+        self.size = 0
+
+    def read(self) -> bytes:
+        if self._done:
+            return b""
+        if self._chunked and self._left == 0:
+            self._left = self._next_chunk_size()
+            if self._left == 0:
+                self._done = True
+                return b""
+        data = self._rfile.read(min(READ_BLOCK, self._left))
+        if not data:
+            raise _BadBody("the connection closed %d bytes before the end of the body" % self._left)
+        self._left -= len(data)
+        self.size += len(data)
+        if self._left == 0:
+            if self._chunked and self._rfile.read(2) != b"\r\n":
+                raise _BadBody("chunk data not followed by CRLF")
+            self._done = not self._chunked
+        return data
+
+    def _next_chunk_size(self) -> int:
+        line = self._rfile.readline(1024)
+        if not line.endswith(b"\r\n"):
+            raise _BadBody("chunk size line not ended by CRLF: %r" % line[:40])
+        size_text = line[:-2].split(b";", 1)[0].strip()
+        if not re.fullmatch(rb"[0-9A-Fa-f]{1,16}", size_text):
+            raise _BadBody("bad chunk size %r" % size_text)
+        if int(size_text, 16) == 0:
+            while True:  # trailers, then an empty line
+                trailer = self._rfile.readline(8192)
+                if not trailer.endswith(b"\r\n"):
+                    raise _BadBody("chunked body not ended by an empty CRLF line")
+                if trailer == b"\r\n":
+                    break
+        return int(size_text, 16)
+
+    def drain(self, keep: int = 0) -> bytes:
+        kept = bytearray()
+        while True:
+            data = self.read()
+            if not data:
+                return bytes(kept)
+            if len(kept) < keep:
+                kept += data[: keep - len(kept)]
+
+
+class _MultipartReader:
+    """Parses multipart/form-data strictly while it streams; only a small window is buffered."""
+
+    def __init__(self, body: _BodyReader, boundary: bytes) -> None:
+        self._body, self._dash, self._delim = body, b"--" + boundary, b"\r\n--" + boundary
+        self._buf, self._eof = bytearray(), False
+
+    def _fill(self) -> bool:
+        if self._eof:
+            return False
+        data = self._body.read()
+        if not data:
+            self._eof = True
+            return False
+        self._buf += data
+        return True
+
+    def parts(self) -> List[Part]:
+        while len(self._buf) < len(self._dash) and self._fill():
+            pass
+        if not self._buf:
+            return []  # an empty body: no inputs
+        if not self._buf.startswith(self._dash):
+            raise _Malformed("the body does not start with the boundary line %r" % self._dash[:80])
+        del self._buf[: len(self._dash)]
+        parts: List[Part] = []
+        while not self._closing_boundary():
+            part = self._headers()
+            self._data(part)
+            parts.append(part)
+        self._buf.clear()
+        while self._fill():  # the epilogue is ignored
+            self._buf.clear()
+        return parts
+
+    def _closing_boundary(self) -> bool:
+        while len(self._buf) < 2 and self._fill():
+            pass
+        if self._buf[:2] == b"--":
+            return True
+        while self._buf[:1] in (b" ", b"\t"):  # RFC 2046 transport padding
+            del self._buf[:1]
+            if not self._buf:
+                self._fill()
+        while len(self._buf) < 2 and self._fill():
+            pass
+        if self._buf[:2] != b"\r\n":
+            if not self._buf:
+                raise _Malformed("the body ends without the closing boundary --boundary--")
+            raise _Malformed("a boundary line is not followed by CRLF or '--' (bare LF?)")
+        del self._buf[:2]
+        return False
+
+    def _headers(self) -> Part:
+        while True:
+            if self._buf.startswith(b"\r\n"):
+                block, skip = b"", 2
+                break
+            end = self._buf.find(b"\r\n\r\n")
+            if end >= 0:
+                block, skip = bytes(self._buf[:end]), end + 4
+                break
+            if len(self._buf) > 16384 or not self._fill():
+                if not self._buf:
+                    raise _Malformed("the body ends after a boundary line, without the closing --boundary--")
+                hint = " (bare LF line endings?)" if b"\n\n" in self._buf else ""
+                raise _Malformed("part headers not ended by an empty CRLF line" + hint)
+        del self._buf[:skip]
+        headers: Dict[str, str] = {}
+        for line in block.split(b"\r\n") if block else []:
+            if b"\r" in line or b"\n" in line:
+                raise _Malformed("bare CR or LF in part headers (a raw line break in a filename?)")
+            if line[:1] in (b" ", b"\t"):
+                raise _Malformed("folded part header line %r" % line[:80])
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _Malformed("part header is not UTF-8: %r" % line[:80])
+            name, colon, value = text.partition(":")
+            if not colon or not _TOKEN.fullmatch(name):
+                raise _Malformed("malformed part header line %r (an unescaped quote or line break?)" % text[:80])
+            if name.lower() in headers:
+                raise _Malformed("part header %s given twice" % name)
+            headers[name.lower()] = value.strip(" \t")
+        if "content-disposition" not in headers:
+            raise _Malformed("a part has no Content-Disposition header")
+        try:
+            kind, params = _parse_params(headers["content-disposition"])
+            filename = params.get("filename")
+            if "filename*" in params:
+                filename = _decode_ext_value(params["filename*"])
+        except ValueError as exc:
+            raise _Malformed("bad Content-Disposition %r: %s" % (headers["content-disposition"][:120], exc))
+        if kind.lower() != "form-data" or not params.get("name"):
+            raise _Malformed("Content-Disposition must be form-data with a name: %r"
+                             % headers["content-disposition"][:120])
+        return Part(params["name"], filename, headers.get("content-type"), headers)
+
+    def _data(self, part: Part) -> None:
+        keep = len(self._delim) - 1  # a delimiter may straddle two reads
+        while True:
+            end = self._buf.find(self._delim)
+            if end >= 0:
+                if end:
+                    part._feed(bytes(self._buf[:end]))
+                del self._buf[: end + len(self._delim)]
+                part._finish()
+                return
+            if len(self._buf) > keep:
+                cut = len(self._buf) - keep
+                part._feed(bytes(self._buf[:cut]))
+                del self._buf[:cut]
+            if not self._fill():
+                raise _Malformed("the body ends inside part %r, without a closing boundary" % part.name)
+
+
+# -- Input values --
+# The server parses each text part by the input's declared type.
+
+def _instant(match: Any) -> str:
+    """Validated ISO date-time -> the UTC instant as Java's Instant.toString() writes it."""
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, offset = match.group(7) or "", match.group(8)
+    zone = datetime.timezone.utc
+    if offset != "Z":
+        hours, minutes = int(offset[1:3]), int(offset[4:6])
+        if hours > 18 or minutes > 59:
+            raise ValueError("offset out of range")
+        sign = -1 if offset[0] == "-" else 1
+        zone = datetime.timezone(sign * datetime.timedelta(hours=hours, minutes=minutes))
+    moment = datetime.datetime(year, month, day, hour, minute, second, tzinfo=zone)
+    text = moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    digits = (fraction + "000000000")[:9]
+    if fraction and int(digits):
+        while digits.endswith("000"):
+            digits = digits[:-3]
+        text += "." + digits
+    return text + "Z"
+
+
+def _parse_input(input_type: str, part: Part) -> Any:
+    """The value the server stores for a text part; ValueError says why it was refused."""
+    if input_type == "FILE":
+        if part.filename is None:
+            raise ValueError("expected a file part (with a filename), got a text part")
+        if not part.filename:
+            raise ValueError("the file part has an empty filename")
+        return None
+    if part.filename is not None:
+        raise ValueError("expected %s text, got a file part (filename %r)" % (input_type, part.filename))
+    if part.data is None:
+        raise ValueError("a %s value of %d bytes is more than this fake keeps" % (input_type, part.size))
+    text = part.data.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    if input_type in ("STRING", "SELECT"):
+        return text
+    if input_type == "INT":
+        if not _INT.fullmatch(text) or not -(2 ** 31) <= int(text) < 2 ** 31:
+            raise ValueError("expected INT, but received `%s`" % text[:80])
+        return int(text)
+    if input_type == "FLOAT":
+        if not _FLOAT.fullmatch(text):
+            raise ValueError("expected FLOAT, but received `%s`" % text[:80])
+        value = float(text)
+        return value if value == value and abs(value) != float("inf") else text  # Jackson: "NaN"
+    if input_type == "BOOLEAN":
+        if text not in ("true", "false"):
+            raise ValueError("expected BOOLEAN (true or false), but received `%s`" % text[:80])
+        return text == "true"
+    if input_type == "DATETIME":
+        match = _DATETIME.fullmatch(text)
+        if not match:
+            raise ValueError("expected an ISO-8601 date-time with a zone, but received `%s`" % text[:80])
+        return _instant(match)
+    if input_type == "DATE":
+        match = _DATE.fullmatch(text)
+        if not match:
+            raise ValueError("expected an ISO-8601 date, but received `%s`" % text[:80])
+        datetime.date(*(int(g) for g in match.groups()))
+        return text
+    value = _strict_json(text)  # JSON and ARRAY
+    if input_type == "ARRAY" and not isinstance(value, list):
+        raise ValueError("expected a JSON array, but received `%s`" % text[:80])
+    return value
+
+
+# -- Server-side model --
+# Flows as declared by the test, executions as the server holds them.
+
+class _Flow:
+    def __init__(self, namespace: str, flow_id: str, inputs: Dict[str, str], disabled: bool,
+                 states: Tuple[str, ...], logs: list, task_runs: list, outputs: Any,
+                 files: Dict[str, bytes], follow: bool) -> None:
+        self.namespace, self.flow_id, self.inputs, self.disabled = namespace, flow_id, inputs, disabled
+        self.states, self.logs, self.task_runs, self.outputs = states, logs, task_runs, outputs
+        self.files, self.follow = files, follow
+
+
+class Execution:
+    """One execution as the fake holds it; tests may read every attribute."""
+
+    def __init__(self, tenant: Optional[str], flow: _Flow, revision: int) -> None:
+        self.id, self.tenant, self.flow, self.revision = _new_id(), tenant, flow, revision
+        self.namespace, self.flow_id = flow.namespace, flow.flow_id
+        self.inputs: Dict[str, Any] = {}
+        self.labels: List[Dict[str, str]] = []
+        self.received_files: Dict[str, Dict[str, Any]] = {}  # input id -> filename, size, sha256, ...
+        self.ignored_inputs: List[str] = []  # parts whose name is not a declared input
+        self.files: Dict[str, bytes] = {}  # small uploaded files, served by the file endpoint
+        self.schedule_date: Optional[str] = None
+        self.history: List[Tuple[str, float]] = [("CREATED", time.time())]
+        self.end_time: Optional[float] = None
+        self.snapshots: List[Dict[str, Any]] = []  # one execution JSON per state after CREATED
+        self.logs: List[Dict[str, Any]] = []
+        self.next_state = 0  # index in flow.states
+        self.killed = False
+        self.task_runs = [
+            {"id": _new_id(), "taskId": run["taskId"], "state": run.get("state", "SUCCESS"),
+             "outputs": run.get("outputs")}
+            for run in flow.task_runs
+        ]
+
+    @property
+    def state(self) -> str:
+        return self.history[-1][0]
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def __repr__(self) -> str:
+        return "Execution(%s %s.%s %s)" % (self.id, self.namespace, self.flow_id, self.state)
+
+
+# -- FakeKestra --
+# The public face: configuration, flows, state driving, faults, listening.
+
+class FakeKestra:
+    """A Kestra server on 127.0.0.1 for tests; see the module docstring."""
+
+    def __init__(self, version: str = "1.3.25", user: Optional[str] = "admin@kestra.io",
+                 password: Optional[str] = "Admin1234", token: Optional[str] = None,
+                 tenants: Tuple[str, ...] = ("main",), tls_context: Any = None) -> None:
+        self.version, self._v = version, _version_tuple(version)
+        self.tls_context = tls_context  # an ssl.SSLContext: serve https on "localhost"
+        self.user, self.password, self.token, self.tenants = user, password, token, tuple(tenants)
+        self.auto_advance = True
+        self.url = ""
+        self.requests: List[Recorded] = []
+        self.violations: List[str] = []
+        self.errors: List[str] = []  # tracebacks of bugs in the fake itself
+        self.creates = 0
+        self.executions: Dict[str, Execution] = collections.OrderedDict()
+        self.last_final_event_at: Optional[float] = None
+        self._flows: Dict[Tuple[str, str], _Flow] = {}
+        self._faults: Dict[str, collections.deque] = {}
+        self._cond = threading.Condition()
+        self._stopping = threading.Event()
+        self._server: Optional[_Server] = None
+        self._thread: Optional[threading.Thread] = None
+        self._port = 0
+        self._connections: set = set()
+
+    # --- lifecycle
+    def start(self) -> "FakeKestra":
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        self._listen(self._port)
+        if self.tls_context is not None:
+            self.url = "https://localhost:%d" % self._port
+        else:
+            self.url = "http://127.0.0.1:%d" % self._port
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._cond:
+            self._cond.notify_all()
+        self._close_listener()
+        self._drop_connections()
+        deadline = time.monotonic() + 2.0
+        while self._connections and time.monotonic() < deadline:  # let handler threads finish
+            time.sleep(0.01)
+
+    def __enter__(self) -> "FakeKestra":
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    def refuse_connections(self, drop_open: bool = True) -> None:
+        """Close the listening socket (connects get ECONNREFUSED) and, by default, open connections."""
+        self._close_listener()
+        if drop_open:
+            self._drop_connections()
+
+    def resume_connections(self) -> None:
+        """Listen again on the same port, with the same state."""
+        if self._server is None:
+            self._listen(self._port)
+
+    def _listen(self, port: int) -> None:
+        server = _Server(("127.0.0.1", port), _Handler)
+        if self.tls_context is not None:
+            server.socket = self.tls_context.wrap_socket(server.socket, server_side=True)
+        server.fake = self
+        self._server, self._port = server, server.server_address[1]
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="FakeKestra:%d" % self._port, daemon=True)
+        self._thread.start()
+
+    def _close_listener(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+    def _drop_connections(self) -> None:
+        with self._cond:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _track(self, connection: socket.socket, is_open: bool) -> None:
+        with self._cond:
+            (self._connections.add if is_open else self._connections.discard)(connection)
+
+    # --- flows and executions
+    def add_flow(self, namespace: str, flow_id: str, inputs: Optional[Dict[str, str]] = None,
+                 disabled: bool = False, states: Tuple[str, ...] = ("RUNNING", "SUCCESS"),
+                 logs: Any = (), task_runs: Any = (), outputs: Any = None,
+                 files: Optional[Dict[str, bytes]] = None, follow: bool = True) -> None:
+        """Declare a flow; `states` is what its executions go through after CREATED."""
+        inputs = dict(inputs or {})
+        for input_id, input_type in inputs.items():
+            if input_type not in INPUT_TYPES:
+                raise ValueError("input %r: unknown type %r" % (input_id, input_type))
+        if not states or any(state not in STATES or state == "CREATED" for state in states):
+            raise ValueError("states must be a non-empty sequence of states after CREATED: %r" % (states,))
+        for level, _message in logs:
+            if level not in LOG_LEVELS:
+                raise ValueError("unknown log level %r" % level)
+        for run in task_runs:
+            if "taskId" not in run:
+                raise ValueError("each task run needs a taskId: %r" % (run,))
+        with self._cond:
+            self._flows[(namespace, flow_id)] = _Flow(
+                namespace, flow_id, inputs, disabled, tuple(states), list(logs),
+                [dict(run) for run in task_runs], outputs, dict(files or {}), follow)
+
+    @property
+    def last_execution(self) -> Optional[Execution]:
+        with self._cond:
+            return next(reversed(self.executions.values()), None)
+
+    def advance(self, execution_id: Optional[str] = None, steps: int = 1) -> None:
+        """Move an execution (default: the last created) `steps` states forward; followers see it."""
+        with self._cond:
+            execution = self._lookup_for_test(execution_id)
+            for _ in range(steps):
+                if execution.terminal or execution.next_state >= len(execution.flow.states):
+                    break
+                self._enter(execution, execution.flow.states[execution.next_state])
+                execution.next_state += 1
+            self._cond.notify_all()
+
+    def add_log(self, level: str, message: str, execution_id: Optional[str] = None) -> None:
+        """Append a live log entry; log followers receive it."""
+        if level not in LOG_LEVELS:
+            raise ValueError("unknown log level %r" % level)
+        with self._cond:
+            execution = self._lookup_for_test(execution_id)
+            execution.logs.append(self._log_entry(execution, level, message, time.time()))
+            self._cond.notify_all()
+
+    def _lookup_for_test(self, execution_id: Optional[str]) -> Execution:
+        if execution_id is None:
+            if not self.executions:
+                raise LookupError("no execution was created yet")
+            return next(reversed(self.executions.values()))
+        if execution_id not in self.executions:
+            raise LookupError("no execution %r" % execution_id)
+        return self.executions[execution_id]
+
+    def _create(self, tenant: Optional[str], flow: _Flow, execution: Execution) -> Dict[str, Any]:
+        """Store a validated execution; returns its JSON at CREATED (what the create answers)."""
+        with self._cond:
+            self.executions[execution.id] = execution
+            self.creates += 1
+            created = self._execution_json(execution)
+            execution.logs = [self._log_entry(execution, level, message, execution.history[0][1] + i / 1000.0)
+                              for i, (level, message) in enumerate(flow.logs)]
+            self._enter(execution, flow.states[0])
+            execution.next_state = 1
+            if self.auto_advance:
+                while execution.next_state < len(flow.states) and not execution.terminal:
+                    self._enter(execution, flow.states[execution.next_state])
+                    execution.next_state += 1
+            self._cond.notify_all()
+            return created
+
+    def _enter(self, execution: Execution, state: str, killed: bool = False) -> None:
+        now = time.time()
+        execution.history.append((state, now))
+        execution.killed = execution.killed or killed
+        if state in TERMINAL_STATES:
+            execution.end_time = now
+        execution.snapshots.append(self._execution_json(execution))
+
+    def _execution_json(self, execution: Execution) -> Dict[str, Any]:
+        start, end = execution.history[0][1], execution.end_time
+        state = {
+            "current": execution.state,
+            "histories": [{"state": name, "date": _iso(at)} for name, at in execution.history],
+            "startDate": _iso(start),
+        }
+        if end is not None:
+            state["endDate"] = _iso(end)
+        state["duration"] = _duration((end if end is not None else time.time()) - start)
+        document: Dict[str, Any] = {
+            "id": execution.id, "namespace": execution.namespace, "flowId": execution.flow_id,
+            "flowRevision": execution.revision, "inputs": copy.deepcopy(execution.inputs),
+            "labels": [dict(label) for label in execution.labels],
+            "taskRunList": self._task_runs_json(execution), "state": state,
+        }
+        if self._v >= (0, 23):
+            document["tenantId"] = execution.tenant
+        if execution.schedule_date:
+            document["scheduleDate"] = execution.schedule_date
+        if end is not None and not execution.killed and execution.flow.outputs is not None:
+            document["outputs"] = copy.deepcopy(execution.flow.outputs)
+        return document
+
+    def _task_runs_json(self, execution: Execution) -> List[Dict[str, Any]]:
+        if execution.state == "CREATED":
+            return []
+        runs = []
+        for run in execution.task_runs:
+            current = "RUNNING"
+            if execution.terminal:
+                current = "KILLED" if execution.killed else run["state"]
+            item = {"id": run["id"], "executionId": execution.id, "namespace": execution.namespace,
+                    "flowId": execution.flow_id, "taskId": run["taskId"], "attempts": [],
+                    "state": {"current": current,
+                              "histories": [{"state": current, "date": _iso(execution.history[-1][1])}]}}
+            if self._v < (2, 0) and run["outputs"] is not None:
+                item["outputs"] = copy.deepcopy(run["outputs"])
+            runs.append(item)
+        return runs
+
+    def _log_entry(self, execution: Execution, level: str, message: str, at: float) -> Dict[str, Any]:
+        first = execution.task_runs[0] if execution.task_runs else None
+        return {"namespace": execution.namespace, "flowId": execution.flow_id,
+                "taskId": first["taskId"] if first else None, "executionId": execution.id,
+                "taskRunId": first["id"] if first else None, "attemptNumber": 0,
+                "timestamp": _iso(at), "level": level, "message": message}
+
+    # --- faults
+    def fail(self, endpoint: str, *faults: Any) -> None:
+        """Queue faults, consumed one per request to `endpoint` (then "any"), in order."""
+        if endpoint not in FAULT_ENDPOINTS:
+            raise ValueError("unknown endpoint %r; one of %s" % (endpoint, sorted(FAULT_ENDPOINTS)))
+        for fault in faults:
+            _check_fault(fault)
+        with self._cond:
+            self._faults.setdefault(endpoint, collections.deque()).extend(faults)
+
+    @property
+    def pending_faults(self) -> Dict[str, list]:
+        with self._cond:
+            return {endpoint: list(queue) for endpoint, queue in self._faults.items() if queue}
+
+    def _take_fault(self, endpoint: str) -> Any:
+        with self._cond:
+            for name in (endpoint, "any"):
+                queue = self._faults.get(name)
+                if queue:
+                    return queue.popleft()
+        return None
+
+    # --- recording
+    def _record(self, recorded: Recorded) -> None:
+        with self._cond:
+            self.requests.append(recorded)
+
+    def _violate(self, recorded: Recorded, message: str) -> None:
+        with self._cond:
+            self.violations.append("%s %s: %s" % (recorded.method, recorded.raw_path, message))
+
+    # --- routing
+    def _route(self, method: str, segments: List[str]) -> "_Route":
+        """Which endpoint a decoded path is, as the real router decides (404 or 405 if none)."""
+        if segments in (["", "ping"], ["", "api", "v1", "configs"]):
+            name = segments[-1]
+            return _Route(name, None, [], None if method == "GET" else 405, False, ["GET"])
+        if segments[:3] != ["", "api", "v1"]:
+            return _Route("unknown", None, [], 404, False, [])
+        rest = segments[3:]
+        attempts = []
+        if self._v < (2, 0) and rest[:1] in (["executions"], ["logs"]):
+            attempts.append(("main" if self._v >= (0, 23) else None, rest, False))
+        if self._v >= (0, 23) and len(rest) > 1 and rest[0]:
+            attempts.append((rest[0], rest[1:], True))
+        allowed: List[str] = []
+        for tenant, tail, explicit in attempts:
+            for endpoint, route_method, pattern, generation in _ROUTES:
+                if (generation == "1.x" and self._v >= (2, 0)) or (generation == "2.x" and self._v < (2, 0)):
+                    continue
+                if len(pattern) != len(tail) or not all(
+                        (p == "*" and s) or p == s for p, s in zip(pattern, tail)):
+                    continue
+                if route_method != method:  # Micronaut: the URI has a route, for another method
+                    allowed.append(route_method)
+                    continue
+                args = [s for p, s in zip(pattern, tail) if p == "*"]
+                return _Route(endpoint, tenant, args, None, explicit, [method])
+        return _Route("unknown", None, [], 405 if allowed else 404, False, allowed)
+
+
+_Route = collections.namedtuple("_Route", "endpoint tenant args unrouted explicit_tenant allowed")
+
+
+def _check_fault(fault: Any) -> None:
+    if isinstance(fault, int) and not isinstance(fault, bool) and 300 <= fault <= 599:
+        return
+    if (isinstance(fault, tuple) and len(fault) == 3 and fault[0] == "status" and isinstance(fault[1], int)
+            and isinstance(fault[2], dict)):
+        return
+    if isinstance(fault, tuple) and len(fault) == 2 and fault[0] == "redirect" and isinstance(fault[1], str):
+        return
+    if isinstance(fault, str) and (fault in _NAMED_FAULTS or re.fullmatch(r"stall:[0-9]+(\.[0-9]+)?", fault)):
+        return
+    raise ValueError("unknown fault %r" % (fault,))
+
+
+# -- HTTP handling --
+# One handler per connection: record, read the body, check, inject faults, answer.
+
+class _ConnectionDone(Exception):
+    """Stop serving this connection now (it was reset, cut or dropped on purpose)."""
+
+
+class _Reject(Exception):
+    """Answer an error; `violation` when the real server rejects what the client sent."""
+
+    def __init__(self, status: int, message: str, violation: bool = False,
+                 headers: Optional[Dict[str, str]] = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.violation, self.headers = status, message, violation, headers
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    fake: FakeKestra
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)  # skips HTTPServer's getfqdn() lookup
+        self.server_name, self.server_port = "127.0.0.1", self.server_address[1]
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeKestra"
+    sys_version = ""
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.fake._track(self.connection, False)
+
+    def handle(self) -> None:
+        self.close_connection = True
+        try:
+            self.handle_one_request()
+            while not self.close_connection:
+                self.handle_one_request()
+        except (_ConnectionDone, OSError):
+            pass
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _method(self) -> None:
+        fake = self.server.fake
+        self._recorded = Recorded(self.command, self.path, self.path, [], {}, None)  # until _record()
+        try:
+            self._serve()
+        except (_ConnectionDone, OSError):
+            raise
+        except Exception:
+            with fake._cond:
+                fake.errors.append(traceback.format_exc())
+            self.close_connection = True
+            self._send(500, b'{"message":"FakeKestra bug, see fake.errors"}', "application/json")
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _method
+
+    # --- the request, in order
+    def _serve(self) -> None:
+        fake = self.server.fake
+        self._post_fault: Any = None
+        self._chunked = False
+        recorded, problems, route = self._record()
+        self._recorded = recorded
+        try:
+            body_problem = self._read_body(recorded)
+        except _BadBody as exc:
+            fake._violate(recorded, str(exc))
+            self.close_connection = True
+            return self._error(400, str(exc))
+        try:
+            if problems:
+                raise _Reject(400, problems[0])
+            if "cookie" in recorded.headers:
+                fake._violate(recorded, "a Cookie header was sent (credentials go in Authorization only)")
+                raise _Reject(400, "Cookies are not accepted by this fake")
+            if recorded.endpoint not in ("configs", "ping") and not self._authorized(recorded.auth):
+                raise _Reject(401, "Unauthorized")
+            if route.unrouted == 405:
+                raise _Reject(405, "Method Not Allowed", headers={"Allow": ", ".join(sorted(set(route.allowed)))})
+            if route.unrouted:
+                raise _Reject(404, "Not Found")
+            if route.explicit_tenant and route.tenant not in fake.tenants:
+                raise _Reject(400, "Tenant must be 'main' for OSS version", violation=True)
+            if not self._pre_fault(fake._take_fault(recorded.endpoint)):
+                return
+            if body_problem:
+                raise _Reject(body_problem[0], body_problem[1])
+            getattr(self, "_do_" + recorded.endpoint)(route.tenant, *route.args)
+        except _Reject as reject:
+            if reject.violation:
+                fake._violate(recorded, reject.message)
+            self._error(reject.status, reject.message, reject.headers)
+
+    def _record(self) -> tuple:
+        fake, target, problems = self.server.fake, self.path, []
+        if "#" in target:
+            problems.append("the request target holds a raw '#' (percent-encode it as %23)")
+        if re.search(r"[^\x21-\x7e]", target):
+            problems.append("the request target holds raw spaces or non-ASCII (percent-encode them)")
+        if _BAD_PERCENT.search(target):
+            problems.append("a '%' not followed by two hex digits (percent-encode it as %25)")
+        raw_path, _, raw_query = target.split("#", 1)[0].partition("?")
+        try:
+            segments = [urllib.parse.unquote(s, errors="strict") for s in raw_path.split("/")]
+            query = urllib.parse.parse_qsl(raw_query, keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            problems.append("percent-encoded bytes that are not UTF-8")
+            segments = [urllib.parse.unquote(s) for s in raw_path.split("/")]
+            query = urllib.parse.parse_qsl(raw_query, keep_blank_values=True)
+        headers: Dict[str, str] = {}
+        for name, value in self.headers.items():
+            name = name.lower()
+            headers[name] = headers[name] + ", " + value if name in headers else value
+        recorded = Recorded(self.command, raw_path, "/".join(segments), query, headers,
+                            _parse_auth(headers.get("authorization")))
+        route = fake._route(self.command, segments)
+        recorded.endpoint = route.endpoint
+        fake._record(recorded)
+        for problem in problems:
+            fake._violate(recorded, problem)
+        return recorded, problems, route
+
+    def _read_body(self, recorded: Recorded) -> Optional[Tuple[int, str]]:
+        """Consume the whole body (so keep-alive framing holds); a (status, message) if unusable."""
+        lengths = self.headers.get_all("Content-Length") or []
+        encoding = recorded.headers.get("transfer-encoding")
+        if encoding is not None and lengths:
+            raise _BadBody("both Content-Length and Transfer-Encoding were sent")
+        if encoding is not None and encoding.strip().lower() != "chunked":
+            raise _BadBody("unsupported Transfer-Encoding %r" % encoding)
+        if len(set(lengths)) > 1 or (lengths and not re.fullmatch(r"[0-9]{1,18}", lengths[0].strip())):
+            raise _BadBody("bad Content-Length %r" % lengths)
+        body = _BodyReader(self.rfile, int(lengths[0]) if lengths else None, encoding is not None)
+        content_type = recorded.headers.get("content-type")
+        if recorded.endpoint != "create" or content_type is None:
+            recorded.body = body.drain(keep=BODY_KEEP_LIMIT)
+            recorded.body_size = body.size
+            if recorded.endpoint == "create" and body.size:
+                self.server.fake._violate(recorded, "a create body without a multipart Content-Type")
+                return 415, "Unsupported Media Type: a create body must be multipart/form-data"
+            return None
+        try:
+            kind, params = _parse_params(content_type)
+            boundary = params.get("boundary", "")
+            if kind.lower() != "multipart/form-data":
+                problem = (415, "Unsupported Media Type %r: a create body must be multipart/form-data" % kind)
+            elif not _BOUNDARY.fullmatch(boundary):
+                problem = (400, "multipart Content-Type without a valid boundary: %r" % content_type)
+            else:
+                problem = None
+        except ValueError as exc:
+            problem = (400, "bad Content-Type %r: %s" % (content_type, exc))
+        if problem is None:
+            try:
+                recorded.parts = _MultipartReader(body, boundary.encode("ascii")).parts()
+            except _Malformed as exc:
+                problem = (400, "malformed multipart body: %s" % exc)
+        if problem is not None:
+            self.server.fake._violate(recorded, problem[1])
+            recorded.body = body.drain(keep=BODY_KEEP_LIMIT)
+        recorded.body_size = body.size
+        return problem
+
+    def _authorized(self, auth: Optional[tuple]) -> bool:
+        fake = self.server.fake
+        if fake.token is None and fake.user is None:
+            return True
+        if fake.token is not None and auth == ("bearer", fake.token):
+            return True
+        return fake.user is not None and auth == ("basic", fake.user, fake.password)
+
+    def _pre_fault(self, fault: Any) -> bool:
+        """Apply a fault that comes before the answer; False when it answered the request itself."""
+        if fault is None:
+            return True
+        if isinstance(fault, tuple) and fault[0] == "redirect":
+            self._send(302, b"", None, {"Location": fault[1]})
+        elif isinstance(fault, tuple):  # ("status", code, headers)
+            self._error(fault[1], "Injected fault: %s" % _phrase(fault[1]), dict(fault[2]))
+        elif isinstance(fault, int):
+            self._error(fault, "Injected fault: %s" % _phrase(fault))
+        elif fault == "reset":
+            self._reset()
+        elif fault == "not_found_after_create":
+            self._error(404, "Unable to find execution (not persisted yet)")
+        elif fault.startswith("stall:"):
+            self.server.fake._stopping.wait(float(fault.split(":", 1)[1]))
+            return True
+        else:  # applied to the answer: reset_after, truncate, invalid_json, sse_drop
+            self._post_fault = fault
+            return True
+        return False
+
+    # --- answering
+    def _send(self, status: int, body: bytes, content_type: Optional[str],
+              headers: Optional[Dict[str, str]] = None, truncate: bool = False) -> None:
+        self._recorded.status = status  # before the client can see the answer
+        self.send_response(status)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body) + (100 if truncate else 0)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2] if truncate else body)
+        if truncate:
+            self.close_connection = True
+            raise _ConnectionDone()
+
+    def _reply(self, status: int, body: bytes, content_type: Optional[str],
+               headers: Optional[Dict[str, str]] = None) -> None:
+        """Send an answer, unless a queued fault changes or replaces it."""
+        if self._post_fault == "reset_after":
+            self._reset()
+        if self._post_fault == "invalid_json":
+            status, body, content_type = 200, b"{not json", "application/json"
+        if self._post_fault == "sse_drop":  # not a stream: close without answering
+            self.close_connection = True
+            raise _ConnectionDone()
+        self._send(status, body, content_type, headers, truncate=self._post_fault == "truncate")
+
+    def _error(self, status: int, message: str, headers: Optional[Dict[str, str]] = None) -> None:
+        headers = dict(headers or {})
+        if status == 401:
+            headers.setdefault("WWW-Authenticate", 'Basic realm="Kestra"')
+        if self.server.fake._v >= (2, 0):
+            document = {"title": _phrase(status), "detail": message, "status": status}
+            self._reply(status, _json_bytes(document), "application/problem+json", headers)
+        else:
+            self._reply(status, _json_bytes({"message": message}), "application/json", headers)
+
+    def _reset(self) -> None:
+        """Close with RST (SO_LINGER 0): the client sees ECONNRESET, not a clean end."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.rfile.close()
+        self.wfile.close()
+        self.connection.close()
+        raise _ConnectionDone()
+
+    # --- streams (SSE)
+    def _start_stream(self) -> None:
+        self._recorded.status = 200
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self._chunked = self.request_version == "HTTP/1.1"
+        if self._chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.close_connection = True
+            self.send_header("Connection", "close")
+        self.end_headers()
+
+    def _write_stream(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if self._chunked else data)
+
+    def _event(self, event_id: str, payload: Any, index: int = 0) -> None:
+        """Write one event, applying stream faults to the first progress (index 0)."""
+        data = payload if isinstance(payload, bytes) else _json_bytes(payload)
+        fault = self._post_fault if event_id == "progress" and index == 0 else None
+        if fault == "invalid_json":
+            data = b"{not json"
+        event = b"id: " + event_id.encode("ascii") + b"\ndata: " + data + b"\n\n"
+        if fault == "truncate":
+            self._write_stream(event[: len(event) // 2])
+            self.close_connection = True
+            raise _ConnectionDone()
+        self._write_stream(event)
+        if fault == "sse_drop":
+            self.close_connection = True
+            raise _ConnectionDone()
+
+    def _end_stream(self) -> None:
+        if self._chunked:
+            self.wfile.write(b"0\r\n\r\n")
+
+    def _wait_for_more(self, items: list, index: int) -> List[Any]:
+        """Items appended after `index`; gives up when the server stops or the client leaves."""
+        cond = self.server.fake._cond
+        while True:
+            with cond:
+                if len(items) <= index and not self.server.fake._stopping.is_set():
+                    cond.wait(0.25)
+                if len(items) > index:
+                    return list(items[index:])
+            if self.server.fake._stopping.is_set() or self._client_gone():
+                self.close_connection = True
+                raise _ConnectionDone()
+
+    def _client_gone(self) -> bool:
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+
+    # --- endpoints
+    def _execution(self, tenant: Optional[str], execution_id: str) -> Execution:
+        fake = self.server.fake
+        with fake._cond:
+            execution = fake.executions.get(execution_id)
+        if execution is None or execution.tenant != tenant:
+            raise _Reject(404, "Unable to find execution %s" % execution_id)
+        return execution
+
+    def _json(self, status: int, document: Any) -> None:
+        self._reply(status, _json_bytes(document), "application/json")
+
+    def _do_ping(self, tenant: Optional[str]) -> None:
+        self._reply(200, b"pong", "text/plain")
+
+    def _do_configs(self, tenant: Optional[str]) -> None:
+        fake = self.server.fake
+        self._json(200, {"version": fake.version, "edition": "OSS", "isBasicAuthInitialized": True})
+
+    def _do_create(self, tenant: Optional[str], namespace: str, flow_id: str) -> None:
+        fake, recorded = self.server.fake, self._recorded
+        with fake._cond:
+            flow = fake._flows.get((namespace, flow_id))
+        if flow is None:
+            raise _Reject(404, "Unable to find flow %s.%s" % (namespace, flow_id))
+        if flow.disabled:
+            raise _Reject(409, "Cannot execute disabled flow %s.%s" % (namespace, flow_id))
+        options = _create_options(recorded.query)
+        execution = Execution(tenant, flow, options["revision"] or 1)
+        execution.labels, execution.schedule_date = options["labels"], options["scheduleDate"]
+        self._take_inputs(flow, execution)
+        created = fake._create(tenant, flow, execution)
+        if options["wait"]:
+            with fake._cond:
+                while not execution.terminal and not fake._stopping.is_set():
+                    fake._cond.wait(0.25)
+                created = execution.snapshots[-1] if execution.snapshots else created
+        ui = "/ui/%s/executions" % tenant if tenant else "/ui/executions"
+        created = dict(created, url="%s%s/%s/%s/%s" % (
+            fake.url, ui, urllib.parse.quote(namespace, safe=""), urllib.parse.quote(flow_id, safe=""),
+            execution.id))
+        self._json(200, created)
+
+    def _take_inputs(self, flow: _Flow, execution: Execution) -> None:
+        seen = set()
+        for part in self._recorded.parts:
+            if part.name in seen:
+                raise _Reject(422, "Invalid input for `%s`, the part is sent twice" % part.name, violation=True)
+            seen.add(part.name)
+            input_type = flow.inputs.get(part.name)
+            if input_type is None:
+                execution.ignored_inputs.append(part.name)
+                continue
+            try:
+                value = _parse_input(input_type, part)
+            except ValueError as exc:
+                raise _Reject(422, "Invalid input for `%s`, %s" % (part.name, exc), violation=True)
+            if input_type == "FILE":
+                value = "kestra:///%s/%s/executions/%s/inputs/%s/%s" % (
+                    flow.namespace.replace(".", "/"), flow.flow_id, execution.id, part.name, part.filename)
+                execution.received_files[part.name] = {
+                    "filename": part.filename, "size": part.size, "sha256": part.sha256,
+                    "content_type": part.content_type, "uri": value}
+                if part.data is not None:
+                    execution.files[value] = part.data
+            execution.inputs[part.name] = value
+
+    def _do_execution(self, tenant: Optional[str], execution_id: str) -> None:
+        execution = self._execution(tenant, execution_id)
+        with self.server.fake._cond:
+            document = execution.snapshots[-1]
+        self._json(200, document)
+
+    def _do_follow(self, tenant: Optional[str], execution_id: str) -> None:
+        fake = self.server.fake
+        execution = self._execution(tenant, execution_id)
+        if not execution.flow.follow:
+            raise _Reject(404, "Not Found")
+        self._start_stream()
+        self._event("start", {"id": execution.id})
+        if self._post_fault == "reset_after":
+            self._reset()
+        with fake._cond:  # from the current state on, as the server does
+            index = len(execution.snapshots) - 1
+        sent = 0
+        while True:
+            batch = self._wait_for_more(execution.snapshots, index)
+            index += len(batch)
+            for snapshot in batch:
+                self._event("progress", snapshot, sent)
+                sent += 1
+            if batch[-1]["state"]["current"] in TERMINAL_STATES:
+                # Set before the write too, so a client that has the event never reads a stale value.
+                fake.last_final_event_at = time.monotonic()
+                self._event("end", batch[-1])
+                fake.last_final_event_at = time.monotonic()
+                return self._end_stream()
+
+    def _log_filter(self, endpoint: str) -> Any:
+        query = dict(self._recorded.query)
+        if self.server.fake._v >= (2, 0) and endpoint != "logs_download":
+            minimum = query.get("filters[level][GREATER_THAN_OR_EQUAL_TO]")
+            exact = query.get("filters[level][EQUALS]")
+        else:
+            minimum, exact = query.get("minLevel"), None
+        for level in (minimum, exact):
+            if level is not None and level not in LOG_LEVELS:
+                raise _Reject(400, "Invalid log level %r, expected one of %s" % (level, ", ".join(LOG_LEVELS)),
+                              violation=True)
+        task_id, task_run_id = query.get("taskId"), query.get("taskRunId")
+
+        def keep(entry: Dict[str, Any]) -> bool:
+            rank = LOG_LEVELS.index(entry["level"])
+            return ((minimum is None or rank >= LOG_LEVELS.index(minimum))
+                    and (exact is None or entry["level"] == exact)
+                    and (task_id is None or entry["taskId"] == task_id)
+                    and (task_run_id is None or entry["taskRunId"] == task_run_id))
+        return keep
+
+    def _logs_of(self, tenant: Optional[str], execution_id: str) -> list:
+        """The server answers an unknown execution with no logs, not 404 (inferred)."""
+        try:
+            return self._execution(tenant, execution_id).logs
+        except _Reject:
+            return []
+
+    def _do_logs(self, tenant: Optional[str], execution_id: str) -> None:
+        keep = self._log_filter("logs")
+        with self.server.fake._cond:
+            entries = [entry for entry in self._logs_of(tenant, execution_id) if keep(entry)]
+        self._json(200, entries)
+
+    def _do_logs_download(self, tenant: Optional[str], execution_id: str) -> None:
+        keep = self._log_filter("logs_download")
+        with self.server.fake._cond:
+            lines = ["%s %s %s\n" % (e["timestamp"], e["level"], e["message"])
+                     for e in self._logs_of(tenant, execution_id) if keep(e)]
+        self._reply(200, "".join(lines).encode("utf-8"), "text/plain; charset=utf-8")
+
+    def _do_logs_follow(self, tenant: Optional[str], execution_id: str) -> None:
+        keep = self._log_filter("logs_follow")
+        entries = self._logs_of(tenant, execution_id)
+        self._start_stream()
+        self._event("start", {})
+        if self._post_fault == "reset_after":
+            self._reset()
+        index, sent = 0, 0
+        while True:  # never ends by itself
+            batch = self._wait_for_more(entries, index)
+            index += len(batch)
+            for entry in batch:
+                if keep(entry):
+                    self._event("progress", entry, sent)
+                    sent += 1
+
+    def _do_kill(self, tenant: Optional[str], execution_id: str) -> None:
+        fake = self.server.fake
+        execution = self._execution(tenant, execution_id)
+        with fake._cond:
+            if execution.terminal:
+                raise _Reject(409, "Execution %s is already finished (%s)" % (execution_id, execution.state))
+            fake._enter(execution, "KILLED", killed=True)
+            fake._cond.notify_all()
+            document = execution.snapshots[-1]
+        if fake._v >= (2, 0):
+            self._json(200, document)
+        else:
+            self._reply(202, b"", None)
+
+    def _do_file(self, tenant: Optional[str], execution_id: str) -> None:
+        execution = self._execution(tenant, execution_id)
+        paths = [value for key, value in self._recorded.query if key == "path"]
+        if not paths:
+            raise _Reject(400, "Required QueryValue [path] not specified", violation=True)
+        data = execution.files.get(paths[-1], execution.flow.files.get(paths[-1]))
+        if data is None:
+            raise _Reject(404, "Unable to find file %s" % paths[-1])
+        name = paths[-1].rsplit("/", 1)[-1]
+        self._reply(200, data, "application/octet-stream",
+                    {"Content-Disposition": "attachment; filename*=UTF-8''" + urllib.parse.quote(name, safe="")})
+
+    def _do_outputs(self, tenant: Optional[str], execution_id: str, task_run_id: Optional[str] = None) -> None:
+        execution = self._execution(tenant, execution_id)
+        runs = [run for run in execution.task_runs if run["outputs"] is not None]
+        if task_run_id is None:
+            self._json(200, [{"taskId": run["taskId"], "taskRunId": run["id"], "value": None,
+                              "iteration": None, "inline": True} for run in runs])
+            return
+        for run in execution.task_runs:
+            if run["id"] == task_run_id:
+                return self._json(200, run["outputs"] or {})
+        raise _Reject(404, "Unable to find task run %s" % task_run_id)
+
+
+def _phrase(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def _create_options(query: List[Tuple[str, str]]) -> Dict[str, Any]:
+    """The create's query parameters, validated as the server does (_Reject otherwise)."""
+    labels: List[Dict[str, str]] = []
+    options: Dict[str, Any] = {"labels": labels, "wait": False, "revision": None, "scheduleDate": None}
+    for key, value in query:
+        if key == "labels":
+            name, colon, text = value.partition(":")
+            name, text = _java_trim(name), _java_trim(text)
+            if not colon or not name or not text:
+                raise _Reject(422, "Invalid label %r: expected key:value, both non-empty" % value, violation=True)
+            if any(label["key"] == name for label in labels):
+                raise _Reject(422, "Invalid labels: duplicate key %r" % name, violation=True)
+            if name.startswith("system.") and name != "system.correlationId":
+                raise _Reject(422, "Invalid label %r: system labels are reserved" % name, violation=True)
+            labels.append({"key": name, "value": text})
+        elif key == "wait":
+            if value.lower() not in ("true", "false"):
+                raise _Reject(400, "Failed to convert argument [wait]: %r" % value, violation=True)
+            options["wait"] = value.lower() == "true"
+        elif key == "revision":
+            if not _INT.fullmatch(value):
+                raise _Reject(400, "Failed to convert argument [revision]: %r" % value, violation=True)
+            options["revision"] = int(value)
+        elif key == "scheduleDate":
+            match = _DATETIME.fullmatch(value)
+            try:
+                options["scheduleDate"] = _instant(match) if match else None
+            except ValueError:
+                pass
+            if options["scheduleDate"] is None:
+                raise _Reject(400, "Failed to convert argument [scheduleDate]: %r" % value, violation=True)
+        elif key == "kind" and value not in EXECUTION_KINDS:
+            raise _Reject(400, "Failed to convert argument [kind]: %r" % value, violation=True)
+    return options
+
+
+def test_the_fake_kestra_refuses_what_the_server_refuses():  # a linear script
+    import http.client
+    import sys
+
+    basic = "Basic " + base64.b64encode(b"admin@kestra.io:Admin1234").decode("ascii")
+
+    def connect(fake: FakeKestra) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", urllib.parse.urlsplit(fake.url).port, timeout=10)
+
+    def call(fake: FakeKestra, method: str, path: str, body: bytes = b"", headers: Any = None) -> tuple:
+        connection = connect(fake)
+        try:
+            connection.request(method, path, body=body or None,
+                               headers=dict({"Authorization": basic}, **(headers or {})))
+            response = connection.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            connection.close()
+
+    def events(fake: FakeKestra, path: str, received: Optional[list] = None) -> list:
+        connection = connect(fake)
+        connection.request("GET", path, headers={"Authorization": basic, "Accept": "text/event-stream"})
+        response = connection.getresponse()
+        assert response.status == 200 and response.getheader("Content-Type") == "text/event-stream"
+        received = [] if received is None else received
+        fields: Dict[str, str] = {}
+        while True:
+            line = response.readline()
+            if not line:
+                break
+            line = line.decode("utf-8").rstrip("\n")
+            if line:
+                name, _, value = line.partition(": ")
+                fields[name] = value
+                continue
+            received.append((fields["id"], json.loads(fields["data"])))
+            fields = {}
+            if received[-1][0] == "end":
+                assert response.read() == b""  # the chunked stream is closed cleanly
+                break
+        connection.close()
+        return received
+
+    def rss_mib() -> float:
+        import resource
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+    base = "/api/v1/main/executions"
+    with FakeKestra() as fake:
+        fake.add_flow("company.team", "hello", inputs={"name": "STRING", "flag": "BOOLEAN", "doc": "FILE"},
+                      logs=[("INFO", "hi"), ("WARN", "careful"), ("ERROR", "boom")],
+                      task_runs=[{"taskId": "t1", "state": "SUCCESS", "outputs": {"vars": {"a": 1}}}],
+                      outputs={"answer": 42}, files={"kestra:///company/team/hello/out.txt": b"result"})
+        fake.add_flow("company.team", "big", inputs={"doc": "FILE"})
+
+        # 1. A 50 MB chunked upload is hashed while it streams, with bounded memory.
+        before = rss_mib()
+        connection = connect(fake)
+        connection.putrequest("POST", base + "/company.team/big")
+        for name, value in (("Authorization", basic), ("Transfer-Encoding", "chunked"),
+                            ("Content-Type", "multipart/form-data; boundary=bigBoundary")):
+            connection.putheader(name, value)
+        connection.endheaders()
+        block, digest, size = bytes(range(256)) * 4096, hashlib.sha256(), 0
+        head = (b'--bigBoundary\r\nContent-Disposition: form-data; name="doc"; filename="big.bin"\r\n'
+                b'Content-Type: application/octet-stream\r\n\r\n')
+        connection.send(b"%x\r\n%s\r\n" % (len(head), head))
+        for i in range(50):
+            chunk = block[i:] + block[:i]
+            digest.update(chunk)
+            size += len(chunk)
+            connection.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        tail = b"\r\n--bigBoundary--\r\n"
+        connection.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(tail), tail))
+        response = connection.getresponse()
+        assert response.status == 200, response.read()
+        response.read()
+        connection.close()
+        received = fake.last_execution.received_files["doc"]
+        assert (received["size"], received["sha256"]) == (size, digest.hexdigest()), received
+        assert fake.requests[-1].parts[0].data is None and len(fake.requests[-1].parts[0].head) == HEAD_LIMIT
+        after = rss_mib()
+        assert after - before < 30, "the upload was held in memory"
+
+        # 2. Create with a hand-built multipart body, labels through percent-encoding.
+        labels = {"amp": "a&b", "hash": "#x", "pct": "100%", "plus": "1+1", "space": "with space",
+                  "colon": "k:v", "unicode": "naïve 日本"}
+        query = "&".join("labels=%s:%s" % (urllib.parse.quote(k, safe=""), urllib.parse.quote(v, safe=""))
+                         for k, v in labels.items())
+        body = b"".join([
+            b"--XyZ\r\n", b'Content-Disposition: form-data; name="name"\r\n\r\n', "Zoë".encode("utf-8"), b"\r\n",
+            b"--XyZ\r\n", b'Content-Disposition: form-data; name="flag"\r\n\r\n', b"true\r\n",
+            b"--XyZ\r\n", b'Content-Disposition: form-data; name="doc"; filename="resume.txt"; '
+                          b"filename*=UTF-8''r%C3%A9sum%C3%A9.txt\r\nContent-Type: text/plain\r\n\r\n",
+            b"file content\r\n", b"--XyZ--\r\n"])
+        status, headers, data = call(fake, "POST", base + "/company.team/hello?" + query, body,
+                                     {"Content-Type": "multipart/form-data; boundary=XyZ"})
+        assert status == 200, data
+        created = json.loads(data)
+        assert created["state"]["current"] == "CREATED" and created["url"].endswith(
+            "/ui/main/executions/company.team/hello/" + created["id"])
+        assert {label["key"]: label["value"] for label in created["labels"]} == labels, created["labels"]
+        assert created["inputs"]["name"] == "Zoë" and created["inputs"]["flag"] is True
+        assert created["inputs"]["doc"].endswith("/inputs/doc/résumé.txt"), created["inputs"]
+        assert fake.requests[-1].parts[2].filename == "résumé.txt"
+        execution_id = created["id"]
+
+        # 3. Follow after the end: start, the final state, end; then read, logs and files.
+        received = events(fake, "%s/%s/follow" % (base, execution_id))
+        assert [(i, d["state"]["current"] if i != "start" else d) for i, d in received] == [
+            ("start", {"id": execution_id}), ("progress", "SUCCESS"), ("end", "SUCCESS")]
+        assert [h["state"] for h in received[-1][1]["state"]["histories"]] == ["CREATED", "RUNNING", "SUCCESS"]
+        assert received[-1][1]["outputs"] == {"answer": 42}
+        assert received[-1][1]["taskRunList"][0]["outputs"] == {"vars": {"a": 1}}
+        status, _, data = call(fake, "GET", "/api/v1/main/logs/%s?minLevel=WARN" % execution_id)
+        assert status == 200 and [e["message"] for e in json.loads(data)] == ["careful", "boom"]
+        status, headers, data = call(fake, "GET", "/api/v1/main/logs/%s/download" % execution_id)
+        assert headers["content-type"].startswith("text/plain") and len(data.decode().splitlines()) == 3
+        status, _, data = call(fake, "GET", "%s/%s/file?path=%s" % (
+            base, execution_id, urllib.parse.quote(created["inputs"]["doc"], safe="")))
+        assert (status, data) == (200, b"file content")
+
+        # 4. Driven by the test: a follower sees each advance().
+        fake.auto_advance = False
+        fake.add_flow("company.team", "steps", states=("RUNNING", "PAUSED", "RUNNING", "WARNING"))
+        status, _, data = call(fake, "POST", base + "/company.team/steps")
+        steps_id = json.loads(data)["id"]
+        status, _, data = call(fake, "GET", "%s/%s" % (base, steps_id))
+        assert json.loads(data)["state"]["current"] == "RUNNING"
+        seen: list = []
+        follower = threading.Thread(target=events, args=(fake, "%s/%s/follow" % (base, steps_id), seen))
+        follower.start()
+        for expected in (2, 3, 4):
+            deadline = time.monotonic() + 5
+            while len(seen) < expected and time.monotonic() < deadline:
+                time.sleep(0.01)
+            fake.advance()
+        follower.join(5)
+        assert [d["state"]["current"] for i, d in seen[1:]] == ["RUNNING", "PAUSED", "RUNNING", "WARNING", "WARNING"]
+        assert fake.last_final_event_at is not None and fake.last_final_event_at <= time.monotonic()
+        fake.auto_advance = True
+
+        # 5. Kill on 1.3 (tenant and legacy paths): 202 empty, then 409.
+        fake.add_flow("company.team", "forever", states=("RUNNING",))
+        for prefix in (base, "/api/v1/executions"):
+            status, _, data = call(fake, "POST", prefix + "/company.team/forever")
+            forever_id = json.loads(data)["id"]
+            assert call(fake, "DELETE", "%s/%s/kill" % (prefix, forever_id))[::2] == (202, b"")
+            status, _, data = call(fake, "GET", "%s/%s" % (prefix, forever_id))
+            assert json.loads(data)["state"]["current"] == "KILLED" and "endDate" in json.loads(data)["state"]
+            assert call(fake, "DELETE", "%s/%s/kill" % (prefix, forever_id))[0] == 409
+
+        # 6. Refusals the real server makes.
+        status, headers, _ = call(fake, "GET", "%s/%s" % (base, execution_id), headers={"Authorization": ""})
+        assert status == 401 and headers["www-authenticate"].startswith("Basic")
+        assert call(fake, "GET", "/api/v1/configs", headers={"Authorization": ""})[0] == 200
+        assert fake.violations == [], fake.violations
+        assert call(fake, "GET", "/api/v1/other/executions/" + execution_id)[0] == 400
+        assert call(fake, "GET", "/api/v1/configs", headers={"Cookie": "SESSION=1"})[0] == 400
+        bad = b'--XyZ\nContent-Disposition: form-data; name="name"\n\nx\n--XyZ--\n'
+        assert call(fake, "POST", base + "/company.team/hello", bad,
+                    {"Content-Type": "multipart/form-data; boundary=XyZ"})[0] == 400
+        assert call(fake, "POST", base + "/company.team/hello?labels=system.x:1")[0] == 422
+        assert call(fake, "POST", base + "/company.team/hello?labels=k:%s" % "a#b")[0] == 400
+        assert len(fake.violations) == 5
+        del fake.violations[:]
+
+        # 7. Faults: reset_after creates then resets; refuse/resume keeps the port.
+        creates = fake.creates
+        fake.fail("create", "reset_after")
+        try:
+            call(fake, "POST", base + "/company.team/forever")
+            raise AssertionError("the connection was not reset")
+        except ConnectionResetError:
+            pass
+        assert fake.creates == creates + 1
+        fake.fail("execution", 503, ("status", 429, {"Retry-After": "2"}))
+        assert call(fake, "GET", "%s/%s" % (base, execution_id))[0] == 503
+        assert call(fake, "GET", "%s/%s" % (base, execution_id))[1]["retry-after"] == "2"
+        assert call(fake, "GET", "%s/%s" % (base, execution_id))[0] == 200
+        url = fake.url
+        fake.refuse_connections()
+        try:
+            call(fake, "GET", "/api/v1/configs")
+            raise AssertionError("a connection was accepted")
+        except ConnectionRefusedError:
+            pass
+        fake.resume_connections()
+        assert fake.url == url and call(fake, "GET", "/api/v1/configs")[0] == 200
+        assert fake.violations == [] and fake.errors == [], (fake.violations, fake.errors)
+
+    # 8. 2.0: kill under actions/, problem+json errors, outputs endpoints, no legacy paths.
+    with FakeKestra(version="2.0.0-SNAPSHOT") as fake:
+        fake.add_flow("company.team", "forever", states=("RUNNING",),
+                      task_runs=[{"taskId": "t1", "outputs": {"vars": {"a": 1}}}])
+        status, _, data = call(fake, "POST", base + "/company.team/forever")
+        forever = json.loads(data)
+        assert call(fake, "POST", "/api/v1/executions/company.team/forever")[0] == 404
+        status, headers, data = call(fake, "DELETE", "%s/%s/kill" % (base, forever["id"]))
+        assert status == 405 and headers["content-type"] == "application/problem+json"  # POST {ns}/{id}
+        assert json.loads(data)["status"] == 405 and headers["allow"] == "POST"
+        assert call(fake, "GET", "%s/%s/kill/x" % (base, forever["id"]))[0] == 404
+        status, _, data = call(fake, "DELETE", "%s/%s/actions/kill" % (base, forever["id"]))
+        killed = json.loads(data)
+        assert status == 200 and killed["state"]["current"] == "KILLED"
+        assert "outputs" not in killed["taskRunList"][0]
+        status, _, data = call(fake, "GET", "/api/v1/main/outputs/" + forever["id"])
+        listing = json.loads(data)
+        assert listing[0]["taskId"] == "t1" and listing[0]["inline"] is True
+        status, _, data = call(fake, "GET", "/api/v1/main/outputs/%s/%s" % (forever["id"], listing[0]["taskRunId"]))
+        assert json.loads(data) == {"vars": {"a": 1}}
+        assert call(fake, "DELETE", "%s/%s/actions/kill" % (base, forever["id"]))[0] == 409
+        assert fake.violations == [] and fake.errors == [], (fake.violations, fake.errors)
+
+    # 9. 0.22: tenant-less paths only.
+    with FakeKestra(version="0.22.5") as fake:
+        fake.add_flow("company.team", "hello")
+        assert call(fake, "POST", base + "/company.team/hello")[0] == 404
+        status, _, data = call(fake, "POST", "/api/v1/executions/company.team/hello")
+        assert status == 200 and "/ui/executions/company.team/hello/" in json.loads(data)["url"]
 
 
 # Protocol and errors ##########################################################
@@ -1793,6 +3439,862 @@ def test_importing_kestra_needs_no_context_but_using_it_does(tmp_path):
     frames, plain = read_like_server(probe.stdout)
     assert frames == [{"outputs": {"imported": True}}]
     assert plain == ["not found: ContextNotFoundError"]
+
+
+# HTTP transport ###############################################################
+
+
+def test_retry_delays_double_and_jitter_only_stretches():
+    policy = kestra.RetryPolicy(jitter=False)
+    assert [policy.delay(n) for n in range(1, 5)] == [1, 2, 4, 8]
+    jittered = kestra.RetryPolicy()
+    for attempt in range(1, 5):
+        delay = jittered.delay(attempt)
+        assert 2 ** (attempt - 1) <= delay <= 1.25 * 2 ** (attempt - 1)
+    assert kestra.RetryPolicy(retry_after_cap=5).delay(1, retry_after=120) == 5
+    assert policy.delay(3, retry_after=2.5) == 2.5
+    with pytest.raises(KestraError, match="at least 1 attempt"):
+        kestra.RetryPolicy(attempts=0)
+
+
+def test_retry_after_in_seconds_or_as_an_http_date():
+    import email.utils
+
+    now = time.time()
+    assert kestra._retry_after_seconds("7", now) == 7
+    assert kestra._retry_after_seconds(" 1.5 ", now) == 1.5
+    in_ten = email.utils.formatdate(now + 10, usegmt=True)
+    assert 8 <= kestra._retry_after_seconds(in_ten, now) <= 11
+    assert kestra._retry_after_seconds(email.utils.formatdate(now - 100, usegmt=True), now) == 0
+    assert kestra._retry_after_seconds("soon", now) is None
+    assert kestra._retry_after_seconds(None, now) is None
+
+
+@pytest.mark.parametrize(
+    "filename",
+    ['plain.csv', 'quote".csv', "back\\slash.csv", "new\nline\r.csv", "semi;colon.csv", "été 📄.csv", "50%.csv", ""],
+)
+def test_filenames_cannot_break_the_part_header(filename):
+    params = kestra._filename_params(filename)
+    assert "\r" not in params and "\n" not in params
+    fallback, exact = re.fullmatch(r'filename="([^"\\;]*)"; filename\*=UTF-8\'\'([A-Za-z0-9%._~-]*)', params).groups()
+    import urllib.parse
+
+    assert urllib.parse.unquote(exact) == filename
+    assert all(" " <= char < "\x7f" for char in fallback)
+
+
+def test_a_multipart_body_is_exactly_its_announced_length(tmp_path):
+    data = os.urandom(3 * kestra._CHUNK + 17)
+    path = tmp_path / "data.bin"
+    path.write_bytes(data)
+    with open(str(path), "rb") as file:
+        body = kestra._Multipart(
+            [("text", "é\nvalue")],
+            [kestra._FilePart("file", 'x".bin', file, "application/octet-stream", owned=False),
+             kestra._FilePart("raw", "raw", io.BytesIO(b"abc"), "text/plain", owned=True)],
+        )
+        produced = b"".join(body.chunks())
+        assert len(produced) == body.length()
+        body.rewind()
+        assert b"".join(body.chunks()) == produced
+        assert produced.count(data) == 1 and produced.endswith(("--%s--\r\n" % body.boundary).encode())
+        assert not file.closed
+
+
+def test_an_unseekable_file_is_sent_chunked_and_cannot_be_retried():
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"streamed")
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        part = kestra._FilePart("f", "f", pipe, "application/octet-stream", owned=False)
+        body = kestra._Multipart([], [part])
+        assert body.length() is None
+        assert b"streamed" in b"".join(body.chunks())
+        with pytest.raises(KestraError, match="not seekable"):
+            body.rewind()
+
+
+def test_a_text_mode_file_is_refused_with_advice(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("text")
+    with open(str(path)) as file:
+        part = kestra._FilePart("f", "t.txt", file, "text/plain", owned=False)
+        with pytest.raises(KestraError, match="binary mode"):
+            list(part.read_chunks())
+
+
+def test_shown_urls_lose_credentials_and_queries():
+    shown = kestra._shown_url("https://admin:s3cret@host.example:8443/kestra/api/v1/main/x?labels=secret%3Avalue")
+    assert shown == "https://host.example:8443/kestra/api/v1/main/x"
+
+
+def test_sse_events_are_parsed_like_a_browser_does():
+    stream = io.BytesIO(
+        b": keep-alive\n\nid: start\ndata: {}\n\nid: progress\ndata: {\"a\":\n"
+        b"data: 1}\r\n\r\nevent: custom\ndata:x\n\nid: end\ndata: {\"b\": 2}\n\n"
+    )
+    assert list(kestra._sse_events(stream)) == [
+        ("start", None, "{}"), ("progress", None, '{"a":\n1}'), (None, "custom", "x"), ("end", None, '{"b": 2}'),
+    ]
+
+
+# Flow #########################################################################
+
+
+@pytest.fixture
+def no_kestra_env(monkeypatch):
+    for name in ("KESTRA_HOSTNAME", "KESTRA_USER", "KESTRA_PASSWORD", "KESTRA_API_TOKEN",
+                 "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy",
+                 "REQUESTS_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_flow_reads_the_environment_and_accepts_changes(monkeypatch, no_kestra_env):
+    monkeypatch.setenv("KESTRA_HOSTNAME", "https://kestra.example/prefix/")
+    monkeypatch.setenv("KESTRA_USER", "me@example.com")
+    monkeypatch.setenv("KESTRA_PASSWORD", "Pa55word")
+    flow = kestra.Flow()
+    assert (flow.hostname, flow.user, flow.password, flow.api_token) == (
+        "https://kestra.example/prefix/", "me@example.com", "Pa55word", None)
+    flow._versions[flow._root()] = (1, 3, 25)
+    assert flow._api("executions", "a/b", "x?y#z") == "https://kestra.example/prefix/api/v1/main/executions/a%2Fb/x%3Fy%23z"
+    flow.tenant = "team one"
+    assert flow._api("executions", "n", "f").startswith("https://kestra.example/prefix/api/v1/team%20one/")
+    assert "Pa55word" not in repr(flow) and "basic" in repr(flow)
+    flow.hostname = "http://other:8080"
+    flow._versions[flow._root()] = (0, 22, 1)
+    assert flow._api("executions", "n", "f") == "http://other:8080/api/v1/executions/n/f"
+
+
+def test_bad_hostnames_are_refused_without_showing_credentials(no_kestra_env):
+    flow = kestra.Flow()
+    flow.hostname = "kestra.example:8080"
+    with pytest.raises(KestraError, match="must be a URL"):
+        flow._root()
+    flow.hostname = "ftp://user:topsecret@host"
+    with pytest.raises(KestraError) as error:
+        flow._root()
+    assert "topsecret" not in str(error.value)
+
+
+def test_authorization_goes_only_to_the_configured_server(no_kestra_env):
+    flow = kestra.Flow()
+    flow.hostname = "https://kestra.example"
+    flow.user, flow.password = "me", "Pa55word"
+    [(name, value)] = flow._auth_headers("https://kestra.example/api/v1/main/executions/x")
+    assert name == "Authorization" and value == "Basic " + base64.b64encode(b"me:Pa55word").decode()
+    assert flow._auth_headers("https://elsewhere.example/api") == []
+    assert flow._auth_headers("http://kestra.example/api") == []  # never from https to http
+    assert flow._auth_headers("https://kestra.example:9999/api") == []
+    flow.api_token = "tok-123"
+    assert flow._auth_headers("https://kestra.example/x") == [("Authorization", "Bearer tok-123")]
+    plain = kestra.Flow()
+    plain.hostname = "http://kestra.example"
+    plain.user, plain.password = "me", "pw"
+    assert plain._auth_headers("https://kestra.example/x")  # an upgrade to https keeps it
+    plain.password = None
+    with pytest.raises(KestraError, match="KESTRA_PASSWORD .* is not set"):
+        plain._auth_headers("http://kestra.example/x")
+    assert kestra.Flow()._auth_headers("http://localhost:8080/x") == []
+
+
+@pytest.mark.parametrize(
+    "text, version",
+    [("1.3.25", (1, 3, 25)), ("2.0.0-SNAPSHOT", (2, 0, 0)), ("0.22", (0, 22, 0)), ("v0.23.1", (0, 23, 1)),
+     ("", None), (None, None), ("develop", None)],
+)
+def test_server_versions_are_parsed(text, version):
+    assert kestra._parse_version(text) == version
+
+
+def test_inputs_become_the_text_the_server_parses(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"a,b\n")
+    inputs = {
+        "s": "text", "i": 42, "f": 1.5, "yes": True, "no": False, "d": datetime.date(2024, 4, 21),
+        "dt": datetime.datetime(2024, 4, 21, 13, 0, tzinfo=datetime.timezone.utc), "j": {"a": [1, "é"]},
+        "arr": [1, 2], "dec": decimal.Decimal("1.10"), "none": None, "color": Color.RED,
+        "tuple_file": ("data.csv", io.BytesIO(b"1"), "text/csv"), "path_file": path, "raw": b"\x00\x01",
+        "open_file": io.BytesIO(b"x"),
+    }
+    fields, files = kestra._input_parts(inputs)
+    assert dict(fields) == {
+        "s": "text", "i": "42", "f": "1.5", "yes": "true", "no": "false", "d": "2024-04-21",
+        "dt": "2024-04-21T13:00:00+00:00", "j": '{"a":[1,"é"]}', "arr": "[1,2]", "dec": "1.10", "color": "red",
+    }
+    assert [(p.name, p.filename, p.content_type) for p in files] == [
+        ("tuple_file", "data.csv", "text/csv"), ("path_file", "in.csv", "application/octet-stream"),
+        ("raw", "raw", "application/octet-stream"), ("open_file", "open_file", "application/octet-stream"),
+    ]
+    opened = files[1].fileobj
+    for part in files:
+        part.close()
+    assert opened.closed and not inputs["tuple_file"][1].closed and not inputs["open_file"].closed
+
+
+@pytest.mark.parametrize(
+    "inputs, message",
+    [({"bad id": 1}, "input id 'bad id'"), ({'x"y': 1}, "input id"), ({"n": float("nan")}, "NaN"),
+     ({"o": object()}, "input outputs|input n|has no JSON form"), ({"t": ("a", "not a file")}, "a tuple is a FILE input"),
+     ({"p": pathlib.Path("/no/such/file")}, "cannot open")],
+)
+def test_bad_inputs_raise_before_anything_is_sent(inputs, message):
+    with pytest.raises(KestraError, match=message):
+        kestra._input_parts(inputs)
+
+
+def test_labels_are_checked_as_the_server_checks_them():
+    assert kestra._label_values({"env": " prod ", "team": "a:b"}, {"day": "mon", "f": ("x", io.BytesIO())}) == [
+        "day:mon", "env:prod", "team:a:b"]
+    assert kestra._label_values([("k", 1), ("flag", True)], None) == ["k:1", "flag:true"]
+    for labels, message in [
+        ({"": "x"}, "must not be empty"), ({"k": "  "}, "must not be empty"), ({"a:b": "x"}, "cannot contain ':'"),
+        ({"system.x": "1"}, "system. labels"), ([("k", "1"), ("k", "2")], "given twice"), ([("k",)], "dict or"),
+    ]:
+        with pytest.raises(KestraError, match=message):
+            kestra._label_values(labels, None)
+    assert kestra._label_values({"system.correlationId": "c1"}, None) == ["system.correlationId:c1"]
+    with pytest.raises(KestraError, match="given twice"):
+        kestra._label_values({"day": "tue"}, {"day": "mon"})
+
+
+def test_error_responses_become_typed_errors_with_the_servers_message():
+    import email.message
+
+    def response(status, body, content_type="application/json"):
+        headers = email.message.Message()
+        headers["Content-Type"] = content_type
+        return kestra.Response("POST", "http://h/api/v1/main/executions/n/f?labels=a%3Ab", status, "Reason", headers, body)
+
+    cases = [
+        (401, kestra.AuthenticationError), (403, kestra.ForbiddenError), (404, kestra.NotFoundError),
+        (409, kestra.ConflictError), (422, kestra.InvalidRequestError), (400, kestra.InvalidRequestError),
+        (500, kestra.KestraHTTPError),
+    ]
+    for status, error_type in cases:
+        with pytest.raises(error_type) as error:
+            response(status, b'{"message": "Invalid input for `day`"}').raise_for_status()
+        assert error.value.status_code == status and error.value.server_message == "Invalid input for `day`"
+        assert "labels" not in str(error.value)  # the query holds input values
+    problem = response(422, b'{"title": "Bad", "detail": "day is required", "status": 422}', "application/problem+json")
+    with pytest.raises(kestra.InvalidRequestError, match="day is required"):
+        problem.raise_for_status()
+    ok = response(200, "{\"é\": 1}".encode())
+    assert ok.ok and ok.json() == {"é": 1} and ok.text == '{"é": 1}' and repr(ok) == "<Response [200]>"
+    ok.raise_for_status()
+    with pytest.raises(kestra.InvalidResponseError) as error:
+        response(200, b"{not json").json()
+    assert isinstance(error.value, ValueError)
+
+
+def test_failure_messages_name_the_failed_tasks_and_the_last_errors():
+    execution = {"id": "e1", "state": {"current": "FAILED"},
+                 "taskRunList": [{"taskId": "ok", "state": {"current": "SUCCESS"}},
+                                 {"taskId": "boom", "state": {"current": "FAILED"}}]}
+    log = ("2024-04-21T10:00:00.000Z INFO starting\n"
+           "2024-04-21T10:00:01.000Z ERROR division by zero\nTraceback line\n"
+           "2024-04-21T10:00:02.000Z WARN careful\n")
+    message = kestra._failure_message(execution, log)
+    assert message == "execution e1 ended FAILED; failed tasks: boom; last errors:\ndivision by zero\nTraceback line"
+
+
+class VirtualTime:
+    """The Flow's clock and sleep: sleeping only moves the clock, and is recorded.
+    ``on_sleep`` may act on each sleep (resume a server, raise KeyboardInterrupt)."""
+
+    def __init__(self, on_sleep: Any = None) -> None:
+        self.now = 1000.0
+        self.sleeps = []  # type: List[float]
+        self.on_sleep = on_sleep
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.on_sleep is not None:
+            self.on_sleep(seconds)
+
+
+ADMIN = ("admin@kestra.io", "Admin1234")
+
+
+def client(server: FakeKestra, **options: Any) -> kestra.Flow:
+    """A Flow on the fake server, with no jitter and virtual time."""
+    flow = kestra.Flow(**options)
+    flow.hostname = server.url
+    flow.user, flow.password = ADMIN
+    flow.retry = kestra.RetryPolicy(jitter=False)
+    flow.time = VirtualTime()
+    flow._clock, flow._sleep = flow.time.clock, flow.time.sleep
+    return flow
+
+
+def sent(server: FakeKestra, endpoint: str) -> List[Any]:
+    return [request for request in server.requests if request.endpoint == endpoint]
+
+
+HELLO_INPUTS = {"name": "STRING", "count": "INT", "ratio": "FLOAT", "flag": "BOOLEAN", "when": "DATETIME",
+                "day": "DATE", "config": "JSON", "items": "ARRAY", "choice": "SELECT", "doc": "FILE",
+                "other": "FILE", "third": "FILE"}
+
+
+@pytest.fixture
+def fake(no_kestra_env):
+    with FakeKestra() as server:
+        server.add_flow("company.team", "hello", inputs=HELLO_INPUTS,
+                        logs=[("INFO", "started"), ("ERROR", "it broke")],
+                        task_runs=[{"taskId": "t1", "state": "SUCCESS", "outputs": {"vars": {"answer": 42}}}])
+        yield server
+        assert server.violations == [], server.violations  # the client never sends what the server refuses
+        assert server.errors == [], server.errors
+
+
+def test_execute_sends_typed_inputs_and_files_then_waits(fake, tmp_path):
+    path = tmp_path / "report.csv"
+    path.write_bytes(b"a,b\n1,2\n")
+    flow = client(fake)
+    result = flow.execute("company.team", "hello", {
+        "name": "Zoë & co", "count": 3, "ratio": 0.5, "flag": False,
+        "when": datetime.datetime(2024, 4, 21, 13, 0, tzinfo=datetime.timezone.utc), "day": datetime.date(2024, 4, 21),
+        "config": {"nested": [1, "é"]}, "items": ["a", "b"], "choice": "left", "doc": path,
+        "other": ('résumé "final".txt', io.BytesIO(b"cv"), "text/plain"), "third": b"\x00\xff", "skipped": None,
+    })
+    execution = fake.last_execution
+    assert execution.inputs["name"] == "Zoë & co" and execution.inputs["count"] == 3 and execution.inputs["flag"] is False
+    assert execution.inputs["config"] == {"nested": [1, "é"]} and execution.inputs["items"] == ["a", "b"]
+    assert execution.inputs["day"] == "2024-04-21" and execution.inputs["when"].startswith("2024-04-21T13:00")
+    files = execution.received_files
+    assert files["doc"]["sha256"] == hashlib.sha256(b"a,b\n1,2\n").hexdigest() and files["doc"]["filename"] == "report.csv"
+    assert files["other"]["filename"] == 'résumé "final".txt' and files["other"]["content_type"] == "text/plain"
+    assert files["third"]["size"] == 2
+    assert (result.execution_id, result.status, result.error) == (execution.id, "SUCCESS", None)
+    assert result.outputs == {"t1": {"vars": {"answer": 42}}}
+    assert result.url.endswith("/ui/main/executions/company.team/hello/" + execution.id)
+    assert "ERROR it broke" in result.log and result.execution["id"] == execution.id
+    assert [r.endpoint for r in fake.requests] == ["configs", "create", "follow", "logs_download"]
+    assert fake.creates == 1
+
+
+@pytest.mark.parametrize("version", ["0.22.5", "1.3.25", "2.0.0-SNAPSHOT"])
+def test_each_server_generation_gets_its_own_paths(version, no_kestra_env):
+    with FakeKestra(version=version) as server:
+        server.add_flow("company.team", "forever", states=("RUNNING",),
+                        task_runs=[{"taskId": "t1", "outputs": {"vars": {"x": 1}}},
+                                   {"taskId": "t1", "outputs": {"vars": {"x": 2}}}])
+        flow = client(server, wait_for_completion=False)
+        started = flow.execute("company.team", "forever")
+        assert started.status == "STARTED"
+        flow.kill(started.execution_id)
+        assert server.executions[started.execution_id].state == "KILLED"
+        assert flow.outputs(started.execution_id) == {"t1": [{"vars": {"x": 1}}, {"vars": {"x": 2}}]}
+        paths = [r.raw_path.split("?")[0] for r in server.requests if r.endpoint in ("create", "kill")]
+        tenant = "" if version.startswith("0.22") else "main/"
+        kill = "actions/kill" if version.startswith("2.") else "kill"
+        assert paths == ["/api/v1/%sexecutions/company.team/forever" % tenant,
+                         "/api/v1/%sexecutions/%s/%s" % (tenant, started.execution_id, kill)]
+        if version.startswith("2."):
+            assert [r.endpoint for r in server.requests][-3:] == ["execution", "outputs", "outputs"]
+        assert server.violations == [] and server.errors == []
+
+
+def test_a_server_that_hides_its_version_gets_the_legacy_paths_after_a_404(no_kestra_env):
+    with FakeKestra(version="0.22.5") as server:
+        server.add_flow("company.team", "hello")
+        server.fail("configs", 404)
+        result = client(server).execute("company.team", "hello")
+        assert result.status == "SUCCESS" and server.creates == 1
+        posts = [r.raw_path for r in server.requests if r.method == "POST"]
+        assert posts == ["/api/v1/main/executions/company.team/hello", "/api/v1/executions/company.team/hello"]
+        assert all("/main/" not in r.raw_path for r in server.requests[3:])  # remembered afterwards
+
+
+def test_ids_are_percent_encoded_so_they_cannot_change_the_route(fake):
+    fake.add_flow("company.team", "x?y#z")
+    result = client(fake).execute("company.team", "x?y#z")
+    assert result.status == "SUCCESS"
+    assert sent(fake, "create")[0].raw_path == "/api/v1/main/executions/company.team/x%3Fy%23z"
+    flow = client(fake)
+    with pytest.raises(kestra.NotFoundError):
+        flow.get_execution("../../configs")
+    assert sent(fake, "execution")[-1].raw_path.endswith("/executions/..%2F..%2Fconfigs")
+
+
+def test_labels_round_trip_exactly(fake):
+    fake.add_flow("company.team", "labelled", inputs={"name": "STRING", "doc": "FILE"})
+    tricky = {"amp": "a&b", "hash": "#x", "pct": "100%", "plus": "1+1", "space": "with space",
+              "colon": "k:v", "unicode": "naïve 日本"}
+    flow = client(fake, labels_from_inputs=True)
+    flow.execute("company.team", "labelled", {"name": "Zoë", "doc": b"file"}, labels=tricky)
+    labels = {label["key"]: label["value"] for label in fake.last_execution.labels}
+    assert labels == dict(tricky, name="Zoë")  # a file input never becomes a label
+
+
+def test_invalid_labels_raise_before_anything_is_sent(fake):
+    flow = client(fake)
+    for labels in ({"": "x"}, {"k": ""}, {"system.flow": "x"}, [("k", "1"), ("k", "2")]):
+        with pytest.raises(KestraError):
+            flow.execute("company.team", "hello", labels=labels)
+    assert sent(fake, "create") == []
+
+
+def test_revision_schedule_and_server_wait_travel_as_query_parameters(fake):
+    flow = client(fake)
+    flow.execute("company.team", "hello", revision=1, server_wait=True,
+                 schedule_date=datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc))
+    query = dict(sent(fake, "create")[0].query)
+    assert query == {"revision": "1", "scheduleDate": "2030-01-01T00:00:00+00:00", "wait": "true"}
+
+
+def test_token_basic_and_no_credentials(no_kestra_env):
+    with FakeKestra(user=None, password=None, token="tok-123") as server:
+        server.add_flow("company.team", "hello")
+        flow = client(server)
+        flow.api_token = "tok-123"
+        assert flow.execute("company.team", "hello").status == "SUCCESS"
+        assert {r.auth for r in server.requests if r.endpoint != "configs"} == {("bearer", "tok-123")}
+        assert [r.auth for r in sent(server, "configs")] == [None]  # the configs endpoint needs none
+        flow.api_token = "wrong-token"
+        with pytest.raises(kestra.AuthenticationError) as error:
+            flow.execute("company.team", "hello")
+        assert "API token was sent" in str(error.value) and "wrong-token" not in str(error.value)
+    with FakeKestra() as server:
+        server.add_flow("company.team", "hello")
+        flow = client(server)
+        flow.password = "not-the-password"
+        with pytest.raises(kestra.AuthenticationError) as error:
+            flow.execute("company.team", "hello")
+        assert "user 'admin@kestra.io'" in str(error.value) and "not-the-password" not in str(error.value)
+        flow.user = flow.password = None
+        with pytest.raises(kestra.AuthenticationError, match="no credentials were sent"):
+            flow.execute("company.team", "hello")
+        assert all("cookie" not in r.headers for r in server.requests)
+        assert server.creates == 0
+
+
+def test_the_environment_alone_is_enough(no_kestra_env, monkeypatch):
+    with FakeKestra() as server:
+        server.add_flow("company.team", "hello")
+        monkeypatch.setenv("KESTRA_HOSTNAME", server.url + "/")
+        monkeypatch.setenv("KESTRA_USER", ADMIN[0])
+        monkeypatch.setenv("KESTRA_PASSWORD", ADMIN[1])
+        assert kestra.Flow().execute("company.team", "hello").status == "SUCCESS"
+        monkeypatch.delenv("KESTRA_PASSWORD")
+        with pytest.raises(KestraError, match="KESTRA_PASSWORD"):
+            kestra.Flow().execute("company.team", "hello")
+        assert server.creates == 1
+
+
+def test_fire_and_forget_returns_at_once(fake):
+    fake.auto_advance = False
+    result = client(fake, wait_for_completion=False).execute("company.team", "hello")
+    assert (result.status, result.log, result.error) == ("STARTED", None, None)
+    assert [r.endpoint for r in fake.requests] == ["configs", "create"]
+
+
+@pytest.mark.parametrize("state", sorted(kestra._TERMINAL_STATES))
+def test_every_terminal_state_ends_the_wait(fake, state):
+    fake.add_flow("company.team", "ends", states=("RUNNING", state), logs=[("ERROR", "why it ended")],
+                  task_runs=[{"taskId": "step", "state": state}])
+    result = client(fake).execute("company.team", "ends")
+    assert result.status == state
+    if state in ("SUCCESS", "WARNING"):
+        assert result.error is None
+    else:
+        assert result.error.startswith("execution %s ended %s" % (result.execution_id, state))
+        assert "why it ended" in result.error
+
+
+def test_paused_and_queued_keep_waiting_until_the_end(fake):
+    fake.auto_advance = False
+    fake.add_flow("company.team", "slow", states=("QUEUED", "RUNNING", "PAUSED", "BREAKPOINT", "RUNNING", "SUCCESS"))
+
+    def advance_all():
+        for _ in range(5):
+            time.sleep(0.05)
+            fake.advance()
+
+    pusher = threading.Thread(target=advance_all)
+    pusher.start()
+    result = client(fake).execute("company.team", "slow")
+    pusher.join()
+    assert result.status == "SUCCESS"
+
+
+def test_without_an_event_stream_the_state_is_polled(fake):
+    fake.add_flow("company.team", "polled", states=("RUNNING", "RUNNING", "SUCCESS"), follow=False)
+    fake.auto_advance = False
+    flow = client(fake, poll_interval=2)
+    flow.time.on_sleep = lambda seconds: fake.advance()
+    result = flow.execute("company.team", "polled")
+    assert result.status == "SUCCESS"
+    assert set(flow.time.sleeps) == {2}
+
+
+def test_a_dropped_stream_is_followed_again(fake):
+    fake.auto_advance = False
+    fake.add_flow("company.team", "dropped", states=("RUNNING", "SUCCESS"))
+    fake.fail("follow", "sse_drop")
+    flow = client(fake)
+    flow.time.on_sleep = lambda seconds: fake.advance()
+    result = flow.execute("company.team", "dropped")
+    assert result.status == "SUCCESS" and len(sent(fake, "follow")) == 2
+
+
+def test_404_right_after_create_means_not_yet(fake):
+    fake.add_flow("company.team", "async", follow=False)
+    fake.fail("follow", 404, 404)
+    fake.fail("execution", "not_found_after_create", "not_found_after_create")
+    result = client(fake).execute("company.team", "async")
+    assert result.status == "SUCCESS"
+
+
+def test_a_wait_timeout_carries_the_execution_id_and_can_kill(fake):
+    fake.add_flow("company.team", "forever", states=("RUNNING",))
+    fake.auto_advance = False
+    flow = client(fake, timeout=5, request_timeout=0.2)
+    with pytest.raises(kestra.ExecutionTimeoutError) as error:
+        flow.execute("company.team", "forever")
+    execution_id = fake.last_execution.id
+    assert error.value.execution_id == execution_id and not error.value.killed
+    assert execution_id in str(error.value) and "kill_on_timeout" in str(error.value)
+    assert sent(fake, "kill") == []
+    with pytest.raises(kestra.ExecutionTimeoutError) as error:
+        flow.execute("company.team", "forever", kill_on_timeout=True)
+    assert error.value.killed and fake.last_execution.state == "KILLED"
+
+
+def test_ctrl_c_while_waiting_says_how_to_kill(fake, capsys):
+    fake.add_flow("company.team", "forever", states=("RUNNING",), follow=False)
+    flow = client(fake)
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    flow.time.on_sleep = interrupt
+    with pytest.raises(KeyboardInterrupt):
+        flow.execute("company.team", "forever")
+    said = capsys.readouterr().err
+    assert fake.last_execution.id in said and "kill" in said
+
+
+def test_logs_are_fetched_once_at_the_end(fake):
+    fake.auto_advance = False
+    fake.add_flow("company.team", "steps", states=("RUNNING", "RUNNING", "RUNNING", "SUCCESS"), follow=False)
+    flow = client(fake)
+    flow.time.on_sleep = lambda seconds: fake.advance()
+    flow.execute("company.team", "steps")
+    assert len(sent(fake, "logs_download")) == 1 and sent(fake, "logs") == []
+
+
+def test_get_requests_are_retried_with_backoff_and_retry_after(fake):
+    flow = client(fake, wait_for_completion=False)
+    execution_id = flow.execute("company.team", "hello").execution_id
+    fake.fail("execution", 500, 502, ("status", 429, {"Retry-After": "3"}), 504)
+    assert flow.get_execution(execution_id)["id"] == execution_id
+    assert flow.time.sleeps == [1, 2, 3, 8]
+    fake.fail("execution", 503, 503, 503, 503, 503)
+    with pytest.raises(kestra.FailedExponentialBackoff) as error:
+        flow.check_status(execution_id)
+    assert (error.value.attempts, error.value.status_code) == (5, 503)
+    assert flow.time.sleeps[4:] == [1, 2, 4, 8]  # no sleep after the last attempt
+    import email.utils
+
+    fake.fail("execution", ("status", 429, {"Retry-After": email.utils.formatdate(time.time() + 600, usegmt=True)}))
+    flow.get_execution(execution_id)
+    assert flow.time.sleeps[-1] == 60  # capped
+
+
+def test_connection_failures_are_retried(fake):
+    flow = client(fake, wait_for_completion=False)
+    fake.refuse_connections()
+    flow.time.on_sleep = lambda seconds: fake.resume_connections()
+    assert flow.execute("company.team", "hello").status == "STARTED"
+    assert flow.time.sleeps == [1] and fake.creates == 1
+
+
+CREATE_FAULTS = [
+    # fault, the error raised (None: success after a retry), creates on the server, create requests sent
+    (503, None, 1, 2),
+    (("status", 429, {"Retry-After": "4"}), None, 1, 2),
+    (500, kestra.ExecutionMayExistError, 0, 1),
+    (502, kestra.ExecutionMayExistError, 0, 1),
+    (504, kestra.ExecutionMayExistError, 0, 1),
+    (408, kestra.ExecutionMayExistError, 0, 1),
+    ("reset", kestra.ExecutionMayExistError, 0, 1),
+    ("reset_after", kestra.ExecutionMayExistError, 1, 1),
+    ("truncate", kestra.ExecutionMayExistError, 1, 1),
+    ("stall:1", kestra.ExecutionMayExistError, 1, 1),
+    ("invalid_json", kestra.InvalidResponseError, 1, 1),
+    (401, kestra.AuthenticationError, 0, 1),
+    (403, kestra.ForbiddenError, 0, 1),
+    (404, kestra.NotFoundError, 0, 1),
+    (409, kestra.ConflictError, 0, 1),
+    (422, kestra.InvalidRequestError, 0, 1),
+]
+
+
+@pytest.mark.parametrize("fault, error, creates, requests", CREATE_FAULTS, ids=[str(f[0]) for f in CREATE_FAULTS])
+def test_the_create_request_never_duplicates_an_execution(fake, fault, error, creates, requests):
+    flow = client(fake, wait_for_completion=False, request_timeout=0.5)
+    fake.fail("create", fault)
+    if error is None:
+        assert flow.execute("company.team", "hello").status == "STARTED"
+    else:
+        with pytest.raises(error) as raised:
+            flow.execute("company.team", "hello")
+        if error is kestra.ExecutionMayExistError:
+            message = str(raised.value)
+            assert "may exist" in message and "company.team.hello" in message and "/ui/main/executions/" in message
+    deadline = time.monotonic() + 5
+    while fake.creates < creates and time.monotonic() < deadline:  # a stalled create lands late
+        time.sleep(0.02)
+    assert fake.creates == creates
+    assert len(sent(fake, "create")) == requests
+
+
+def test_a_redirected_create_is_not_followed(fake):
+    fake.fail("create", ("redirect", fake.url + "/elsewhere"))
+    with pytest.raises(KestraError, match="redirected"):
+        client(fake).execute("company.team", "hello")
+    assert fake.creates == 0 and len(fake.requests) == 2
+
+
+def test_redirects_never_carry_credentials_to_another_host(fake, no_kestra_env):
+    execution_id = client(fake, wait_for_completion=False).execute("company.team", "hello").execution_id
+    with FakeKestra() as other:
+        other_url = other.url.replace("127.0.0.1", "localhost")
+        fake.fail("execution", ("redirect", "%s/api/v1/main/executions/%s" % (other_url, execution_id)))
+        with pytest.raises(kestra.AuthenticationError):
+            client(fake).get_execution(execution_id)
+        assert [r.auth for r in other.requests] == [None]
+    fake.fail("execution", ("redirect", "/api/v1/main/executions/%s" % execution_id))
+    assert client(fake).get_execution(execution_id)["id"] == execution_id  # same server: kept
+
+
+def test_a_stalled_read_times_out_instead_of_hanging(fake):
+    flow = client(fake, wait_for_completion=False, request_timeout=0.3)
+    execution_id = flow.execute("company.team", "hello").execution_id
+    fake.fail("execution", "stall:2", "stall:2", "stall:2", "stall:2", "stall:2")
+    started = time.monotonic()
+    with pytest.raises(kestra.FailedExponentialBackoff, match="no complete answer"):
+        flow.get_execution(execution_id)
+    assert time.monotonic() - started < 3
+
+
+def test_responses_are_shaped_like_requests_ones(fake):
+    flow = client(fake, wait_for_completion=False)
+    execution_id = flow.execute("company.team", "hello").execution_id
+    status = flow.check_status(execution_id)
+    assert status.status_code == 200 and status.ok and status.json()["id"] == execution_id
+    assert status.headers["content-type"].startswith("application/json") and status.content.startswith(b"{")
+    status.raise_for_status()
+    logs = flow.get_logs(execution_id)
+    assert "it broke" in logs.text
+    raw = flow._make_request("get", "%s/api/v1/main/executions/%s" % (fake.url, execution_id))
+    assert raw.json()["id"] == execution_id
+    with pytest.raises(kestra.NotFoundError):
+        flow._make_request("get", "/api/v1/main/executions/unknown-id")
+    with pytest.raises(TypeError, match="verify"):
+        flow._make_request("get", "/x", verify=False)
+
+
+def test_download_file_streams_to_a_path_whole_or_not_at_all(fake, tmp_path):
+    uri = "kestra:///company/team/hello/out.bin"
+    data = os.urandom(3 * kestra._CHUNK + 5)
+    fake.add_flow("company.team", "files", files={uri: data})
+    flow = client(fake, wait_for_completion=False)
+    execution_id = flow.execute("company.team", "files").execution_id
+    target = tmp_path / "out.bin"
+    assert flow.download_file(execution_id, uri, target) == str(target)
+    assert target.read_bytes() == data
+    buffer = io.BytesIO()
+    flow.download_file(execution_id, uri, buffer)
+    assert buffer.getvalue() == data
+    fake.fail("file", "truncate")
+    broken = tmp_path / "broken.bin"
+    with pytest.raises(KestraError):
+        flow.download_file(execution_id, uri, broken)
+    assert os.listdir(str(tmp_path)) == ["out.bin"]  # nothing half-written
+    with pytest.raises(kestra.NotFoundError):
+        flow.download_file(execution_id, "kestra:///nope", tmp_path / "nope")
+
+
+def test_follow_logs_yields_entries_and_ends_with_the_execution(fake):
+    flow = client(fake, poll_interval=0.05)
+    fake.auto_advance = False
+    execution_id = client(fake, wait_for_completion=False).execute("company.team", "hello").execution_id
+    fake.advance(execution_id, steps=5)
+    started = time.monotonic()
+    entries = list(flow.follow_logs(execution_id))
+    assert [(e["level"], e["message"]) for e in entries] == [("INFO", "started"), ("ERROR", "it broke")]
+    assert time.monotonic() - started < 5
+
+
+def test_outputs_of_a_2_0_server_come_from_its_outputs_endpoints(no_kestra_env):
+    with FakeKestra(version="2.0.0-SNAPSHOT") as server:
+        server.add_flow("company.team", "hello", task_runs=[{"taskId": "t1", "outputs": {"vars": {"a": 1}}}])
+        result = client(server).execute("company.team", "hello")
+        assert result.outputs == {"t1": {"vars": {"a": 1}}}
+        assert "outputs" in [r.endpoint for r in server.requests]
+        assert server.violations == [] and server.errors == []
+
+
+def test_nothing_logged_at_info_holds_inputs_and_nothing_anywhere_holds_secrets(fake):
+    records = []
+    collector = Collect()
+    logger = logging.getLogger("kestra")
+    logger.addHandler(collector)
+    logger.setLevel(logging.DEBUG)
+    try:
+        texts = []
+        flow = client(fake, labels_from_inputs=True)
+        flow.password = "Hunter2-Secret"
+        fake.password = "Hunter2-Secret"
+        flow.execute("company.team", "hello", {"name": "INPUT-VALUE-42"}, labels={"l": "LABEL-VALUE-7"})
+        texts.append(repr(flow))
+        for fault in (500, "reset_after", 401):
+            fake.fail("create", fault)
+            try:
+                flow.execute("company.team", "hello", {"name": "INPUT-VALUE-42"})
+            except KestraError as exc:
+                texts += [str(exc), repr(exc)]
+        flow.api_token = "TOKEN-SECRET-9"
+        try:
+            flow.execute("company.team", "hello")
+        except KestraError as exc:
+            texts += [str(exc), repr(exc)]
+        texts.append(repr(flow))
+        records = collector.records
+    finally:
+        logger.removeHandler(collector)
+        logger.setLevel(logging.NOTSET)
+    everything = texts + [record.getMessage() for record in records]
+    for secret in ("Hunter2-Secret", "TOKEN-SECRET-9", base64.b64encode(b"admin@kestra.io:Hunter2-Secret").decode()):
+        assert not any(secret in text for text in everything), secret
+    for value in ("INPUT-VALUE-42", "LABEL-VALUE-7"):
+        assert not any(value in record.getMessage() for record in records if record.levelno >= logging.INFO)
+    assert any(record.levelno == logging.INFO for record in records)
+
+
+@pytest.fixture
+def tls_fake(no_kestra_env, tmp_path):
+    trustme = pytest.importorskip("trustme")
+    authority = trustme.CA()
+    certificate = authority.issue_cert("localhost")
+    server_context = __import__("ssl").create_default_context(__import__("ssl").Purpose.CLIENT_AUTH)
+    certificate.configure_cert(server_context)
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    with FakeKestra(tls_context=server_context) as server:
+        server.add_flow("company.team", "hello")
+        yield server, str(bundle)
+
+
+def test_tls_is_verified_and_a_ca_bundle_or_ssl_cert_file_is_honoured(tls_fake, monkeypatch):
+    server, bundle = tls_fake
+    with pytest.raises(KestraError, match="certificate .* could not be verified"):
+        client(server).execute("company.team", "hello")
+    assert server.creates == 0
+    assert client(server, ca_bundle=bundle).execute("company.team", "hello").status == "SUCCESS"
+    assert client(server, verify_tls=False).execute("company.team", "hello").status == "SUCCESS"
+    monkeypatch.setenv("SSL_CERT_FILE", bundle)
+    assert client(server).execute("company.team", "hello").status == "SUCCESS"
+    assert server.creates == 3
+
+
+class ForwardProxy(http.server.ThreadingHTTPServer):
+    """A plain HTTP proxy for tests: forwards absolute-URI requests and records them."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.seen = []  # type: List[Tuple[str, Optional[str]]]
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._forward()
+
+            def do_POST(self) -> None:
+                self._forward()
+
+            def _forward(self) -> None:
+                import http.client as client_module
+
+                proxy.seen.append((self.path, self.headers.get("Proxy-Authorization")))
+                target = urllib.parse.urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                upstream = client_module.HTTPConnection(target.hostname, target.port, timeout=10)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("proxy-authorization", "connection")}
+                upstream.request(self.command, urllib.parse.urlunsplit(("", "", target.path, target.query, "")),
+                                 body=body, headers=headers)
+                answer = upstream.getresponse()
+                content = answer.read()
+                self.send_response(answer.status)
+                for name, value in answer.getheaders():
+                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(content)
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return "http://proxy-user:proxy%%20pass@127.0.0.1:%d" % self.server_address[1]
+
+
+def test_proxies_from_the_environment_are_used(fake, monkeypatch):
+    proxy = ForwardProxy()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        flow = client(fake, wait_for_completion=False)
+        execution_id = flow.execute("company.team", "hello").execution_id
+        assert flow.get_execution(execution_id)["id"] == execution_id
+        assert [path.split("?")[0] for path, _ in proxy.seen] == [
+            fake.url + "/api/v1/configs", fake.url + "/api/v1/main/executions/company.team/hello",
+            fake.url + "/api/v1/main/executions/" + execution_id]
+        assert {auth for _, auth in proxy.seen} == {"Basic " + base64.b64encode(b"proxy-user:proxy pass").decode()}
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        flow.get_execution(execution_id)
+        assert len(proxy.seen) == 3
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def test_a_large_file_uploads_in_bounded_memory(fake, tmp_path):
+    size = 256 << 20
+    path = tmp_path / "big.bin"
+    with open(str(path), "wb") as file:
+        file.truncate(size)  # sparse: fast to make, read as zeros
+    # Peak RSS from VmHWM: getrusage's ru_maxrss carries the parent's peak across fork+exec.
+    probe = run_python(
+        """
+        import pathlib, sys
+        import kestra
+        flow = kestra.Flow(wait_for_completion=False)
+        flow.hostname, flow.user, flow.password = URL, "admin@kestra.io", "Admin1234"
+        flow.execute("company.team", "hello", {"doc": pathlib.Path(PATH)})
+        with open("/proc/self/status") as status:
+            print([line.split()[1] for line in status if line.startswith("VmHWM:")][0])
+        """.replace("URL", repr(fake.url)).replace("PATH", repr(str(path))),
+        timeout=300,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert int(probe.stdout.decode().split()[-1]) <= 64 * 1024  # kB
+    received = fake.last_execution.received_files["doc"]
+    assert received["size"] == size and received["sha256"] == hashlib.sha256(b"\0" * size).hexdigest()
 
 
 # README #######################################################################
