@@ -3796,7 +3796,7 @@ def test_each_server_generation_gets_its_own_paths(version, no_kestra_env):
         assert paths == ["/api/v1/%sexecutions/company.team/forever" % tenant,
                          "/api/v1/%sexecutions/%s/%s" % (tenant, started.execution_id, kill)]
         if version.startswith("2."):
-            assert [r.endpoint for r in server.requests][-3:] == ["execution", "outputs", "outputs"]
+            assert [r.endpoint for r in server.requests][-4:] == ["execution", "outputs", "outputs", "outputs"]
         assert server.violations == [] and server.errors == []
 
 
