@@ -4306,10 +4306,30 @@ def readme_blocks(language):
     return re.findall(r"```%s\n(.*?)```" % language, text, re.S)
 
 
+@pytest.fixture(scope="module")
+def readme_server():
+    """The flows the README's Flow examples run."""
+    with FakeKestra() as server:
+        server.add_flow(
+            "company.team", "etl",
+            inputs={"day": "DATE", "limit": "INT", "dry_run": "BOOLEAN", "options": "JSON", "report": "FILE",
+                    "notes": "FILE"},
+            logs=[("INFO", "loading"), ("INFO", "loaded 120 rows")],
+            task_runs=[{"taskId": "load", "state": "SUCCESS", "outputs": {"vars": {"rows": 120}}}],
+            files={"kestra:///company/team/etl/report.csv": b"day,rows\n2024-04-21,120\n"},
+        )
+        server.add_flow("company.team", "long", states=("RUNNING",))
+        yield server
+        assert server.errors == []
+
+
 @pytest.mark.parametrize("block", readme_blocks("python"), ids=lambda block: block.splitlines()[-1][:40])
-def test_readme_python_examples_run(block, tmp_path):
+def test_readme_python_examples_run(block, tmp_path, readme_server):
     (tmp_path / ".kestra-execution-context.json").write_text(json.dumps(CONTEXT))
-    run = run_python(block, cwd=str(tmp_path), env={"KESTRA_CONTEXT": "", "KESTRA_EXECUTION_CONTEXT_FILE": ""})
+    env = {"KESTRA_CONTEXT": "", "KESTRA_EXECUTION_CONTEXT_FILE": "", "KESTRA_HOSTNAME": readme_server.url,
+           "KESTRA_USER": ADMIN[0], "KESTRA_PASSWORD": ADMIN[1], "KESTRA_API_TOKEN": "",
+           "HTTP_PROXY": "", "http_proxy": "", "HTTPS_PROXY": "", "https_proxy": ""}
+    run = run_python(block, cwd=str(tmp_path), env=env)
     assert run.returncode == 0, run.stderr.decode()
     assert run.stderr == b""
     frames, plain = read_like_server(run.stdout)

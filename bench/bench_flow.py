@@ -1,0 +1,143 @@
+"""Flow benchmarks: kestra.py against the official ``kestra`` package, in one run.
+
+    python bench/bench_flow.py [--official 2.0.0] [--runs 15] [--upload-gib 1]
+
+Both clients run as separate processes against the loopback fake Kestra of
+test_kestra.py (so the test extra must be installed), started here:
+
+- wait lag: the fake ends an execution at a random moment after it was created; the
+  lag is from that moment to ``execute()`` returning (both read ``time.monotonic()``,
+  the same clock across processes on Linux);
+- upload: the peak RSS (VmHWM) of a process that uploads a FILE input of
+  ``--upload-gib`` GiB (a sparse file, read as zeros).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "bench"))
+
+from bench_emit import official_python  # noqa: E402  (the same venv as the emission benchmark)
+from test_kestra import FakeKestra  # noqa: E402
+
+ADMIN = ("admin@kestra.io", "Admin1234")
+
+# Each client script gets the server URL and prints what the benchmark reads. The
+# official client reads KESTRA_USER but not KESTRA_PASSWORD: the script sets both.
+OURS_WAIT = """
+import sys, time
+sys.path.insert(0, {here!r})
+from kestra import Flow
+flow = Flow()
+flow.hostname, flow.user, flow.password = sys.argv[1], {user!r}, {password!r}
+flow.execute("bench", "wait")
+print(time.monotonic())
+"""
+OFFICIAL_WAIT = """
+import sys, time
+from kestra import Flow
+flow = Flow()
+flow.hostname, flow.user, flow.password = sys.argv[1], {user!r}, {password!r}
+flow.execute("bench", "wait")
+print(time.monotonic())
+"""
+OURS_UPLOAD = """
+import pathlib, sys
+sys.path.insert(0, {here!r})
+from kestra import Flow
+flow = Flow(wait_for_completion=False)
+flow.hostname, flow.user, flow.password = sys.argv[1], {user!r}, {password!r}
+flow.execute("bench", "upload", {{"doc": pathlib.Path(sys.argv[2])}})
+print(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
+"""
+OFFICIAL_UPLOAD = """
+import sys
+from kestra import Flow
+flow = Flow(wait_for_completion=False)
+flow.hostname, flow.user, flow.password = sys.argv[1], {user!r}, {password!r}
+with open(sys.argv[2], "rb") as file:
+    flow.execute("bench", "upload", {{"doc": ("big.bin", file)}})
+print(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
+"""
+
+
+def script(template: str) -> str:
+    return template.format(here=HERE, user=ADMIN[0], password=ADMIN[1])
+
+
+def wait_lags(fake: FakeKestra, python: str, code: str, runs: int) -> list:
+    """Lags (s) from the final event to execute() returning, over ``runs`` executions."""
+    lags = []
+    for _ in range(runs):
+        created = fake.creates
+        child = subprocess.Popen([python, "-I", "-c", code, fake.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        while fake.creates == created:  # the client has created its execution
+            time.sleep(0.005)
+        execution_id = fake.last_execution.id
+        time.sleep(random.uniform(0.3, 1.3))  # then it runs for a while
+        ended = time.monotonic()  # just before the state becomes final (and the stream says so)
+        fake.advance(execution_id)
+        out, err = child.communicate(timeout=60)
+        if child.returncode != 0:
+            raise RuntimeError("%s failed: %s" % (python, err.decode()[-2000:]))
+        lags.append(float(out.split()[-1]) - ended)
+    return lags
+
+
+def upload_peak_mib(fake: FakeKestra, python: str, code: str, path: str) -> float:
+    child = subprocess.run([python, "-I", "-c", code, fake.url, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if child.returncode != 0:
+        return float("nan")
+    return int(child.stdout.split()[-1]) / 1024.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--official", default="2.0.0", help="official kestra version from PyPI")
+    parser.add_argument("--runs", type=int, default=15, help="executions waited for, per client")
+    parser.add_argument("--upload-gib", type=float, default=1.0, help="size of the uploaded file")
+    options = parser.parse_args()
+    official = official_python(options.official)
+    print("# kestra.py Flow benchmark: Python %s, official kestra %s, %d CPUs"
+          % (sys.version.split()[0], options.official, os.cpu_count() or 0))
+    with FakeKestra() as fake:
+        fake.auto_advance = False
+        fake.add_flow("bench", "wait", states=("RUNNING", "SUCCESS"))
+        fake.add_flow("bench", "upload", inputs={"doc": "FILE"})
+        print("\n## Wait lag: execution ended -> execute() returned (%d runs each)" % options.runs)
+        results = {}
+        for name, python, code in (("kestra.py", sys.executable, script(OURS_WAIT)),
+                                   ("official", official, script(OFFICIAL_WAIT))):
+            lags = sorted(wait_lags(fake, python, code, options.runs))
+            results[name] = statistics.median(lags)
+            print("  %-10s median %7.3f s   min %7.3f s   max %7.3f s" % (name, results[name], lags[0], lags[-1]))
+        target = results["kestra.py"]
+        print("  target: kestra.py median <= 0.1 s -> %.3f s, %s" % (target, "met" if target <= 0.1 else "MISSED"))
+
+        size = int(options.upload_gib * (1 << 30))
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "big.bin")
+            with open(path, "wb") as file:
+                file.truncate(size)
+            print("\n## Upload of a %.2f GiB FILE input: peak RSS of the client process (VmHWM)" % options.upload_gib)
+            ours = upload_peak_mib(fake, sys.executable, script(OURS_UPLOAD), path)
+            theirs = upload_peak_mib(fake, official, script(OFFICIAL_UPLOAD), path)
+            received = fake.last_execution.received_files.get("doc", {}) if fake.last_execution else {}
+            print("  %-10s %8.1f MiB" % ("kestra.py", ours))
+            print("  %-10s %8.1f MiB%s" % ("official", theirs, "" if theirs == theirs else " (failed)"))
+            print("  last upload received by the server: %s bytes" % received.get("size"))
+            print("  target: kestra.py <= 64 MiB -> %.1f MiB, %s" % (ours, "met" if ours <= 64 else "MISSED"))
+
+
+if __name__ == "__main__":
+    main()
