@@ -1585,6 +1585,10 @@ class _NoAnswer(Exception):
     """The request went out (in part or whole) but no complete answer came back."""
 
 
+class _DeadlinePassed(Exception):
+    """A wait's overall deadline passed during a request or between its attempts."""
+
+
 class _Multipart:
     """A multipart/form-data body, produced piece by piece: file parts are read in
     chunks while they are sent, so a file of any size costs a chunk of memory."""
@@ -2016,10 +2020,13 @@ class Flow:
         allow_redirects: bool = True,
         creates: Optional[tuple] = None,
         auth: bool = True,
+        deadline: Optional[float] = None,
     ) -> Any:
         """Send with retries and redirects; the Response (or, with ``stream``, the open
         connection and response) whatever its status. ``creates`` = (namespace, flow)
-        marks an execution create, retried only when the server cannot have processed it."""
+        marks an execution create, retried only when the server cannot have processed it.
+        ``deadline`` (on this Flow's clock) bounds every attempt and every wait between
+        attempts: past it, _DeadlinePassed is raised."""
         import urllib.parse
 
         if params:
@@ -2031,6 +2038,11 @@ class Flow:
         sent_at = None
         while True:
             attempt += 1
+            if deadline is not None:
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    raise _DeadlinePassed()
+                timeout = min(timeout, max(0.05, remaining))
             if attempt > 1 and isinstance(body, _Multipart):
                 body.rewind()
             sent_headers = list(headers or [])
@@ -2075,6 +2087,8 @@ class Flow:
                     attempt, status,
                 )
             delay = policy.delay(attempt, retry_after)
+            if deadline is not None and self._clock() + delay >= deadline:
+                raise _DeadlinePassed()
             self._log_debug("%s %s: %s; attempt %d of %d in %.1f s", method, _shown_url(url), failure,
                             attempt + 1, policy.attempts, delay)
             self._sleep(delay)
@@ -2311,15 +2325,18 @@ class Flow:
         streaming = True
         try:
             while True:
-                if streaming:
-                    try:
-                        last = self._follow(execution_id, deadline) or last
-                    except NotFoundError:
-                        if self._clock() - created > _NOT_YET_GRACE_S:
-                            streaming = False  # the stream is unavailable here: poll instead
-                    if last is not None and _state(last) in _TERMINAL_STATES:
-                        return last
-                execution = self._get_execution_if_stored(execution_id, created)
+                try:
+                    if streaming:
+                        try:
+                            last = self._follow(execution_id, deadline) or last
+                        except NotFoundError:
+                            if self._clock() - created > _NOT_YET_GRACE_S:
+                                streaming = False  # the stream is unavailable here: poll instead
+                        if last is not None and _state(last) in _TERMINAL_STATES:
+                            return last
+                    execution = self._get_execution_if_stored(execution_id, created, deadline)
+                except _DeadlinePassed:
+                    raise self._timed_out(execution_id, last, timeout, kill, url) from None
                 if execution is not None:
                     last = execution
                     if _state(execution) in _TERMINAL_STATES:
@@ -2347,7 +2364,7 @@ class Flow:
         try:
             connection, response = self._request(
                 "GET", self._api("executions", execution_id, "follow"),
-                headers=[("Accept", "text/event-stream")], timeout=read_timeout, stream=True,
+                headers=[("Accept", "text/event-stream")], timeout=read_timeout, stream=True, deadline=deadline,
             )
         except FailedExponentialBackoff:
             return None
@@ -2379,8 +2396,9 @@ class Flow:
             connection.close()
         return last
 
-    def _get_execution_if_stored(self, execution_id: str, created: float) -> Optional[Dict[str, Any]]:
-        response = self._request("GET", self._api("executions", execution_id))
+    def _get_execution_if_stored(self, execution_id: str, created: float,
+                                 deadline: Optional[float] = None) -> Optional[Dict[str, Any]]:
+        response = self._request("GET", self._api("executions", execution_id), deadline=deadline)
         if response.status_code == 404 and self._clock() - created <= _NOT_YET_GRACE_S:
             return None  # stored asynchronously: not yet
         self._raise_for(response, "reading execution %s" % execution_id)

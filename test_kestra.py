@@ -3966,6 +3966,18 @@ def test_a_wait_timeout_carries_the_execution_id_and_can_kill(fake):
     assert error.value.killed and fake.last_execution.state == "KILLED"
 
 
+def test_the_wait_timeout_also_bounds_slow_requests_and_retries(fake):
+    fake.add_flow("company.team", "slow", states=("RUNNING",), follow=False)
+    flow = client(fake, timeout=1)  # request_timeout stays at 30 s
+    flow._clock = time.monotonic  # real time here, but no real sleeping between attempts
+    fake.fail("execution", *["stall:3"] * 20)
+    started = time.monotonic()
+    with pytest.raises(kestra.ExecutionTimeoutError) as error:
+        flow.execute("company.team", "slow")
+    assert time.monotonic() - started < 2.5
+    assert error.value.execution_id == fake.last_execution.id
+
+
 def test_ctrl_c_while_waiting_says_how_to_kill(fake, capsys):
     fake.add_flow("company.team", "forever", states=("RUNNING",), follow=False)
     flow = client(fake)
