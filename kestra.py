@@ -1485,6 +1485,7 @@ class RetryPolicy:
 
 # Statuses that say the server did not process a request: a create may be sent again.
 _NOT_PROCESSED = frozenset((429, 503))
+_SENSITIVE_HEADERS = frozenset(("authorization", "cookie", "proxy-authorization"))
 _REDIRECTS = frozenset((301, 302, 303, 307, 308))
 _MAX_REDIRECTS = 5
 _CHUNK = 1 << 20  # bytes read from a file part at a time
@@ -1589,6 +1590,12 @@ class _DeadlinePassed(Exception):
     """A wait's overall deadline passed during a request or between its attempts."""
 
 
+def _socket_timeout() -> type:
+    import socket
+
+    return socket.timeout
+
+
 class _Multipart:
     """A multipart/form-data body, produced piece by piece: file parts are read in
     chunks while they are sent, so a file of any size costs a chunk of memory."""
@@ -1597,6 +1604,7 @@ class _Multipart:
         self.boundary = "kestra-py-" + os.urandom(16).hex()
         self.fields = fields
         self.files = files
+        self.consumed = False  # whether sending has started reading the files
 
     @property
     def content_type(self) -> str:
@@ -1627,6 +1635,7 @@ class _Multipart:
         return total
 
     def chunks(self) -> Iterator[bytes]:
+        self.consumed = True
         for name, text in self.fields:
             yield self._field_head(name) + text.encode("utf-8") + b"\r\n"
         for part in self.files:
@@ -1638,8 +1647,13 @@ class _Multipart:
 
     def rewind(self) -> None:
         """Go back to the start of every file, to send the body again."""
-        for part in self.files:
-            part.rewind()
+        if self.consumed:
+            for part in self.files:
+                part.rewind()
+            self.consumed = False
+
+    def rewindable(self) -> bool:
+        return not self.consumed or all(part.start is not None for part in self.files)
 
     def close(self) -> None:
         for part in self.files:
@@ -1769,6 +1783,9 @@ def _exchange(
     except (OSError, http.client.HTTPException) as exc:
         connection.close()
         raise _NoAnswer(exc) from exc
+    except BaseException:  # a bad file, Ctrl-C...: never leave the socket open
+        connection.close()
+        raise
     connection.close()
     return Response(method, url, response.status, response.reason, response.msg, content)
 
@@ -1862,16 +1879,21 @@ def _retry_after_seconds(value: Optional[str], now: float) -> Optional[float]:
         return None
     if when is None:
         return None
+    if when.tzinfo is None:  # "-0000": a UTC time (RFC 5322), not a local one
+        import datetime
+
+        when = when.replace(tzinfo=datetime.timezone.utc)
     return max(0.0, when.timestamp() - now)
 
 
-def _sse_events(response: Any) -> Iterator[tuple]:
+def _sse_events(response: Any, stop: Optional[Callable] = None) -> Iterator[tuple]:
     """(id, event, data) for each event of a text/event-stream response, until it
-    closes. A read that times out raises (socket.timeout / TimeoutError)."""
+    closes or ``stop()`` (asked after each line) says so. A read that times out
+    raises (socket.timeout / TimeoutError)."""
     event_id, event, data = None, None, []  # type: Optional[str], Optional[str], List[str]
     while True:
         raw = response.readline()
-        if not raw:
+        if not raw or (stop is not None and stop()):
             return
         line = raw.decode("utf-8", "replace").rstrip("\r\n")
         if not line:
@@ -1901,6 +1923,7 @@ _TERMINAL_STATES = frozenset(
 )
 _SUCCESSFUL_STATES = frozenset(("SUCCESS", "WARNING"))
 _NOT_YET_GRACE_S = 10.0  # right after creation, a 404 means "not stored yet" for this long
+_SERVER_WAIT_READ_S = 24 * 3600.0  # the read timeout of a create that waits on the server
 _LOG_LINE_START = None  # compiled on first use: an ISO instant opening a log line
 _ID_PATTERN = r"[a-zA-Z0-9][.a-zA-Z0-9_-]*\Z"  # Kestra's input ids
 _UNSET = object()
@@ -1976,10 +1999,15 @@ class Flow:
         self._sleep = time.sleep  # replaced by tests: no real sleeping there
         self._clock = time.monotonic
         self._versions = {}  # type: Dict[str, Optional[tuple]]  # hostname -> server version
+        self._version_lock = _thread.allocate_lock()
         self._tls = None  # type: Any
 
     def __repr__(self) -> str:
-        return "Flow(hostname=%r, tenant=%r, auth=%r)" % (self.hostname, self.tenant, self._auth_kind())
+        try:
+            auth = self._auth_kind()
+        except KestraError:
+            auth = "invalid"
+        return "Flow(hostname=%r, tenant=%r, auth=%r)" % (_shown_url(self.hostname or ""), self.tenant, auth)
 
     # Requests ----------------------------------------------------------------
 
@@ -2021,19 +2049,18 @@ class Flow:
         creates: Optional[tuple] = None,
         auth: bool = True,
         deadline: Optional[float] = None,
+        attempts: Optional[int] = None,
     ) -> Any:
         """Send with retries and redirects; the Response (or, with ``stream``, the open
         connection and response) whatever its status. ``creates`` = (namespace, flow)
         marks an execution create, retried only when the server cannot have processed it.
         ``deadline`` (on this Flow's clock) bounds every attempt and every wait between
-        attempts: past it, _DeadlinePassed is raised."""
-        import urllib.parse
-
-        if params:
-            url += ("&" if "?" in url else "?") + urllib.parse.urlencode(params, doseq=True, quote_via=urllib.parse.quote)
-        timeout = self.request_timeout if timeout is None else timeout
+        attempts: past it, _DeadlinePassed is raised. ``attempts`` overrides the policy's."""
+        url += _query_text(params, "&" if "?" in url else "?")
+        timeout = self.request_timeout if timeout is None else _seconds(timeout)
         idempotent = method in ("GET", "HEAD", "DELETE", "PUT", "OPTIONS") and creates is None
         policy = self.retry
+        max_attempts = attempts or policy.attempts
         attempt = redirects = 0
         sent_at = None
         while True:
@@ -2045,9 +2072,12 @@ class Flow:
                 timeout = min(timeout, max(0.05, remaining))
             if attempt > 1 and isinstance(body, _Multipart):
                 body.rewind()
-            sent_headers = list(headers or [])
-            if auth:
-                sent_headers += self._auth_headers(url)
+            trusted = self._trusted(url)
+            # Credentials the caller put in the headers follow the same rule as ours.
+            sent_headers = [(name, value) for name, value in headers or []
+                            if trusted or name.lower() not in _SENSITIVE_HEADERS]
+            if auth and trusted:
+                sent_headers += self._auth_headers()
             retry_after = None
             status = None
             try:
@@ -2067,8 +2097,6 @@ class Flow:
                     url = self._redirected(method, url, _header(response, "Location"), redirects, reply, stream)
                     redirects += 1
                     attempt -= 1
-                    if status == 303:
-                        method, body = "GET", None
                     continue
                 if status not in policy.statuses:
                     self._log_debug("%s %s -> %d", method, _shown_url(url), status)
@@ -2081,16 +2109,22 @@ class Flow:
                 failure = "the server answered %d" % status
                 if stream:
                     reply[0].close()
-            if attempt >= policy.attempts:
+            if attempt >= max_attempts:
                 raise FailedExponentialBackoff(
                     "%s %s failed %d time(s); last: %s" % (method, _shown_url(url), attempt, failure),
                     attempt, status,
+                )
+            if isinstance(body, _Multipart) and not body.rewindable():
+                raise KestraError(
+                    "%s %s: %s, and the request cannot be sent again: a file input was read "
+                    "from a stream that cannot be rewound (give a path or a seekable file)"
+                    % (method, _shown_url(url), failure)
                 )
             delay = policy.delay(attempt, retry_after)
             if deadline is not None and self._clock() + delay >= deadline:
                 raise _DeadlinePassed()
             self._log_debug("%s %s: %s; attempt %d of %d in %.1f s", method, _shown_url(url), failure,
-                            attempt + 1, policy.attempts, delay)
+                            attempt + 1, max_attempts, delay)
             self._sleep(delay)
 
     def _redirected(self, method: str, url: str, location: Optional[str], redirects: int, reply: Any, stream: bool) -> str:
@@ -2131,10 +2165,29 @@ class Flow:
 
     # Credentials and addresses ------------------------------------------------
 
+    def _credentials(self) -> tuple:
+        """(token, user, password): the attributes, else user:password@ in the hostname."""
+        import urllib.parse
+
+        user, password = self.user, self.password
+        if not (self.api_token or user or password):
+            parts = urllib.parse.urlsplit((self.hostname or "").strip())
+            if parts.username:
+                user, password = urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or "")
+        for name, value in (("KESTRA_API_TOKEN (Flow.api_token)", self.api_token),
+                            ("KESTRA_USER (Flow.user)", user), ("KESTRA_PASSWORD (Flow.password)", password)):
+            if value and any(ord(char) < 32 or ord(char) == 127 for char in value):
+                raise KestraError(
+                    "%s holds a line break or another control character (read from a file "
+                    "without .strip()?); it cannot go in a header" % name
+                )
+        return self.api_token or None, user or None, password or None
+
     def _auth_kind(self) -> str:
-        if self.api_token:
+        token, user, password = self._credentials()
+        if token:
             return "token"
-        if self.user or self.password:
+        if user or password:
             return "basic"
         return "none"
 
@@ -2144,30 +2197,35 @@ class Flow:
         if kind == "token":
             return "an API token was sent (KESTRA_API_TOKEN / Flow.api_token)"
         if kind == "basic":
-            return "Basic credentials were sent for user %r (KESTRA_USER / KESTRA_PASSWORD)" % self.user
+            return "Basic credentials were sent for user %r (KESTRA_USER / KESTRA_PASSWORD)" % self._credentials()[1]
         return "no credentials were sent: set KESTRA_USER and KESTRA_PASSWORD, or KESTRA_API_TOKEN"
 
-    def _auth_headers(self, url: str) -> List[tuple]:
-        """The Authorization header, only for the configured server (never another host,
-        never from https to http after a redirect)."""
-        import base64
+    def _trusted(self, url: str) -> bool:
+        """Whether credentials may go to ``url``: the configured server only (never
+        another host or port, never from https down to http after a redirect)."""
         import urllib.parse
 
-        if self._auth_kind() == "none":
-            return []
         base = urllib.parse.urlsplit(self._root())
         target = urllib.parse.urlsplit(url)
         same_host = (target.hostname or "").lower() == (base.hostname or "").lower()
         same_port = (target.port or _default_port(target.scheme)) == (base.port or _default_port(base.scheme))
         upgrade = base.scheme == "http" and target.scheme == "https"
-        if not same_host or (base.scheme == "https" and target.scheme != "https") or not (same_port or upgrade):
+        downgrade = base.scheme == "https" and target.scheme != "https"
+        return same_host and not downgrade and (same_port or upgrade)
+
+    def _auth_headers(self) -> List[tuple]:
+        """The Authorization header for the configured server, if credentials are set."""
+        import base64
+
+        token, user, password = self._credentials()
+        if token:
+            return [("Authorization", "Bearer " + token)]
+        if not (user or password):
             return []
-        if self.api_token:
-            return [("Authorization", "Bearer " + self.api_token)]
-        if not (self.user and self.password):
-            missing = "KESTRA_PASSWORD (Flow.password)" if self.user else "KESTRA_USER (Flow.user)"
+        if not (user and password):
+            missing = "KESTRA_PASSWORD (Flow.password)" if user else "KESTRA_USER (Flow.user)"
             raise KestraError("Basic authentication needs a user and a password, and %s is not set" % missing)
-        credentials = ("%s:%s" % (self.user, self.password)).encode("utf-8")
+        credentials = ("%s:%s" % (user, password)).encode("utf-8")
         return [("Authorization", "Basic " + base64.b64encode(credentials).decode("ascii"))]
 
     def _root(self) -> str:
@@ -2196,6 +2254,10 @@ class Flow:
         """The server's version from the unauthenticated GET /api/v1/configs, once per
         hostname; None when it does not say (then the current API is assumed)."""
         root = self._root()
+        with self._version_lock:
+            return self._detect_version(root)
+
+    def _detect_version(self, root: str) -> Optional[tuple]:
         if root not in self._versions:
             version = None
             response = self._request("GET", root + "/api/v1/configs", auth=False)
@@ -2266,10 +2328,13 @@ class Flow:
             if schedule_date is not None:
                 query.append(("scheduleDate", _iso_text(schedule_date, "schedule_date")))
             wait_timeout = self.timeout if timeout is _UNSET else timeout
+            # With a timeout, waiting here keeps the execution id for the timeout error:
+            # a server-side wait that times out leaves nothing to say which one it was.
+            server_wait = server_wait and wait_timeout is None and self.wait_for_completion
             if server_wait:
                 query.append(("wait", "true"))
             body = _Multipart(fields, files) if fields or files else None
-            execution = self._create(namespace, flow, body, query, wait_timeout if server_wait else None)
+            execution = self._create(namespace, flow, body, query, server_wait)
         finally:
             for part in files:
                 part.close()
@@ -2284,13 +2349,13 @@ class Flow:
         return self._result(execution, url)
 
     def _create(self, namespace: str, flow: str, body: Optional[_Multipart], query: List[tuple],
-                server_wait_timeout: Optional[float]) -> Dict[str, Any]:
+                server_wait: bool) -> Dict[str, Any]:
         legacy = self._legacy()
         for attempt_legacy in (legacy, True):
             response = self._request(
                 "POST", self._api("executions", namespace, flow, legacy=attempt_legacy), params=query,
                 body=body, creates=(namespace, flow),
-                timeout=(server_wait_timeout or 3600.0) if any(k == "wait" for k, _ in query) else None,
+                timeout=_SERVER_WAIT_READ_S if server_wait else None,
             )
             # A server that did not say its version and knows no tenant paths: try once more
             # on the paths of servers before 0.23 (a 404 means nothing was created).
@@ -2316,46 +2381,96 @@ class Flow:
             )
         return execution
 
+    def wait(self, execution_id: str, *, timeout: Any = _UNSET, kill_on_timeout: Optional[bool] = None) -> FlowExecution:
+        """Wait for an execution created earlier (say, with ``wait_for_completion=False``)
+        to end, and return it as ``execute`` would."""
+        execution = self.get_execution(execution_id)
+        url = self._ui_url("executions", execution.get("namespace") or "", execution.get("flowId") or "", execution_id)
+        if _state(execution) not in _TERMINAL_STATES:
+            kill = self.kill_on_timeout if kill_on_timeout is None else kill_on_timeout
+            execution = self._wait(execution_id, self.timeout if timeout is _UNSET else timeout, kill, url)
+        return self._result(execution, url)
+
     def _wait(self, execution_id: str, timeout: Optional[float], kill: bool, url: str) -> Dict[str, Any]:
-        """Follow the execution's event stream to its end (falling back to polling
-        every ``poll_interval``), within ``timeout`` seconds if given."""
+        """Follow the execution's event stream to its end, within ``timeout`` seconds if
+        given. A stream that stays quiet is followed again at once; one that fails is
+        retried after ``poll_interval``, and after three failures in a row the state is
+        polled every ``poll_interval`` instead."""
         deadline = None if timeout is None else self._clock() + timeout
         created = self._clock()
         last = None  # type: Optional[Dict[str, Any]]
-        streaming = True
+        stream_failures = 0
         try:
             while True:
                 try:
-                    if streaming:
+                    healthy = False
+                    if stream_failures < 3:
                         try:
-                            last = self._follow(execution_id, deadline) or last
+                            seen, healthy = self._follow(execution_id, deadline)
                         except NotFoundError:
-                            if self._clock() - created > _NOT_YET_GRACE_S:
-                                streaming = False  # the stream is unavailable here: poll instead
+                            seen, healthy = None, False
+                            if self._clock() - created <= _NOT_YET_GRACE_S:
+                                stream_failures -= 1  # not stored yet: not the stream's fault
+                        stream_failures = 0 if healthy else stream_failures + 1
+                        last = seen or last
                         if last is not None and _state(last) in _TERMINAL_STATES:
                             return last
-                    execution = self._get_execution_if_stored(execution_id, created, deadline)
+                    if not healthy:  # a quiet but healthy stream was read up to now: no need
+                        execution = self._get_execution_if_stored(execution_id, created, deadline)
+                        if execution is not None:
+                            last = execution
+                            if _state(execution) in _TERMINAL_STATES:
+                                return execution
+                        self._sleep_within(deadline)
+                    elif deadline is not None and self._clock() >= deadline:
+                        raise _DeadlinePassed()
                 except _DeadlinePassed:
-                    raise self._timed_out(execution_id, last, timeout, kill, url) from None
-                if execution is not None:
-                    last = execution
-                    if _state(execution) in _TERMINAL_STATES:
-                        return execution
-                remaining = None if deadline is None else deadline - self._clock()
-                if remaining is not None and remaining <= 0:
-                    raise self._timed_out(execution_id, last, timeout, kill, url)
-                self._sleep(self.poll_interval if remaining is None else max(0.0, min(self.poll_interval, remaining)))
+                    final = self._last_look(execution_id)  # it may have ended just now
+                    if final is not None and _state(final) in _TERMINAL_STATES:
+                        return final
+                    raise self._timed_out(execution_id, final or last, timeout, kill, url) from None
         except KeyboardInterrupt:
             _say_on_stderr(
                 "kestra: stopped waiting for execution %s, which keeps running on the server: %s "
-                "(kill it with Flow().kill(%r))" % (execution_id, url, execution_id)
+                "(kill it with Flow().kill(%r), or wait again with Flow().wait(%r))"
+                % (execution_id, url, execution_id, execution_id)
             )
             raise
+        except FailedExponentialBackoff as exc:
+            raise FailedExponentialBackoff(
+                "%s, while waiting for execution %s, which may still be running: wait again "
+                "with Flow().wait(%r) once the server answers" % (exc, execution_id, execution_id),
+                exc.attempts, exc.status_code,
+            ) from None
 
-    def _follow(self, execution_id: str, deadline: Optional[float]) -> Optional[Dict[str, Any]]:
-        """Read the execution's event stream until its end; the last execution seen,
-        or None. Returns early when a read waits longer than ``request_timeout`` (or
-        the deadline) or the stream breaks: the caller checks the state and comes back."""
+    def _sleep_within(self, deadline: Optional[float]) -> None:
+        if deadline is None:
+            self._sleep(self.poll_interval)
+            return
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            raise _DeadlinePassed()
+        self._sleep(min(self.poll_interval, remaining))
+
+    def _last_look(self, execution_id: str) -> Optional[Dict[str, Any]]:
+        """One quick read of the state once the deadline has passed, without retries."""
+        try:
+            response = self._request("GET", self._api("executions", execution_id),
+                                     timeout=min(self.request_timeout, 1.0), attempts=1)
+        except KestraError:
+            return None
+        if response.status_code != 200:
+            return None
+        try:
+            return response.json()
+        except InvalidResponseError:
+            return None
+
+    def _follow(self, execution_id: str, deadline: Optional[float]) -> tuple:
+        """Read the execution's event stream: (the last execution seen or None, whether
+        the stream was healthy). Returns when the stream ends, stays quiet for
+        ``request_timeout``, breaks, or the deadline passes; a single attempt, as the
+        caller's loop is the retry."""
         import http.client
 
         read_timeout = self.request_timeout
@@ -2363,11 +2478,11 @@ class Flow:
             read_timeout = max(0.05, min(read_timeout, deadline - self._clock()))
         try:
             connection, response = self._request(
-                "GET", self._api("executions", execution_id, "follow"),
-                headers=[("Accept", "text/event-stream")], timeout=read_timeout, stream=True, deadline=deadline,
+                "GET", self._api("executions", execution_id, "follow"), headers=[("Accept", "text/event-stream")],
+                timeout=read_timeout, stream=True, deadline=deadline, attempts=1,
             )
         except FailedExponentialBackoff:
-            return None
+            return None, False
         last = None
         try:
             if response.status != 200:
@@ -2375,12 +2490,11 @@ class Flow:
                     Response("GET", "follow", response.status, response.reason, response.msg, response.read()),
                     "following execution %s" % execution_id, self._auth_hint(),
                 )
-                if response.status in (401, 403):
+                if response.status in (401, 403, 404):
                     raise error
-                if response.status == 404:
-                    raise error
-                return None
-            for event_id, _, data in _sse_events(response):
+                return None, False
+            past_deadline = None if deadline is None else (lambda: self._clock() >= deadline)
+            for event_id, _, data in _sse_events(response, past_deadline):
                 if event_id in ("progress", "end") and data:
                     try:
                         execution = json.loads(data)
@@ -2389,12 +2503,15 @@ class Flow:
                     if isinstance(execution, dict):
                         last = execution
                         if event_id == "end" or _state(execution) in _TERMINAL_STATES:
-                            return last
-        except (OSError, http.client.HTTPException):
-            pass  # a read timed out or the stream broke: the caller checks, then follows again
+                            return last, True
+            # Closed before the end (a proxy cutting streams?), or the deadline: the caller
+            # reads the state and pauses; following again at once could spin.
+            return last, False
+        except (OSError, http.client.HTTPException) as exc:
+            # Quiet for request_timeout: healthy, follow again. Broken: not.
+            return last, isinstance(exc, (TimeoutError, _socket_timeout()))
         finally:
             connection.close()
-        return last
 
     def _get_execution_if_stored(self, execution_id: str, created: float,
                                  deadline: Optional[float] = None) -> Optional[Dict[str, Any]]:
@@ -2430,12 +2547,12 @@ class Flow:
         unread = []
         try:
             log = self.get_logs(execution_id).text  # type: Optional[str]
-        except KestraHTTPError as exc:
+        except KestraError as exc:
             log = None
             unread.append("its logs could not be read: %s" % exc)
         try:
             outputs = self._task_outputs(execution)  # type: Optional[Dict[str, Any]]
-        except KestraHTTPError as exc:
+        except KestraError as exc:
             outputs = None
             unread.append("its outputs could not be read: %s" % exc)
         error = None if status in _SUCCESSFUL_STATES else _failure_message(execution, log or "")
@@ -2516,7 +2633,8 @@ class Flow:
 
     def download_file(self, execution_id: str, kestra_uri: str, destination: Any) -> Any:
         """Save a file of the execution (``kestra:///...``) to ``destination``: a path
-        (written whole or not at all) or a binary file object. Streamed: any size."""
+        (written whole or not at all, replacing a file already there) or a binary file
+        object. Streamed: any size."""
         import http.client
 
         connection, response = self._request(
@@ -2527,6 +2645,8 @@ class Flow:
             if response.status >= 400:
                 self._raise_for(Response("GET", "file", response.status, response.reason, response.msg, response.read()), what)
             if hasattr(destination, "write"):
+                if isinstance(destination, io.TextIOBase):
+                    raise KestraError("%s: the destination is a text file; open it in binary mode ('wb')" % what)
                 _copy_stream(response, destination, what)
                 return destination
             target = os.fspath(destination)
@@ -2546,39 +2666,38 @@ class Flow:
 
     def follow_logs(self, execution_id: str, min_level: Optional[str] = None) -> Iterator[Dict[str, Any]]:
         """Yield the execution's log entries (dicts with timestamp, level, message,
-        taskId...) as they come, stored ones first, until the execution has ended."""
-        import http.client
+        taskId...) as they come, stored ones first, until the execution has ended and
+        the stream has been quiet for ``poll_interval``. ``min_level`` filters (WARN...)."""
+        import queue
+        import threading
 
-        params = [("minLevel", min_level)] if min_level else None
-        seen = 0  # a new stream replays the stored entries: skip those already yielded
-        ended_at = None  # type: Optional[float]
+        if min_level is None:
+            params = None
+        elif (self._version() or (0,)) >= (2, 0):
+            params = [("filters[level][GREATER_THAN_OR_EQUAL_TO]", min_level)]
+        else:
+            params = [("minLevel", min_level)]
+        reader = _LogStreamReader(self, execution_id, params)
+        thread = threading.Thread(target=reader.run, name="kestra-logs-%s" % execution_id, daemon=True)
+        thread.start()
         created = self._clock()
-        while True:
-            connection, response = self._request(
-                "GET", self._api("logs", execution_id, "follow"), params=params,
-                headers=[("Accept", "text/event-stream")], timeout=max(0.05, self.poll_interval), stream=True,
-            )
-            try:
-                if response.status >= 400:
-                    self._raise_for(Response("GET", "logs", response.status, response.reason, response.msg,
-                                             response.read()), "following the logs of execution %s" % execution_id)
-                index = 0
-                for event_id, _, data in _sse_events(response):
-                    if event_id != "progress" or not data:
-                        continue
-                    index += 1
-                    if index > seen:
-                        seen = index
-                        yield json.loads(data)
-            except (OSError, http.client.HTTPException, ValueError):
-                pass  # quiet for poll_interval (or broken): has the execution ended?
-            finally:
-                connection.close()
-            if ended_at is not None:
-                return  # a quiet interval after the end: nothing more will come
-            execution = self._get_execution_if_stored(execution_id, created)
-            if execution is not None and _state(execution) in _TERMINAL_STATES:
-                ended_at = self._clock()
+        ended = False
+        try:
+            while True:
+                try:
+                    kind, item = reader.items.get(timeout=max(0.05, self.poll_interval))
+                except queue.Empty:
+                    if ended:
+                        return  # quiet for an interval after the end: nothing more will come
+                    execution = self._get_execution_if_stored(execution_id, created)
+                    ended = execution is not None and _state(execution) in _TERMINAL_STATES
+                    continue
+                if kind == "error":
+                    raise item
+                yield item
+        finally:
+            reader.stop()
+            thread.join(timeout=5)
 
     # Logging of this client ----------------------------------------------------
 
@@ -2596,6 +2715,93 @@ class Flow:
         import logging
 
         logging.getLogger("kestra.flow").warning(message, *args)
+
+
+def _query_text(params: Any, separator: str) -> str:
+    """``params`` as requests takes them (a dict or pairs, None values left out, lists
+    repeated; or a ready string), percent-encoded, after ``separator``."""
+    import urllib.parse
+
+    if not params:
+        return ""
+    if isinstance(params, (str, bytes)):
+        text = params.decode("ascii") if isinstance(params, bytes) else params
+        return separator + text.lstrip("?&")
+    items = params.items() if isinstance(params, collections.abc.Mapping) else params
+    pairs = []
+    for key, value in items:
+        values = value if isinstance(value, (list, tuple)) else [value]
+        pairs += [(key, item) for item in values if item is not None]
+    return (separator + urllib.parse.urlencode(pairs, quote_via=urllib.parse.quote)) if pairs else ""
+
+
+def _seconds(timeout: Any) -> float:
+    """A timeout as requests takes it: seconds, or a (connect, read) pair (the larger wins)."""
+    if isinstance(timeout, (tuple, list)):
+        return float(max(value for value in timeout if value is not None))
+    return float(timeout)
+
+
+class _LogStreamReader:
+    """Reads an execution's log stream on a thread of its own, into ``items``; it
+    connects again only when the stream breaks, skipping the entries a new stream
+    replays (stored ones come first)."""
+
+    def __init__(self, flow: Flow, execution_id: str, params: Any) -> None:
+        import queue
+
+        self.flow = flow
+        self.execution_id = execution_id
+        self.params = params
+        self.items = queue.Queue()  # type: Any  # ("entry", dict) or ("error", exception)
+        self.stopped = False
+        self.connection = None  # type: Any
+
+    def run(self) -> None:
+        import http.client
+
+        flow, seen = self.flow, 0
+        while not self.stopped:
+            try:
+                self.connection, response = flow._request(
+                    "GET", flow._api("logs", self.execution_id, "follow"), params=self.params,
+                    headers=[("Accept", "text/event-stream")], stream=True, timeout=24 * 3600.0,
+                )
+                if response.status >= 400:
+                    flow._raise_for(Response("GET", "logs", response.status, response.reason, response.msg,
+                                             response.read()), "following the logs of execution %s" % self.execution_id)
+                index = 0
+                for event_id, _, data in _sse_events(response, lambda: self.stopped):
+                    if event_id == "progress" and data:
+                        index += 1
+                        if index > seen:
+                            seen = index
+                            self.items.put(("entry", json.loads(data)))
+            except (OSError, http.client.HTTPException, ValueError):
+                pass  # broken: connect again, unless stopped
+            except KestraError as exc:
+                self.items.put(("error", exc))
+                return
+            finally:
+                if self.connection is not None:
+                    self.connection.close()
+            if not self.stopped:
+                flow._sleep(flow.poll_interval)
+
+    def stop(self) -> None:
+        self.stopped = True
+        connection = self.connection
+        if connection is not None and connection.sock is not None:
+            try:  # wakes the thread up from its read
+                connection.sock.shutdown(_socket_shut_rdwr())
+            except OSError:
+                pass
+
+
+def _socket_shut_rdwr() -> int:
+    import socket
+
+    return socket.SHUT_RDWR
 
 
 def _header(response: Any, name: str) -> Optional[str]:
@@ -2645,7 +2851,11 @@ def _check_input_id(name: Any) -> None:
 
 
 def _iso_text(value: Any, what: str) -> str:
+    """ISO-8601 text; a naive datetime is taken as local time and given its offset
+    (the server reads an instant, which needs one)."""
     datetime_module = sys.modules.get("datetime")
+    if datetime_module is not None and isinstance(value, datetime_module.datetime):
+        return (value if value.tzinfo is not None else value.astimezone()).isoformat()
     if datetime_module is not None and isinstance(value, (datetime_module.date, datetime_module.time)):
         return value.isoformat()
     if isinstance(value, str) and value:
@@ -2678,14 +2888,19 @@ def _input_parts(inputs: Mapping[str, Any]) -> tuple:
 def _file_part(name: str, value: Any) -> Optional[_FilePart]:
     """A FILE input's part, or None when ``value`` is not a file."""
     if isinstance(value, tuple):
-        if not 2 <= len(value) <= 3 or not hasattr(value[1], "read"):
+        content = value[1] if len(value) in (2, 3) else None
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        if not (hasattr(content, "read") or isinstance(content, (bytes, bytearray))):
             raise KestraError(
-                "input %r: a tuple is a FILE input, (filename, file[, content type]); got %r"
+                "input %r: a tuple is a FILE input, (filename, file or bytes[, content type]); got %r"
                 % (name, tuple(type(item).__name__ for item in value))
             )
         filename = value[0] if isinstance(value[0], str) and value[0] else name
         content_type = value[2] if len(value) == 3 and value[2] else "application/octet-stream"
-        return _FilePart(name, filename, value[1], content_type, owned=False)
+        if isinstance(content, (bytes, bytearray)):
+            return _FilePart(name, filename, io.BytesIO(bytes(content)), content_type, owned=True)
+        return _FilePart(name, filename, content, content_type, owned=False)
     if isinstance(value, (bytes, bytearray)):
         return _FilePart(name, name, io.BytesIO(bytes(value)), "application/octet-stream", owned=True)
     if hasattr(value, "read"):
@@ -2709,14 +2924,16 @@ def _input_text(name: str, value: Any) -> str:
         return "true" if value else "false"
     datetime_module = sys.modules.get("datetime")
     if datetime_module is not None and isinstance(value, (datetime_module.date, datetime_module.time)):
-        return value.isoformat()
+        return _iso_text(value, name)
     try:
         converted = _to_json(value, (None, name), set())
+        if isinstance(converted, str):
+            return converted
+        return json.dumps(converted, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except KestraError as exc:
         raise KestraError("input %s" % exc) from None
-    if isinstance(converted, str):
-        return converted
-    return json.dumps(converted, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError as exc:  # an int longer than sys.get_int_max_str_digits()
+        raise KestraError("input %r cannot be written as text: %s" % (name, exc)) from None
 
 
 def _label_values(labels: Any, inputs: Optional[Mapping[str, Any]]) -> List[str]:
@@ -2734,7 +2951,12 @@ def _label_values(labels: Any, inputs: Optional[Mapping[str, Any]]) -> List[str]
                 key, value = item
             except (TypeError, ValueError):
                 raise KestraError("labels must be a dict or (key, value) pairs, got %r" % (item,)) from None
-            pairs.append((key, value if isinstance(value, str) else _input_text(str(key), value)))
+            if value is None or _is_file_value(value):
+                raise KestraError("label %r has no text value (got %s)" % (key, _type_name(value)))
+            try:
+                pairs.append((key, _input_text(str(key), value)))
+            except KestraError as exc:
+                raise KestraError("label %s" % str(exc)[len("input "):]) from None
     result, keys = [], set()  # type: List[str], set
     for key, value in pairs:
         if not isinstance(key, str):
@@ -2765,8 +2987,14 @@ def _request_body(kwargs: Dict[str, Any], headers: List[tuple]) -> Any:
         files = kwargs["files"]
         fields = [(str(k), _input_text(str(k), v)) for k, v in (kwargs.get("data") or {}).items()]
         parts = []
-        for name, value in files.items():
-            part = _file_part(name, value if isinstance(value, tuple) or hasattr(value, "read") else (name, io.BytesIO(value)))
+        for name, value in (files.items() if isinstance(files, collections.abc.Mapping) else files):
+            if isinstance(value, tuple) and value and value[0] is None:  # (None, text): a field
+                text = value[1]
+                fields.append((name, text.decode("utf-8") if isinstance(text, bytes) else str(text)))
+                continue
+            part = _file_part(name, value)
+            if part is None:
+                raise KestraError("files[%r] is not a file: %s" % (name, _type_name(value)))
             parts.append(part)
         return _Multipart(fields, parts)
     if kwargs.get("json") is not None:

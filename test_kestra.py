@@ -3461,6 +3461,8 @@ def test_retry_after_in_seconds_or_as_an_http_date():
     import email.utils
 
     now = time.time()
+    utc_text = email.utils.formatdate(now + 30, usegmt=True).replace("GMT", "-0000")
+    assert 28 <= kestra._retry_after_seconds(utc_text, now) <= 31  # -0000 is UTC, not local time
     assert kestra._retry_after_seconds("7", now) == 7
     assert kestra._retry_after_seconds(" 1.5 ", now) == 1.5
     in_ten = email.utils.formatdate(now + 10, usegmt=True)
@@ -3582,21 +3584,38 @@ def test_authorization_goes_only_to_the_configured_server(no_kestra_env):
     flow = kestra.Flow()
     flow.hostname = "https://kestra.example"
     flow.user, flow.password = "me", "Pa55word"
-    [(name, value)] = flow._auth_headers("https://kestra.example/api/v1/main/executions/x")
-    assert name == "Authorization" and value == "Basic " + base64.b64encode(b"me:Pa55word").decode()
-    assert flow._auth_headers("https://elsewhere.example/api") == []
-    assert flow._auth_headers("http://kestra.example/api") == []  # never from https to http
-    assert flow._auth_headers("https://kestra.example:9999/api") == []
+    assert flow._auth_headers() == [("Authorization", "Basic " + base64.b64encode(b"me:Pa55word").decode())]
+    assert flow._trusted("https://kestra.example/api/v1/main/executions/x")
+    assert not flow._trusted("https://elsewhere.example/api")
+    assert not flow._trusted("http://kestra.example/api")  # never from https to http
+    assert not flow._trusted("https://kestra.example:9999/api")
     flow.api_token = "tok-123"
-    assert flow._auth_headers("https://kestra.example/x") == [("Authorization", "Bearer tok-123")]
+    assert flow._auth_headers() == [("Authorization", "Bearer tok-123")]
     plain = kestra.Flow()
     plain.hostname = "http://kestra.example"
-    plain.user, plain.password = "me", "pw"
-    assert plain._auth_headers("https://kestra.example/x")  # an upgrade to https keeps it
-    plain.password = None
+    assert plain._trusted("https://kestra.example/x")  # an upgrade to https keeps it
+    plain.user = "me"
     with pytest.raises(KestraError, match="KESTRA_PASSWORD .* is not set"):
-        plain._auth_headers("http://kestra.example/x")
-    assert kestra.Flow()._auth_headers("http://localhost:8080/x") == []
+        plain._auth_headers()
+    assert kestra.Flow()._auth_headers() == []
+
+
+def test_credentials_in_the_hostname_are_used_and_never_shown(no_kestra_env):
+    flow = kestra.Flow()
+    flow.hostname = "https://admin%40corp:S3CRET-PW@kestra.example/"
+    assert flow._auth_headers() == [("Authorization", "Basic " + base64.b64encode(b"admin@corp:S3CRET-PW").decode())]
+    assert "S3CRET" not in repr(flow) and flow._root() == "https://kestra.example"
+
+
+@pytest.mark.parametrize("attribute", ["api_token", "user", "password"])
+def test_credentials_with_line_breaks_are_refused_without_being_shown(no_kestra_env, attribute):
+    flow = kestra.Flow()
+    flow.user, flow.password = "me", "pw"
+    setattr(flow, attribute, "SECRET-VALUE\n")
+    with pytest.raises(KestraError) as error:
+        flow._auth_headers()
+    assert "line break" in str(error.value) and "SECRET-VALUE" not in str(error.value)
+    assert "SECRET-VALUE" not in repr(flow)
 
 
 @pytest.mark.parametrize(
@@ -3636,7 +3655,7 @@ def test_inputs_become_the_text_the_server_parses(tmp_path):
 @pytest.mark.parametrize(
     "inputs, message",
     [({"bad id": 1}, "input id 'bad id'"), ({'x"y': 1}, "input id"), ({"n": float("nan")}, "NaN"),
-     ({"o": object()}, "input outputs|input n|has no JSON form"), ({"t": ("a", "not a file")}, "a tuple is a FILE input"),
+     ({"o": object()}, "input o is of type object"), ({"t": ("a", 42)}, "a tuple is a FILE input"),
      ({"p": pathlib.Path("/no/such/file")}, "cannot open")],
 )
 def test_bad_inputs_raise_before_anything_is_sent(inputs, message):
@@ -3700,20 +3719,21 @@ def test_failure_messages_name_the_failed_tasks_and_the_last_errors():
 
 
 class VirtualTime:
-    """The Flow's clock and sleep: sleeping only moves the clock, and is recorded.
-    ``on_sleep`` may act on each sleep (resume a server, raise KeyboardInterrupt)."""
+    """The Flow's clock and sleep: real time (network reads take it) plus the sleeps,
+    which only move the clock and are recorded. ``on_sleep`` may act on each sleep
+    (resume a server, advance an execution, raise KeyboardInterrupt)."""
 
     def __init__(self, on_sleep: Any = None) -> None:
-        self.now = 1000.0
+        self.slept = 0.0
         self.sleeps = []  # type: List[float]
         self.on_sleep = on_sleep
 
     def clock(self) -> float:
-        return self.now
+        return time.monotonic() + self.slept
 
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
-        self.now += seconds
+        self.slept += seconds
         if self.on_sleep is not None:
             self.on_sleep(seconds)
 
@@ -3954,7 +3974,7 @@ def test_404_right_after_create_means_not_yet(fake):
 def test_a_wait_timeout_carries_the_execution_id_and_can_kill(fake):
     fake.add_flow("company.team", "forever", states=("RUNNING",))
     fake.auto_advance = False
-    flow = client(fake, timeout=5, request_timeout=0.2)
+    flow = client(fake, timeout=1, request_timeout=0.2)
     with pytest.raises(kestra.ExecutionTimeoutError) as error:
         flow.execute("company.team", "forever")
     execution_id = fake.last_execution.id
@@ -3974,7 +3994,7 @@ def test_the_wait_timeout_also_bounds_slow_requests_and_retries(fake):
     started = time.monotonic()
     with pytest.raises(kestra.ExecutionTimeoutError) as error:
         flow.execute("company.team", "slow")
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 2.6  # the deadline, then one last look of at most 1 s
     assert error.value.execution_id == fake.last_execution.id
 
 
@@ -4230,6 +4250,24 @@ class ForwardProxy(http.server.ThreadingHTTPServer):
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def do_CONNECT(self) -> None:
+                host, _, port = self.path.rpartition(":")
+                proxy.seen.append((self.path, self.headers.get("Proxy-Authorization")))
+                upstream = socket.create_connection((host, int(port)), timeout=10)
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                sockets = [self.connection, upstream]
+                while True:  # relay both ways until one side closes
+                    readable, _, _ = select.select(sockets, [], [], 10)
+                    if not readable:
+                        break
+                    for source in readable:
+                        data = source.recv(65536)
+                        if not data:
+                            upstream.close()
+                            return
+                        (upstream if source is self.connection else self.connection).sendall(data)
+
             def do_GET(self) -> None:
                 self._forward()
 
@@ -4283,6 +4321,229 @@ def test_proxies_from_the_environment_are_used(fake, monkeypatch):
     finally:
         proxy.shutdown()
         proxy.server_close()
+
+
+def test_https_goes_through_a_connect_tunnel(tls_fake, monkeypatch):
+    server, bundle = tls_fake
+    proxy = ForwardProxy()
+    try:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        assert client(server, ca_bundle=bundle).execute("company.team", "hello").status == "SUCCESS"
+        assert {path for path, _ in proxy.seen} == {"localhost:%d" % urllib.parse.urlsplit(server.url).port}
+        assert {auth for _, auth in proxy.seen} == {"Basic " + base64.b64encode(b"proxy-user:proxy pass").decode()}
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def test_a_busy_stream_does_not_blind_the_timeout(fake):
+    fake.auto_advance = False
+    fake.add_flow("company.team", "busy", states=("RUNNING",) * 200 + ("SUCCESS",))
+    stop = threading.Event()
+
+    def keep_busy():
+        while not stop.wait(0.05):
+            if fake.last_execution is not None and fake.last_execution.state == "RUNNING":
+                fake.advance()
+
+    pusher = threading.Thread(target=keep_busy)
+    pusher.start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(kestra.ExecutionTimeoutError):
+            client(fake, timeout=1).execute("company.team", "busy")
+        assert time.monotonic() - started < 2.6
+    finally:
+        stop.set()
+        pusher.join()
+
+
+def test_a_failing_stream_is_not_retried_with_backoff_and_ends_in_polling(fake):
+    fake.auto_advance = False
+    fake.add_flow("company.team", "proxied", states=("RUNNING",) * 5 + ("SUCCESS",))
+    fake.fail("follow", *[502] * 10)
+    flow = client(fake, timeout=60)
+    flow.time.on_sleep = lambda seconds: fake.advance()
+    assert flow.execute("company.team", "proxied").status == "SUCCESS"
+    assert set(flow.time.sleeps) == {1} and len(sent(fake, "follow")) == 3
+
+
+def test_a_failing_stream_does_not_hide_an_execution_that_ended(fake):
+    fake.fail("follow", *[503] * 5)
+    flow = client(fake, timeout=5)
+    assert flow.execute("company.team", "hello").status == "SUCCESS"
+    assert flow.time.sleeps == []
+
+
+def test_a_quiet_healthy_stream_is_followed_again_at_once(fake):
+    fake.auto_advance = False
+    fake.add_flow("company.team", "quiet", states=("RUNNING", "SUCCESS"))
+    threading.Timer(0.6, fake.advance).start()
+    flow = client(fake, request_timeout=0.2)
+    assert flow.execute("company.team", "quiet").status == "SUCCESS"
+    assert flow.time.sleeps == [] and len(sent(fake, "follow")) >= 2
+
+
+def test_the_create_itself_is_retried_after_a_refused_connection_with_its_file(fake, tmp_path):
+    path = tmp_path / "data.bin"
+    data = os.urandom(300000)
+    path.write_bytes(data)
+    flow = client(fake, wait_for_completion=False)
+    flow._versions[flow._root()] = (1, 3, 25)  # known: the create is the first request
+    fake.refuse_connections()
+    flow.time.on_sleep = lambda seconds: fake.resume_connections()
+    flow.execute("company.team", "hello", {"doc": path})
+    assert fake.creates == 1 and flow.time.sleeps == [1]
+    fake.fail("create", 503)
+    with open(str(path), "rb") as file:
+        flow.execute("company.team", "hello", {"doc": ("data.bin", file)})
+        assert not file.closed
+    assert fake.creates == 2 and len(sent(fake, "create")) == 3
+    assert fake.last_execution.received_files["doc"]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_a_stream_body_that_cannot_be_resent_is_not_retried(fake):
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"once")
+    os.close(write_end)
+    flow = client(fake, wait_for_completion=False)
+    fake.fail("create", 503)
+    with os.fdopen(read_end, "rb") as pipe:
+        with pytest.raises(KestraError, match="answered 503.*cannot be sent again"):
+            flow.execute("company.team", "hello", {"doc": pipe})
+    assert fake.creates == 0 and flow.time.sleeps == []
+
+
+def test_a_404_that_lasts_past_the_grace_is_an_error(fake):
+    fake.add_flow("company.team", "vanished", follow=False)
+    fake.fail("execution", *["not_found_after_create"] * 30)
+    fake.fail("follow", *[404] * 30)
+    with pytest.raises(kestra.NotFoundError):
+        client(fake).execute("company.team", "vanished")
+
+
+def test_execute_closes_the_files_it_opened_and_only_those(fake, tmp_path, monkeypatch):
+    opened = []
+    real_open = open
+
+    def tracking_open(*args, **kwargs):
+        file = real_open(*args, **kwargs)
+        opened.append(file)
+        return file
+
+    monkeypatch.setattr(kestra, "open", tracking_open, raising=False)
+    path = tmp_path / "in.txt"
+    path.write_bytes(b"x")
+    mine = io.BytesIO(b"y")
+    client(fake).execute("company.team", "hello", {"doc": path, "other": mine})
+    assert len(opened) == 1 and opened[0].closed and not mine.closed
+    fake.fail("create", 422)
+    with pytest.raises(kestra.InvalidRequestError):
+        client(fake).execute("company.team", "hello", {"doc": path})
+    assert len(opened) == 2 and opened[1].closed
+
+
+def test_server_wait_with_a_timeout_waits_here_to_keep_the_execution_id(fake):
+    fake.auto_advance = False
+    fake.add_flow("company.team", "forever", states=("RUNNING",))
+    flow = client(fake, request_timeout=0.2)
+    with pytest.raises(kestra.ExecutionTimeoutError) as error:
+        flow.execute("company.team", "forever", server_wait=True, timeout=0.5)
+    assert error.value.execution_id == fake.last_execution.id
+    assert "wait" not in dict(sent(fake, "create")[-1].query)
+
+
+def test_an_outage_during_an_endless_wait_names_the_execution(fake):
+    fake.auto_advance = False
+    fake.add_flow("company.team", "forever", states=("RUNNING",), follow=False)
+    flow = client(fake)
+    flow.time.on_sleep = lambda seconds: fake.refuse_connections() if len(flow.time.sleeps) == 2 else None
+    with pytest.raises(kestra.FailedExponentialBackoff) as error:
+        flow.execute("company.team", "forever")
+    execution_id = fake.last_execution.id
+    assert execution_id in str(error.value) and "Flow().wait(%r)" % execution_id in str(error.value)
+
+
+def test_wait_resumes_waiting_for_an_execution_created_earlier(fake):
+    fake.auto_advance = False
+    fake.add_flow("company.team", "later", states=("RUNNING", "SUCCESS"))
+    flow = client(fake, wait_for_completion=False)
+    execution_id = flow.execute("company.team", "later").execution_id
+    threading.Timer(0.2, fake.advance).start()
+    result = client(fake).wait(execution_id)
+    assert (result.execution_id, result.status) == (execution_id, "SUCCESS")
+
+
+def test_an_ended_execution_is_returned_even_if_its_logs_cannot_be_read(fake):
+    fake.fail("logs_download", *[503] * 5)
+    result = client(fake).execute("company.team", "hello")
+    assert (result.status, result.log, result.error) == ("SUCCESS", None, None)
+
+
+def test_credentials_passed_as_headers_follow_the_redirect_rules_too(fake, no_kestra_env):
+    with FakeKestra() as other:
+        other_url = other.url.replace("127.0.0.1", "localhost")
+        fake.fail("configs", ("redirect", other_url + "/api/v1/configs"))
+        flow = client(fake)
+        flow.user = flow.password = None
+        flow._make_request("get", "/api/v1/configs", headers={"Authorization": "Bearer USER-SECRET", "X-Trace": "1"})
+        assert [(r.auth, r.headers.get("x-trace")) for r in other.requests] == [(None, "1")]
+
+
+def test_make_request_takes_requests_style_arguments(fake):
+    flow = client(fake)
+    response = flow._make_request(
+        "post", "/api/v1/main/executions/company.team/hello",
+        files={"name": (None, "from a field"), "doc": ("a.csv", b"1,2"), "other": ("b.txt", "text", "text/plain")},
+        params={"labels": ["k:v", "k2:v2"], "revision": None}, timeout=(3, 10),
+    )
+    execution = fake.last_execution
+    assert response.json()["id"] == execution.id and execution.inputs["name"] == "from a field"
+    assert {label["key"] for label in execution.labels} == {"k", "k2"}
+    assert execution.received_files["other"]["content_type"] == "text/plain"
+    flow._make_request("post", "/api/v1/main/executions/company.team/hello",
+                       files=[("doc", ("c.csv", io.BytesIO(b"3")))], params="labels=list:yes")
+    assert fake.last_execution.labels == [{"key": "list", "value": "yes"}]
+
+
+def test_naive_datetimes_are_sent_with_the_local_offset(fake):
+    naive = datetime.datetime(2024, 4, 21, 13, 0)
+    client(fake).execute("company.team", "hello", {"when": naive}, schedule_date=naive)
+    sent_text = dict(p for p in ((part.name, part.data.decode()) for part in sent(fake, "create")[-1].parts))["when"]
+    assert sent_text == naive.astimezone().isoformat()
+    assert dict(sent(fake, "create")[-1].query)["scheduleDate"] == naive.astimezone().isoformat()
+
+
+def test_follow_logs_streams_live_entries_filters_and_never_repeats(no_kestra_env):
+    for version in ("1.3.25", "2.0.0-SNAPSHOT"):
+        with FakeKestra(version=version) as server:
+            server.auto_advance = False
+            server.add_flow("company.team", "chatty", states=("RUNNING", "SUCCESS"),
+                            logs=[("DEBUG", "detail"), ("INFO", "stored"), ("WARN", "careful")])
+            flow = client(server, poll_interval=0.2)
+            execution_id = client(server, wait_for_completion=False).execute("company.team", "chatty").execution_id
+
+            def later():
+                time.sleep(0.3)
+                server.add_log("ERROR", "live", execution_id)
+                time.sleep(0.3)
+                server.advance(execution_id)
+
+            threading.Thread(target=later).start()
+            messages = [entry["message"] for entry in flow.follow_logs(execution_id, min_level="WARN")]
+            assert messages == ["careful", "live"], version
+            assert len(sent(server, "logs_follow")) == 1  # a quiet stream is not reopened
+            assert server.violations == [] and server.errors == []
+
+
+def test_a_text_mode_download_target_is_refused(fake, tmp_path):
+    uri = "kestra:///company/team/hello/out.txt"
+    fake.add_flow("company.team", "files", files={uri: b"text"})
+    flow = client(fake, wait_for_completion=False)
+    execution_id = flow.execute("company.team", "files").execution_id
+    with open(str(tmp_path / "t.txt"), "w") as text_file:
+        with pytest.raises(KestraError, match="binary mode"):
+            flow.download_file(execution_id, uri, text_file)
 
 
 def test_a_large_file_uploads_in_bounded_memory(fake, tmp_path):
