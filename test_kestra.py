@@ -4304,36 +4304,37 @@ class ForwardProxy(http.server.ThreadingHTTPServer):
         return "http://proxy-user:proxy%%20pass@127.0.0.1:%d" % self.server_address[1]
 
 
-def test_proxies_from_the_environment_are_used(fake, monkeypatch):
-    proxy = ForwardProxy()
-    try:
-        monkeypatch.setenv("HTTP_PROXY", proxy.url)
-        flow = client(fake, wait_for_completion=False)
-        execution_id = flow.execute("company.team", "hello").execution_id
-        assert flow.get_execution(execution_id)["id"] == execution_id
-        assert [path.split("?")[0] for path, _ in proxy.seen] == [
-            fake.url + "/api/v1/configs", fake.url + "/api/v1/main/executions/company.team/hello",
-            fake.url + "/api/v1/main/executions/" + execution_id]
-        assert {auth for _, auth in proxy.seen} == {"Basic " + base64.b64encode(b"proxy-user:proxy pass").decode()}
-        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-        flow.get_execution(execution_id)
-        assert len(proxy.seen) == 3
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
+@pytest.fixture
+def proxy():
+    server = ForwardProxy()
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
-def test_https_goes_through_a_connect_tunnel(tls_fake, monkeypatch):
+PROXY_AUTH = "Basic " + base64.b64encode(b"proxy-user:proxy pass").decode()
+
+
+def test_proxies_from_the_environment_are_used(fake, proxy, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    flow = client(fake, wait_for_completion=False)
+    execution_id = flow.execute("company.team", "hello").execution_id
+    assert flow.get_execution(execution_id)["id"] == execution_id
+    assert [path.split("?")[0] for path, _ in proxy.seen] == [
+        fake.url + "/api/v1/configs", fake.url + "/api/v1/main/executions/company.team/hello",
+        fake.url + "/api/v1/main/executions/" + execution_id]
+    assert {auth for _, auth in proxy.seen} == {PROXY_AUTH}
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    flow.get_execution(execution_id)
+    assert len(proxy.seen) == 3
+
+
+def test_https_goes_through_a_connect_tunnel(tls_fake, proxy, monkeypatch):
     server, bundle = tls_fake
-    proxy = ForwardProxy()
-    try:
-        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
-        assert client(server, ca_bundle=bundle).execute("company.team", "hello").status == "SUCCESS"
-        assert {path for path, _ in proxy.seen} == {"localhost:%d" % urllib.parse.urlsplit(server.url).port}
-        assert {auth for _, auth in proxy.seen} == {"Basic " + base64.b64encode(b"proxy-user:proxy pass").decode()}
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    assert client(server, ca_bundle=bundle).execute("company.team", "hello").status == "SUCCESS"
+    assert {path for path, _ in proxy.seen} == {"localhost:%d" % urllib.parse.urlsplit(server.url).port}
+    assert {auth for _, auth in proxy.seen} == {PROXY_AUTH}
 
 
 def test_a_busy_stream_does_not_blind_the_timeout(fake):
