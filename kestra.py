@@ -1924,7 +1924,7 @@ _TERMINAL_STATES = frozenset(
 _SUCCESSFUL_STATES = frozenset(("SUCCESS", "WARNING"))
 _NOT_YET_GRACE_S = 10.0  # right after creation, a 404 means "not stored yet" for this long
 _SERVER_WAIT_READ_S = 24 * 3600.0  # the read timeout of a create that waits on the server
-_LOG_LINE_START = None  # compiled on first use: an ISO instant opening a log line
+_LOG_LINE_START = r"\d{4}-\d\d-\d\dT\S+ (TRACE|DEBUG|INFO|WARN|ERROR) "  # opens a log line
 _ID_PATTERN = r"[a-zA-Z0-9][.a-zA-Z0-9_-]*\Z"  # Kestra's input ids
 _UNSET = object()
 
@@ -3026,17 +3026,14 @@ def _failure_message(execution: Dict[str, Any], log: str) -> str:
     """Why an execution did not succeed: its state, its failed tasks, its last errors."""
     import re
 
-    global _LOG_LINE_START
-    if _LOG_LINE_START is None:
-        _LOG_LINE_START = re.compile(r"\d{4}-\d\d-\d\dT\S+ (TRACE|DEBUG|INFO|WARN|ERROR) ")
     failed = [run.get("taskId") for run in execution.get("taskRunList") or []
               if _state(run) in ("FAILED", "KILLED", "CANCELLED")]
-    entries, current = [], None  # type: List[tuple], Optional[list]
+    entries, current = [], None  # type: List[list], Optional[list]
     for line in (log or "").splitlines():
-        match = _LOG_LINE_START.match(line)
+        match = re.match(_LOG_LINE_START, line)
         if match:
             current = [match.group(1), line[match.end():]]
-            entries.append(current)  # type: ignore[arg-type]
+            entries.append(current)
         elif current is not None:
             current[1] += "\n" + line
     errors = [message for level, message in entries if level == "ERROR"][-5:]
