@@ -54,6 +54,7 @@ __all__ = [
     "FailedExponentialBackoff",
     "ExecutionMayExistError",
     "ExecutionTimeoutError",
+    "IonReadError",
 ]
 
 
@@ -837,6 +838,26 @@ class Kestra:
         # default: the Kestra logger is there to be used, so it comes back on.
         logger.disabled = False
         return logger
+
+    @staticmethod
+    def read(path_: Any, exact: bool = False) -> List[Any]:
+        """Read an Ion file (text, or binary with amazon.ion) into a list of rows.
+
+        ``path_`` is a path or an open binary file. Structs become dicts, decimals
+        floats (``exact=True``: Decimal), timestamps datetime (date at day precision),
+        Kestra's LocalDateTime::/ZonedDateTime::/... strings datetime, date or time,
+        strings that look like ISO date-times datetime (not with ``exact=True``),
+        blobs and clobs bytes, nulls None. A corrupt file raises IonReadError.
+        Example: ``rows = Kestra.read("result.ion")``
+        """
+        return list(_read_ion(path_, exact))
+
+    @staticmethod
+    def iter_read(path_: Any, exact: bool = False) -> Iterator[Any]:
+        """Like ``read``, one row at a time, in bounded memory whatever the file's size.
+        Example: ``for row in Kestra.iter_read("result.ion"): ...``
+        """
+        return _read_ion(path_, exact)
 
     @staticmethod
     def capture_logging(level: Union[int, str, None] = "INFO") -> logging.Handler:
@@ -3043,6 +3064,1110 @@ def _failure_message(execution: Dict[str, Any], log: str) -> str:
     if errors:
         text += "; last errors:\n" + "\n".join(errors)
     return text
+
+
+# Ion reading ##################################################################
+# Kestra.read and Kestra.iter_read: Ion files as Kestra writes them, read by a
+# built-in streaming Ion 1.0 text reader; binary Ion goes through amazon.ion.
+
+
+class IonReadError(KestraError):
+    """The file is not valid Ion: ``path``, ``line`` (1-based) and ``offset`` (bytes
+    from the start) say where, the message what was expected there."""
+
+    def __init__(self, message: str, path: Optional[str], line: Optional[int], offset: Optional[int]) -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+        self.offset = offset
+
+
+_ION_BINARY_MARKER = b"\xe0\x01\x00\xea"
+_ION_TYPES = ("null", "bool", "int", "float", "decimal", "timestamp", "symbol", "string", "clob",
+              "blob", "list", "sexp", "struct")
+_ION_SYSTEM_SYMBOLS = (None, "$ion", "$ion_1_0", "$ion_symbol_table", "name", "version", "imports",
+                       "symbols", "max_id", "$ion_shared_symbol_table")
+_ION_READ_CHUNK = 1 << 16  # characters of text decoded at a time
+
+
+# The faithful model: what the Ion data model says a value is, for the conformance
+# tests and for the conversions below. Users get plain Python values instead.
+
+class _IonNull:
+    """A typed null such as null.int; ``ion_type`` names the type."""
+
+    __slots__ = ("ion_type",)
+
+    def __init__(self, ion_type: str) -> None:
+        self.ion_type = ion_type
+
+    def __repr__(self) -> str:
+        return "null.%s" % self.ion_type
+
+
+_ION_NULLS = {name: _IonNull(name) for name in _ION_TYPES}
+
+
+class _IonSymbol:
+    """A symbol: its ``text``, or None with a ``location`` when the text is unknown
+    (an import's slot (name, position), or ("", 0) for $0 and empty local slots);
+    ``sid`` is the symbol id it was written as, if any."""
+
+    __slots__ = ("text", "location", "sid")
+
+    def __init__(self, text: Optional[str], location: Optional[tuple] = None, sid: Optional[int] = None) -> None:
+        self.text = text
+        self.location = location
+        self.sid = sid
+
+    def __repr__(self) -> str:
+        return "_IonSymbol(%r)" % (self.text,) if self.text is not None else "_IonSymbol(%r)" % (self.location,)
+
+
+class _IonTimestamp:
+    """A timestamp as Ion sees it: its fields, its precision and its offset in minutes
+    (None for the unknown offset -00:00)."""
+
+    __slots__ = ("year", "month", "day", "hour", "minute", "second", "fraction", "offset", "precision")
+
+    def __init__(self, year: int, month: int, day: int, hour: int, minute: int, second: int,
+                 fraction: Any, offset: Optional[int], precision: str) -> None:
+        self.year, self.month, self.day = year, month, day
+        self.hour, self.minute, self.second = hour, minute, second
+        self.fraction, self.offset, self.precision = fraction, offset, precision
+
+    def instant(self) -> Any:
+        """The exact point on the timeline, as Decimal seconds since 0001-01-01 UTC."""
+        import datetime
+        import decimal
+
+        local = datetime.datetime(self.year, self.month, self.day, self.hour, self.minute, self.second)
+        seconds = (local - datetime.datetime(1, 1, 1)).days * 86400 + (local - datetime.datetime(1, 1, 1)).seconds
+        seconds -= (self.offset or 0) * 60
+        return decimal.Decimal(seconds) + (self.fraction or 0)
+
+    def __repr__(self) -> str:
+        return "_IonTimestamp(%s)" % ", ".join("%s=%r" % (name, getattr(self, name)) for name in self.__slots__)
+
+
+class _IonClob(bytes):
+    """A clob: bytes that Ion keeps apart from blobs."""
+
+
+class _IonSExp(list):
+    """An s-expression: a list that Ion keeps apart from lists."""
+
+
+class _IonStruct(list):
+    """A struct: (field name, value) pairs, in order, duplicates kept."""
+
+
+class _IonAnnotated:
+    """A value with annotations (a tuple of _IonSymbol)."""
+
+    __slots__ = ("annotations", "value")
+
+    def __init__(self, annotations: tuple, value: Any) -> None:
+        self.annotations = annotations
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "_IonAnnotated(%r, %r)" % (self.annotations, self.value)
+
+
+class _SymbolTable:
+    """Symbol ids -> text, kept as segments: lists of texts (None: unknown) and the
+    ranges an import adds, whose text is unknown without a catalog (an import may
+    declare two billion symbols: they are never listed one by one)."""
+
+    def __init__(self) -> None:
+        self.starts = [0]  # first sid of each segment
+        self.segments = [list(_ION_SYSTEM_SYMBOLS)]  # type: List[Any]  # a list, or (name, count)
+        self.size = len(_ION_SYSTEM_SYMBOLS)
+
+    def add_texts(self, texts: List[Optional[str]]) -> None:
+        if texts:
+            self.starts.append(self.size)
+            self.segments.append(list(texts))
+            self.size += len(texts)
+
+    def add_import(self, name: str, count: int) -> None:
+        if count:
+            self.starts.append(self.size)
+            self.segments.append((name, count))
+            self.size += count
+
+    def resolve(self, sid: int) -> Optional[_IonSymbol]:
+        """The symbol for ``sid``, or None if the table has no such id."""
+        import bisect
+
+        if sid < 0 or sid >= self.size:
+            return None
+        index = bisect.bisect_right(self.starts, sid) - 1
+        segment, offset = self.segments[index], sid - self.starts[index]
+        if isinstance(segment, list):
+            text = segment[offset]
+            if text is not None:
+                return _IonSymbol(text, None, sid)
+            return _IonSymbol(None, ("", 0), sid)
+        return _IonSymbol(None, (segment[0], offset + 1), sid)
+
+
+class _NeedMore(Exception):
+    """The buffer ended inside a value: read more text, then parse it again."""
+
+
+class _IonPatterns:
+    """The reader's regular expressions, compiled on first use (not at import)."""
+
+    compiled = None  # type: Optional[_IonPatterns]
+
+    def __init__(self) -> None:
+        import re
+
+        self.space = re.compile(r"[ \t\n\r\x0b\x0c]*")
+        self.identifier = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
+        self.operator = re.compile(r"[!#%&*+\-./;<=>?@^`|~]+")
+        self.timestamp = re.compile(
+            r"(\d{4})(?:T|-(\d{2})(?:T|-(\d{2})(?:T(?:(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?"
+            r"(Z|[+-]\d{2}:\d{2}))?)?))"
+        )
+        self.hex = re.compile(r"-?0[xX][0-9A-Fa-f]+(?:_[0-9A-Fa-f]+)*")
+        self.binary = re.compile(r"-?0[bB][01]+(?:_[01]+)*")
+        self.number = re.compile(r"-?(?:0|[1-9][0-9]*(?:_[0-9]+)*)(\.(?:[0-9]+(?:_[0-9]+)*)?)?([eEdD][+-]?[0-9]+)?")
+        self.short_string = re.compile(r'"([^"\\\n\r]*(?:\\(?:\r\n|[\s\S])[^"\\\n\r]*)*)"')
+        self.quoted_symbol = re.compile(r"'([^'\\\n\r]*(?:\\(?:\r\n|[\s\S])[^'\\\n\r]*)*)'")
+        self.long_string = re.compile(r"'''([^'\\]*(?:(?:\\(?:\r\n|[\s\S])|'(?!''))[^'\\]*)*)'''")
+        self.escape = re.compile(r"\\(?:([abtnfrv?0'\"/\\])|x([0-9A-Fa-f]{2})|u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(\r\n|[\r\n])|([\s\S]?))")
+        self.control = re.compile(r"[\x00-\x08\x0e-\x1f]")
+        self.version_marker = re.compile(r"\$ion_[0-9]+_[0-9]+\Z")
+        self.line_end = re.compile(r"[\r\n]")
+        self.iso_datetime = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?\Z")
+        self.iso_parts = re.compile(
+            r"(?:(\d{4})-(\d{2})-(\d{2}))?T?(?:(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?(Z|[+-]\d{2}:\d{2})?(?:\[[^\]]*\])?\Z"
+        )
+
+    @classmethod
+    def get(cls) -> _IonPatterns:
+        if cls.compiled is None:
+            cls.compiled = cls()
+        return cls.compiled
+
+
+_ESCAPES = {"a": "\a", "b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", "v": "\v", "?": "?",
+            "0": "\0", "'": "'", '"': '"', "/": "/", "\\": "\\"}
+_NUMERIC_STOPS = frozenset(" \t\n\r\x0b\x0c,]){}[(\"'")
+_IDENTIFIER_STARTS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_$")
+_DATE_ANNOTATIONS = frozenset(("LocalDateTime", "ZonedDateTime", "OffsetDateTime", "LocalDate", "LocalTime",
+                               "OffsetTime", "Instant"))
+_SKIP = object()  # a system value (version marker, symbol table): nothing for the user
+
+
+class _IonTextReader:
+    """A pull parser for Ion 1.0 text over a stream of decoded chunks.
+
+    ``values()`` yields the top-level user values, faithfully (the model above) or
+    converted for users; system values update the symbol table and are not yielded.
+    """
+
+    def __init__(self, chunks: Iterator[tuple], name: Optional[str], faithful: bool, exact: bool) -> None:
+        import datetime
+        import decimal
+
+        self.chunks = chunks  # (text, byte length) pairs
+        self.name = name
+        self.faithful = faithful
+        self.exact = exact
+        self.patterns = _IonPatterns.get()
+        self.datetime = datetime
+        self.Decimal = decimal.Decimal
+        self.buf = ""
+        self.eof = False
+        self.lines_before = 0  # lines and bytes of the text dropped from the buffer
+        self.bytes_before = 0
+        self.encoding = "utf-8"  # of the file, for byte offsets in errors
+        self.symbols = _SymbolTable()
+
+    # -- buffer ------------------------------------------------------------------
+
+    def _fill(self, keep_from: int) -> int:
+        """Drop the text before ``keep_from``, read the next chunk; the new position
+        of ``keep_from`` (0)."""
+        dropped = self.buf[:keep_from]
+        if dropped:
+            self.lines_before += dropped.count("\n")
+            self.bytes_before += len(dropped.encode(self.encoding, "surrogatepass"))
+        self.buf = self.buf[keep_from:]
+        for text, _ in self.chunks:
+            if text:
+                self.buf += text
+                return 0
+        self.eof = True
+        return 0
+
+    def fail(self, message: str, pos: int) -> IonReadError:
+        before = self.buf[:pos]
+        line = self.lines_before + before.count("\n") + 1
+        offset = self.bytes_before + len(before.encode(self.encoding, "surrogatepass"))
+        where = "%s, line %d (byte %d)" % (self.name or "Ion data", line, offset)
+        near = self.buf[pos:pos + 20]
+        return IonReadError("%s: %s%s" % (where, message, (" near %r" % near) if near else " at the end"),
+                            self.name, line, offset)
+
+    def _more(self, pos: int) -> None:
+        """The buffer ends at ``pos`` inside a value: more text may complete it."""
+        if not self.eof:
+            raise _NeedMore()
+        raise self.fail("the data ends inside a value", pos)
+
+    def _at_end(self, pos: int) -> bool:
+        """Whether ``pos`` is the end of the data; at the end of a buffer that more
+        text may follow, _NeedMore (what follows may change what this token is)."""
+        if pos < len(self.buf):
+            return False
+        if not self.eof:
+            raise _NeedMore()
+        return True
+
+    # -- top level -----------------------------------------------------------------
+
+    def values(self) -> Iterator[Any]:
+        pos = 0
+        while True:
+            try:
+                pos = self._skip(pos)
+                if pos >= len(self.buf):
+                    if self.eof:
+                        return
+                    raise _NeedMore()
+                value, end = self._top_value(pos)
+                if end >= len(self.buf) and not self.eof:
+                    raise _NeedMore()  # a number or a long string may go on in the next chunk
+            except _NeedMore:
+                pos = self._fill(pos)
+                continue
+            pos = end
+            if value is not _SKIP:
+                yield value
+
+    def _top_value(self, pos: int) -> tuple:
+        buf = self.buf
+        annotations, pos = self._annotations(pos)
+        if not annotations and buf.startswith("$ion_", pos):  # a version marker?
+            match = self.patterns.identifier.match(buf, pos)
+            if match.end() >= len(buf):
+                self._more(match.end()) if not self.eof else None
+            word = match.group()
+            if word == "$ion_1_0":
+                self.symbols = _SymbolTable()
+                return _SKIP, match.end()
+            if self.patterns.version_marker.match(word):
+                raise self.fail("unsupported Ion version %s (this reader reads Ion 1.0)" % word, pos)
+        if annotations and annotations[0].text == "$ion_symbol_table" and buf.startswith("{", pos) \
+                and not buf.startswith("{{", pos):
+            faithful, self.faithful = self.faithful, True
+            try:
+                table, pos = self._struct(pos)
+            finally:
+                self.faithful = faithful
+            self._use_symbol_table(table, pos)
+            return _SKIP, pos
+        return self._value(pos, annotations)
+
+    def _use_symbol_table(self, table: _IonStruct, pos: int) -> None:
+        imports = symbols = None
+        seen = set()
+        for name, value in table:
+            if name.text in ("imports", "symbols"):
+                if name.text in seen:
+                    raise self.fail("a symbol table has two %r fields" % name.text, pos)
+                seen.add(name.text)
+                if name.text == "imports":
+                    imports = value
+                else:
+                    symbols = value
+        if isinstance(imports, _IonSymbol) and imports.text == "$ion_symbol_table":
+            table = self.symbols  # append to the current table
+        else:
+            table = _SymbolTable()
+            if isinstance(imports, list) and not isinstance(imports, _IonSExp):
+                for entry in imports:
+                    self._import(table, entry, pos)
+        if isinstance(symbols, list) and not isinstance(symbols, _IonSExp):
+            table.add_texts([symbol if isinstance(symbol, str) else None for symbol in symbols])
+        self.symbols = table
+
+    def _import(self, table: _SymbolTable, entry: Any, pos: int) -> None:
+        """Add an import's slots: without a catalog, their text is unknown."""
+        if not isinstance(entry, _IonStruct):
+            return
+        fields = {}
+        for name, value in entry:
+            fields.setdefault(name.text, value)
+        name = fields.get("name")
+        if not isinstance(name, str) or not name or name == "$ion":
+            return
+        max_id = fields.get("max_id")
+        if isinstance(max_id, bool) or not isinstance(max_id, int) or max_id < 0:
+            raise self.fail("the import %r has no valid max_id (and no catalog can tell it)" % name, pos)
+        table.add_import(name, max_id)
+
+    # -- whitespace and comments ------------------------------------------------------
+
+    def _skip(self, pos: int) -> int:
+        buf, space = self.buf, self.patterns.space
+        while True:
+            pos = space.match(buf, pos).end()
+            if not buf.startswith("/", pos):
+                return pos
+            if buf.startswith("//", pos):
+                line_end = self.patterns.line_end.search(buf, pos)
+                end = line_end.start() if line_end else -1
+                if end < 0:
+                    if not self.eof:
+                        raise _NeedMore()
+                    return len(buf)
+                pos = end + 1
+            elif buf.startswith("/*", pos):
+                end = buf.find("*/", pos + 2)
+                if end < 0:
+                    self._more(len(buf))
+                pos = end + 2
+            elif pos + 1 >= len(buf) and not self.eof:
+                raise _NeedMore()  # a lone "/" at the end: maybe a comment
+            else:
+                return pos
+
+    # -- values -------------------------------------------------------------------
+
+    def _annotations(self, pos: int) -> tuple:
+        """Leading ``symbol::`` annotations; (list of _IonSymbol, position of the value)."""
+        annotations = []
+        buf = self.buf
+        while True:
+            pos = self._skip(pos)
+            if pos >= len(buf):
+                return annotations, pos
+            char = buf[pos]
+            if char == "'" and not buf.startswith("'''", pos):
+                symbol, end = self._quoted_symbol(pos)
+            elif char in _IDENTIFIER_STARTS:
+                match = self.patterns.identifier.match(buf, pos)
+                word = match.group()
+                if word in ("true", "false", "null", "nan"):
+                    after = self._skip(match.end())
+                    if buf.startswith("::", after):
+                        raise self.fail("%r cannot be an annotation unless quoted" % word, pos)
+                    return annotations, pos
+                end = match.end()
+                symbol = self._symbol_for(word, pos)
+            else:
+                return annotations, pos
+            after = self._skip(end)
+            if self._at_end(after) or not buf.startswith("::", after):
+                return annotations, pos
+            if isinstance(symbol, _IonSymbol) and symbol.text is None and symbol.location is None:
+                raise self.fail("an annotation cannot be null", pos)
+            annotations.append(symbol)
+            pos = after + 2
+
+    def _value(self, pos: int, annotations: List[_IonSymbol], in_sexp: bool = False) -> tuple:
+        """The value at ``pos`` (after its annotations): (value, end position)."""
+        buf = self.buf
+        if pos >= len(buf):
+            self._more(pos)
+        char = buf[pos]
+        if char == "{":
+            if buf.startswith("{{", pos):
+                value, pos = self._lob(pos)
+            else:
+                value, pos = self._struct(pos)
+        elif char == "[":
+            value, pos = self._sequence(pos, "]")
+        elif char == "(":
+            value, pos = self._sequence(pos, ")")
+        elif char == '"':
+            value, pos = self._short_string(pos)
+            return self._text_value(value, annotations), pos
+        elif char == "'":
+            if buf.startswith("'''", pos):
+                value, pos = self._long_strings(pos)
+                return self._text_value(value, annotations), pos
+            value, pos = self._quoted_symbol(pos)
+            value = self._symbol_value(value)
+        elif char.isdigit() or char == "-" or char == "+":
+            if in_sexp and not (char.isdigit() or self._starts_number(pos)):
+                value, pos = self._operator(pos)
+            else:
+                value, pos = self._number(pos)
+        elif char in _IDENTIFIER_STARTS:
+            value, pos = self._word(pos, in_sexp)
+        elif in_sexp and self.patterns.operator.match(buf, pos):
+            value, pos = self._operator(pos)
+        else:
+            raise self.fail("expected a value", pos)
+        if annotations:
+            value = self._annotated(annotations, value)
+        return value, pos
+
+    def _starts_number(self, pos: int) -> bool:
+        """Whether the "-" or "+" at ``pos`` starts a number (in an s-expression, where
+        it may also be an operator)."""
+        buf = self.buf
+        if buf.startswith(("+inf", "-inf"), pos):
+            return pos + 4 >= len(buf) or buf[pos + 4] in _NUMERIC_STOPS or buf.startswith(("//", "/*"), pos + 4)
+        return buf[pos] == "-" and pos + 1 < len(buf) and buf[pos + 1].isdigit()
+
+    def _annotated(self, annotations: List[_IonSymbol], value: Any) -> Any:
+        if self.faithful:
+            return _IonAnnotated(tuple(annotations), value)
+        return value
+
+    def _text_value(self, text: str, annotations: List[_IonSymbol]) -> Any:
+        """A string value, annotated or not: converted by a date/time annotation, or
+        (unless exact) when it looks like an ISO-8601 date-time."""
+        if self.faithful:
+            return _IonAnnotated(tuple(annotations), text) if annotations else text
+        if annotations:
+            for annotation in annotations:
+                if annotation.text in _DATE_ANNOTATIONS:
+                    converted = self._annotated_date(annotation.text, text)
+                    if converted is not None:
+                        return converted
+        if not self.exact and len(text) >= 19 and text[4] == "-" and text[10] == "T":
+            match = self.patterns.iso_datetime.match(text)
+            if match:
+                converted = self._iso_datetime(match)
+                if converted is not None:
+                    return converted
+        return text
+
+    # -- containers -------------------------------------------------------------------
+
+    def _struct(self, pos: int) -> tuple:
+        buf = self.buf
+        faithful = self.faithful
+        fields = _IonStruct() if faithful else None
+        result = {} if not faithful else None
+        pos += 1
+        while True:
+            pos = self._skip(pos)
+            if pos >= len(buf):
+                self._more(pos)
+            if buf[pos] == "}":
+                return (fields if faithful else result), pos + 1
+            name, pos = self._field_name(pos)
+            pos = self._skip(pos)
+            if pos >= len(buf):
+                self._more(pos)
+            if buf[pos] != ":" or buf.startswith("::", pos):
+                raise self.fail("expected ':' after a field name", pos)
+            annotations, pos = self._annotations(pos + 1)
+            value, pos = self._value(pos, annotations)
+            if faithful:
+                fields.append((name, value))
+            else:
+                result[name.text if name.text is not None else self._unknown_text(name)] = value
+            pos = self._skip(pos)
+            if pos >= len(buf):
+                self._more(pos)
+            char = buf[pos]
+            if char == ",":
+                pos += 1
+            elif char != "}":
+                raise self.fail("expected ',' or '}' in a struct", pos)
+
+    def _field_name(self, pos: int) -> tuple:
+        buf = self.buf
+        char = buf[pos]
+        if char == '"':
+            text, pos = self._short_string(pos)
+            return _IonSymbol(text), pos
+        if char == "'":
+            if buf.startswith("'''", pos):
+                text, pos = self._long_strings(pos)
+                return _IonSymbol(text), pos
+            return self._quoted_symbol(pos)
+        if char in _IDENTIFIER_STARTS:
+            match = self.patterns.identifier.match(buf, pos)
+            if match.end() >= len(buf):
+                self._more(match.end())
+            word = match.group()
+            if word in ("true", "false", "null", "nan"):
+                raise self.fail("%r cannot be a field name unless quoted" % word, pos)
+            symbol = self._symbol_for(word, pos)
+            if symbol.text is None and symbol.location is None:
+                raise self.fail("a field name cannot be null", pos)
+            return symbol, match.end()
+        raise self.fail("expected a field name", pos)
+
+    def _sequence(self, pos: int, close: str) -> tuple:
+        """A list (close ``]``, comma-separated) or an s-expression (close ``)``)."""
+        buf = self.buf
+        in_sexp = close == ")"
+        items = (_IonSExp() if self.faithful else []) if in_sexp else []
+        pos += 1
+        while True:
+            pos = self._skip(pos)
+            if pos >= len(buf):
+                self._more(pos)
+            char = buf[pos]
+            if char == close:
+                return items, pos + 1
+            if char in "]})" or (char == "," and (in_sexp or not items)):
+                raise self.fail("unexpected %r in a %s" % (char, "s-expression" if in_sexp else "list"), pos)
+            annotations, pos = self._annotations(pos)
+            value, pos = self._value(pos, annotations, in_sexp=in_sexp)
+            items.append(value)
+            if in_sexp:
+                continue
+            pos = self._skip(pos)
+            if pos >= len(buf):
+                self._more(pos)
+            if buf[pos] == ",":
+                pos += 1
+            elif buf[pos] != "]":
+                raise self.fail("expected ',' or ']' in a list", pos)
+
+    # -- scalars -----------------------------------------------------------------------
+
+    def _word(self, pos: int, in_sexp: bool = False) -> tuple:
+        """An identifier: a keyword (null, null.type, true, false, nan) or a symbol."""
+        buf = self.buf
+        match = self.patterns.identifier.match(buf, pos)
+        end = match.end()
+        at_end = self._at_end(end)
+        word = match.group()
+        if word == "null":
+            if not at_end and buf[end] == ".":
+                type_match = self.patterns.identifier.match(buf, end + 1)
+                if type_match is None or type_match.group() not in _ION_NULLS:
+                    raise self.fail("expected an Ion type after 'null.'", end + 1)
+                self._at_end(type_match.end())
+                return self._null(type_match.group()), type_match.end()
+            return self._null("null"), end
+        if word == "true":
+            return True, end
+        if word == "false":
+            return False, end
+        if word == "nan":
+            return float("nan"), end
+        if not at_end and buf[end] == "." and not in_sexp:  # in an s-expression "." is an operator
+            raise self.fail("a '.' cannot follow a symbol here", end)
+        return self._symbol_value(self._symbol_for(word, pos)), end
+
+    def _null(self, ion_type: str) -> Any:
+        return _ION_NULLS[ion_type] if self.faithful else None
+
+    def _symbol_for(self, word: str, pos: int) -> _IonSymbol:
+        """The symbol an identifier names: its text, or a symbol id ($10) resolved."""
+        if word[0] == "$" and word[1:].isdigit():
+            symbol = self.symbols.resolve(int(word[1:]))
+            if symbol is None:
+                raise self.fail("symbol id %s is not in the symbol table" % word, pos)
+            return symbol
+        return _IonSymbol(word)
+
+    def _symbol_value(self, symbol: _IonSymbol) -> Any:
+        if self.faithful:
+            return symbol
+        return symbol.text if symbol.text is not None else self._unknown_text(symbol)
+
+    def _unknown_text(self, symbol: _IonSymbol) -> str:
+        """A symbol whose text is unknown, for users: its form in the file, $<sid>."""
+        return "$%d" % (symbol.sid or 0)
+
+    def _operator(self, pos: int) -> tuple:
+        match = self.patterns.operator.match(self.buf, pos)
+        end = match.end()
+        text = match.group()
+        if "//" in text or "/*" in text:  # a comment starts inside the run
+            cut = min(i for i in (text.find("//"), text.find("/*")) if i >= 0)
+            if cut == 0:
+                raise self.fail("expected a value", pos)
+            end, text = pos + cut, text[:cut]
+        self._at_end(end)
+        return self._symbol_value(_IonSymbol(text)), end
+
+    def _quoted_symbol(self, pos: int) -> tuple:
+        match = self.patterns.quoted_symbol.match(self.buf, pos)
+        if match is None:
+            self._unterminated(pos, "'")
+        return _IonSymbol(self._unescape(match.group(1), pos)), match.end()
+
+    def _short_string(self, pos: int) -> tuple:
+        match = self.patterns.short_string.match(self.buf, pos)
+        if match is None:
+            self._unterminated(pos, '"')
+        return self._unescape(match.group(1), pos), match.end()
+
+    def _unterminated(self, pos: int, quote: str) -> None:
+        buf = self.buf
+        end = pos + 1
+        while True:
+            end = buf.find(quote, end)
+            newline = min((i for i in (buf.find("\n", pos), buf.find("\r", pos)) if i >= 0), default=-1)
+            if end < 0:
+                if newline >= 0:
+                    raise self.fail("a line break inside a %s-quoted text (use a long string or \\n)" % quote, newline)
+                self._more(len(buf))
+            if newline >= 0 and newline < end:
+                raise self.fail("a line break inside a %s-quoted text (use a long string or \\n)" % quote, newline)
+            raise self.fail("invalid text", pos)
+
+    def _long_strings(self, pos: int, clob: bool = False) -> tuple:
+        """One or more '''long strings''' in a row, joined (comments between them are
+        allowed, except in a clob)."""
+        buf = self.buf
+        parts = []
+        while True:
+            match = self.patterns.long_string.match(buf, pos)
+            if match is None:
+                if buf.find("'''", pos + 3) < 0:
+                    self._more(len(buf))
+                raise self.fail("invalid long string", pos)
+            parts.append(self._unescape(match.group(1), pos, clob=clob))
+            pos = match.end()
+            after = self.patterns.space.match(buf, pos).end() if clob else self._skip(pos)
+            if self._at_end(after) or not buf.startswith("'''", after):
+                return "".join(parts), pos
+            pos = after
+
+    def _unescape(self, text: str, pos: int, clob: bool = False) -> str:
+        # Short texts hold line breaks only escaped (their patterns exclude raw ones).
+        if self.patterns.control.search(text):
+            raise self.fail("a control character must be escaped", pos)
+        if clob and any(ord(char) > 0x7F for char in text):
+            raise self.fail("a clob holds ASCII characters only (use \\xHH for others)", pos)
+        if "\\" not in text:
+            return text
+
+        def replace(match: Any) -> str:
+            simple, hex2, hex4, hex8, newline, bad = match.groups()
+            if simple is not None:
+                return _ESCAPES[simple]
+            if hex2 is not None:
+                return chr(int(hex2, 16))
+            if newline is not None:
+                return ""
+            if (hex4 or hex8) and not clob:
+                code = int(hex4 or hex8, 16)
+                if code > 0x10FFFF:
+                    raise self.fail("\\U%s is beyond Unicode" % hex8, pos)
+                return chr(code)
+            raise self.fail("invalid escape \\%s" % (bad or (hex4 and "u" + hex4) or (hex8 and "U" + hex8)), pos)
+
+        result = self.patterns.escape.sub(replace, text)
+        if not clob and any(0xD800 <= ord(char) <= 0xDFFF for char in result):
+            try:  # escaped surrogate pairs make one character; a lone one is an error
+                result = result.encode("utf-16", "surrogatepass").decode("utf-16")
+            except UnicodeDecodeError:
+                raise self.fail("an escaped surrogate without its pair", pos) from None
+        return result
+
+    def _lob(self, pos: int) -> tuple:
+        """A blob ({{ base64 }}) or a clob ({{ "text" }} or {{ '''text''' }})."""
+        buf = self.buf
+        start = pos
+        pos = self.patterns.space.match(buf, pos + 2).end()
+        if pos >= len(buf):
+            self._more(pos)
+        if buf[pos] == '"' or buf.startswith("'''", pos):
+            if buf[pos] == '"':
+                text, pos = self._short_string_clob(pos)
+            else:
+                text, pos = self._long_strings(pos, clob=True)
+            pos = self.patterns.space.match(buf, pos).end()
+            if not buf.startswith("}}", pos):
+                if pos + 1 >= len(buf):
+                    self._more(pos)
+                raise self.fail("expected '}}' to close a clob", pos)
+            data = text.encode("latin-1")
+            return (_IonClob(data) if self.faithful else data), pos + 2
+        end = buf.find("}}", pos)
+        if end < 0:
+            self._more(len(buf))
+        import base64
+        import binascii
+
+        text = "".join(buf[pos:end].split())
+        if len(text) % 4:
+            raise self.fail("invalid base64 in a blob", start)
+        try:
+            data = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise self.fail("invalid base64 in a blob", start) from None
+        return data, end + 2
+
+    def _short_string_clob(self, pos: int) -> tuple:
+        match = self.patterns.short_string.match(self.buf, pos)
+        if match is None:
+            self._unterminated(pos, '"')
+        return self._unescape(match.group(1), pos, clob=True), match.end()
+
+    # -- numbers and timestamps ----------------------------------------------------------
+
+    def _stop_ok(self, end: int) -> bool:
+        buf = self.buf
+        if end >= len(buf):
+            self._more(end) if not self.eof else None
+            return True
+        char = buf[end]
+        return char in _NUMERIC_STOPS or buf.startswith(("//", "/*"), end)
+
+    def _number(self, pos: int) -> tuple:
+        buf = self.buf
+        patterns = self.patterns
+        char = buf[pos]
+        if char.isdigit():
+            match = patterns.timestamp.match(buf, pos)
+            if match is not None and self._stop_ok(match.end()):
+                return self._timestamp(match, pos), match.end()
+        if buf.startswith(("+inf", "-inf"), pos) and self._stop_ok(pos + 4):
+            return float(buf[pos:pos + 4]), pos + 4
+        if char == "+":
+            raise self.fail("a number cannot start with '+'", pos)
+        for pattern, base in ((patterns.hex, 16), (patterns.binary, 2)):
+            match = pattern.match(buf, pos)
+            if match is not None:
+                if not self._stop_ok(match.end()):
+                    raise self.fail("invalid number", pos)
+                text = match.group().replace("_", "")
+                negative = text.startswith("-")
+                value = int(text[3:] if negative else text[2:], base)
+                return (-value if negative else value), match.end()
+        match = patterns.number.match(buf, pos)
+        if match is None or not self._stop_ok(match.end()):
+            raise self.fail("invalid number", pos)
+        text = match.group().replace("_", "")
+        fraction, exponent = match.group(1), match.group(2)
+        if exponent is not None and exponent[0] in "eE":
+            return float(text), match.end()
+        if fraction is None and exponent is None:
+            return int(text), match.end()
+        decimal_value = self.Decimal(text.replace("d", "e").replace("D", "e"))
+        if self.faithful or self.exact:
+            return decimal_value, match.end()
+        return float(decimal_value), match.end()
+
+    def _timestamp(self, match: Any, pos: int) -> Any:
+        year, month, day, hour, minute, second, fraction, offset = match.groups()
+        precision = "year" if month is None else "month" if day is None else "day" if hour is None else \
+            "minute" if second is None else "second"
+        values = [int(year), int(month or 1), int(day or 1), int(hour or 0), int(minute or 0), int(second or 0)]
+        if values[0] < 1:
+            raise self.fail("year 0000 is not a valid timestamp", pos)
+        try:
+            self.datetime.datetime(*values)
+        except ValueError as exc:
+            raise self.fail("invalid timestamp (%s)" % exc, pos) from None
+        minutes = None
+        if offset is not None and offset != "-00:00":
+            if offset == "Z":
+                minutes = 0
+            else:
+                hours, mins = int(offset[1:3]), int(offset[4:6])
+                if hours > 23 or mins > 59:
+                    raise self.fail("invalid timestamp offset %s" % offset, pos)
+                minutes = (hours * 60 + mins) * (-1 if offset[0] == "-" else 1)
+        timestamp = _IonTimestamp(*values, self.Decimal(fraction) if fraction else None, minutes, precision)
+        if not (1 <= timestamp.year and self._instant_in_range(timestamp)):
+            raise self.fail("the timestamp is outside years 0001-9999 in UTC", pos)
+        if self.faithful:
+            return timestamp
+        return self._python_timestamp(timestamp)
+
+    def _instant_in_range(self, timestamp: _IonTimestamp) -> bool:
+        if not timestamp.offset:
+            return True
+        local = self.datetime.datetime(timestamp.year, timestamp.month, timestamp.day, timestamp.hour, timestamp.minute)
+        try:
+            local - self.datetime.timedelta(minutes=timestamp.offset)
+        except OverflowError:
+            return False
+        return True
+
+    def _python_timestamp(self, timestamp: _IonTimestamp) -> Any:
+        """A date for day precision or coarser, else an aware datetime (UTC for the
+        unknown offset), microseconds rounded half to even."""
+        datetime = self.datetime
+        if timestamp.precision in ("year", "month", "day"):
+            return datetime.date(timestamp.year, timestamp.month, timestamp.day)
+        zone = datetime.timezone(datetime.timedelta(minutes=timestamp.offset or 0))
+        return _datetime_with_fraction(
+            datetime, timestamp.year, timestamp.month, timestamp.day, timestamp.hour, timestamp.minute,
+            timestamp.second, timestamp.fraction, zone,
+        )
+
+    # -- Kestra's annotated date/time strings -----------------------------------------------
+
+    def _iso_datetime(self, match: Any) -> Any:
+        year, month, day, hour, minute, second, fraction, zone = match.groups()
+        return self._datetime_from(year, month, day, hour, minute, second, fraction, zone, naive_ok=True)
+
+    def _datetime_from(self, year: str, month: str, day: str, hour: str, minute: str, second: Optional[str],
+                       fraction: Optional[str], zone: Optional[str], naive_ok: bool) -> Any:
+        datetime = self.datetime
+        tzinfo = None
+        if zone:
+            minutes = 0 if zone == "Z" else (int(zone[1:3]) * 60 + int(zone[4:6])) * (-1 if zone[0] == "-" else 1)
+            try:
+                tzinfo = datetime.timezone(datetime.timedelta(minutes=minutes))
+            except ValueError:
+                return None
+        try:
+            return _datetime_with_fraction(datetime, int(year), int(month), int(day), int(hour), int(minute),
+                                           int(second or 0), self.Decimal(fraction) if fraction else None, tzinfo)
+        except (ValueError, OverflowError):
+            return None
+
+    def _annotated_date(self, annotation: str, text: str) -> Any:
+        """LocalDateTime / ZonedDateTime / OffsetDateTime / Instant -> datetime,
+        LocalDate -> date, LocalTime / OffsetTime -> time; None if the text does not fit."""
+        match = self.patterns.iso_parts.match(text.strip())
+        if match is None:
+            return None
+        year, month, day, hour, minute, second, fraction, zone = match.groups()
+        datetime = self.datetime
+        if annotation == "LocalDate":
+            if year is None or hour is not None:
+                return None
+            try:
+                return datetime.date(int(year), int(month), int(day))
+            except ValueError:
+                return None
+        if annotation in ("LocalTime", "OffsetTime"):
+            if year is not None or hour is None:
+                return None
+            moment = self._datetime_from("2000", "01", "01", hour, minute, second, fraction, zone, naive_ok=True)
+            return None if moment is None else moment.timetz()
+        if year is None or hour is None:
+            return None
+        if annotation == "LocalDateTime" and zone:
+            return None
+        if annotation in ("ZonedDateTime", "OffsetDateTime", "Instant") and not zone:
+            return None
+        return self._datetime_from(year, month, day, hour, minute, second, fraction, zone, naive_ok=True)
+
+
+def _datetime_with_fraction(datetime: Any, year: int, month: int, day: int, hour: int, minute: int,
+                            second: int, fraction: Any, tzinfo: Any) -> Any:
+    """A datetime with fractional seconds rounded (half to even) to microseconds."""
+    moment = datetime.datetime(year, month, day, hour, minute, second, tzinfo=tzinfo)
+    if not fraction:
+        return moment
+    micros = int((fraction * 1000000).to_integral_value())  # ROUND_HALF_EVEN
+    return moment + datetime.timedelta(microseconds=micros)
+
+
+# Sources, binary Ion and the public entry points ----------------------------------
+
+
+def _ion_source(source: Any) -> tuple:
+    """(binary file object, display name, whether we opened it) for a path, an open
+    binary file, bytes or text."""
+    if isinstance(source, (bytes, bytearray)):
+        return io.BytesIO(bytes(source)), None, True
+    if hasattr(source, "read"):
+        return source, getattr(source, "name", None) if isinstance(getattr(source, "name", None), str) else None, False
+    path = os.fspath(source)
+    try:
+        return open(path, "rb"), path, True
+    except OSError as exc:
+        raise KestraError("cannot read the Ion file %r: %s" % (path, exc)) from None
+
+
+def _text_encoding(head: bytes) -> str:
+    """The encoding of Ion text from its first bytes: UTF-8 unless a byte order mark
+    or zero bytes (Ion text never starts with NUL) say UTF-16 or UTF-32."""
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "utf-32"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if head[:3] == b"\x00\x00\x00":
+        return "utf-32-be"
+    if len(head) == 4 and head[1:] == b"\x00\x00\x00":
+        return "utf-32-le"
+    if head[:1] == b"\x00":
+        return "utf-16-be"
+    if head[1:2] == b"\x00":
+        return "utf-16-le"
+    return "utf-8-sig"
+
+
+def _decoded_chunks(file: Any, name: Optional[str], encoding: str = "utf-8-sig") -> Iterator[tuple]:
+    """(text, byte count) pieces of a text file, decoded incrementally."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    while True:
+        data = file.read(_ION_READ_CHUNK)
+        if isinstance(data, str):
+            raise KestraError("the Ion file %s must be opened in binary mode ('rb')" % (name or "object"))
+        final = not data
+        try:
+            text = decoder.decode(data, final)
+        except UnicodeDecodeError as exc:
+            where = offset + exc.start
+            raise IonReadError("%s, byte %d: the text is not valid %s (%s)"
+                               % (name or "Ion data", where, encoding.upper(), exc.reason), name, None, where) from None
+        offset += len(data)
+        yield text, len(data)
+        if final:
+            return
+
+
+def _ion_stream(source: Any, faithful: bool, exact: bool) -> Iterator[Any]:
+    file, name, opened = _ion_source(source)
+    try:
+        head = file.read(4)
+        if isinstance(head, str):
+            raise KestraError("the Ion file %s must be opened in binary mode ('rb')" % (name or "object"))
+        if head == _ION_BINARY_MARKER:
+            for value in _binary_ion_values(head, file, name, faithful, exact):
+                yield value
+            return
+        encoding = _text_encoding(head)
+        reader = _IonTextReader(_decoded_chunks(_Prepended(head, file), name, encoding), name, faithful, exact)
+        reader.encoding = encoding if encoding != "utf-8-sig" else "utf-8"
+        for value in reader.values():
+            yield value
+    finally:
+        if opened:
+            file.close()
+
+
+class _Prepended:
+    """A binary file whose first bytes were already read."""
+
+    def __init__(self, head: bytes, file: Any) -> None:
+        self.head = head
+        self.file = file
+
+    def read(self, size: int) -> bytes:
+        if self.head:
+            head, self.head = self.head, b""
+            return head + self.file.read(max(0, size - len(head)))
+        return self.file.read(size)
+
+
+def _ion_values(source: Any) -> Iterator[Any]:
+    """The top-level user values of an Ion stream in the faithful model, for tests:
+    ``source`` is Ion text (str), bytes, a path or a binary file."""
+    if isinstance(source, str):
+        source = source.encode("utf-8")
+    return _ion_stream(source, faithful=True, exact=True)
+
+
+def _binary_ion_values(head: bytes, rest: Any, name: Optional[str], faithful: bool, exact: bool) -> Iterator[Any]:
+    """Binary Ion through amazon.ion, converted to the same values as text."""
+    try:
+        from amazon.ion import simpleion
+    except ImportError:
+        raise KestraError(
+            "%s is binary Ion, which needs the amazon.ion package: pip install kestra[ion] "
+            "(text Ion needs nothing)" % (name or "the data")
+        ) from None
+    data = head + rest.read()
+    try:
+        values = simpleion.loads(data, single_value=False)
+    except Exception as exc:  # amazon.ion raises various types for corrupt data
+        raise IonReadError("%s: invalid binary Ion (%s)" % (name or "Ion data", exc), name, None, None) from None
+    converter = _FromAmazonIon(faithful, exact)
+    for value in values:
+        yield converter.convert(value)
+
+
+class _FromAmazonIon:
+    """amazon.ion's values in this module's terms: the faithful model, or user values
+    through the same rules as the text reader."""
+
+    def __init__(self, faithful: bool, exact: bool) -> None:
+        self.reader = _IonTextReader(iter(()), None, faithful, exact)
+        self.faithful = faithful
+
+    def convert(self, value: Any) -> Any:
+        from amazon.ion.core import IonType
+
+        reader = self.reader
+        ion_type = getattr(value, "ion_type", None)
+        annotations = tuple(self.symbol(a) for a in getattr(value, "ion_annotations", ()) or ())
+        if getattr(value, "is_null", False) or value is None:
+            result = reader._null(ion_type.name.lower() if ion_type is not None else "null")
+        elif ion_type == IonType.BOOL:
+            result = bool(value)
+        elif ion_type == IonType.INT:
+            result = int(value)
+        elif ion_type == IonType.FLOAT:
+            result = float(value)
+        elif ion_type == IonType.DECIMAL:
+            result = self.decimal(value)
+        elif ion_type == IonType.TIMESTAMP:
+            result = self.timestamp(value)
+        elif ion_type == IonType.SYMBOL:
+            result = reader._symbol_value(self.symbol(value))
+        elif ion_type == IonType.STRING:
+            return reader._text_value(str(value), list(annotations))
+        elif ion_type == IonType.CLOB:
+            result = _IonClob(bytes(value)) if self.faithful else bytes(value)
+        elif ion_type == IonType.BLOB:
+            result = bytes(value)
+        elif ion_type == IonType.STRUCT:
+            result = self.struct(value)
+        elif ion_type in (IonType.LIST, IonType.SEXP):
+            items = [self.convert(item) for item in value]
+            result = _IonSExp(items) if ion_type == IonType.SEXP and self.faithful else items
+        else:
+            raise KestraError("unexpected Ion value from amazon.ion: %r" % (value,))
+        return reader._annotated(list(annotations), result) if annotations else result
+
+    def symbol(self, token: Any) -> _IonSymbol:
+        text = getattr(token, "text", token if isinstance(token, str) else None)
+        if text is not None:
+            return _IonSymbol(str(text))
+        location = getattr(token, "location", None)
+        sid = getattr(token, "sid", None)
+        if location is None or sid == 0:
+            return _IonSymbol(None, ("", 0), sid)
+        return _IonSymbol(None, (location.name, location.position), sid)
+
+    def decimal(self, value: Any) -> Any:
+        import decimal
+
+        exact = decimal.Decimal(value)
+        return exact if self.faithful or self.reader.exact else float(exact)
+
+    def timestamp(self, value: Any) -> Any:
+        from amazon.ion.core import TimestampPrecision
+
+        precision = {TimestampPrecision.YEAR: "year", TimestampPrecision.MONTH: "month",
+                     TimestampPrecision.DAY: "day", TimestampPrecision.MINUTE: "minute"}.get(
+            getattr(value, "precision", None), "second")
+        offset = value.utcoffset()
+        minutes = None if value.tzinfo is None or offset is None else int(offset.total_seconds() // 60)
+        fraction = getattr(value, "fractional_seconds", None)
+        if fraction is None and value.microsecond and precision == "second":
+            import decimal
+
+            fraction = decimal.Decimal(value.microsecond).scaleb(-6)
+        timestamp = _IonTimestamp(value.year, value.month, value.day, value.hour, value.minute, value.second,
+                                  fraction if precision == "second" else None, minutes, precision)
+        return timestamp if self.faithful else self.reader._python_timestamp(timestamp)
+
+    def struct(self, value: Any) -> Any:
+        pairs = value.iteritems() if hasattr(value, "iteritems") else value.items()
+        if self.faithful:
+            return _IonStruct((self.symbol(name), self.convert(item)) for name, item in pairs)
+        result = {}
+        for name, item in pairs:
+            symbol = self.symbol(name)
+            result[symbol.text if symbol.text is not None else "$0"] = self.convert(item)
+        return result
+
+
+def _read_ion(path_: Any, exact: bool) -> Iterator[Any]:
+    return _ion_stream(path_, faithful=False, exact=exact)
 
 
 # Module attributes made on first use ##########################################
