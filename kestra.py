@@ -3229,8 +3229,8 @@ class _IonPatterns:
         self.identifier = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
         self.operator = re.compile(r"[!#%&*+\-./;<=>?@^`|~]+")
         self.timestamp = re.compile(
-            r"(\d{4})(?:T|-(\d{2})(?:T|-(\d{2})(?:T(?:(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?"
-            r"(Z|[+-]\d{2}:\d{2}))?)?))"
+            r"([0-9]{4})(?:T|-([0-9]{2})(?:T|-([0-9]{2})(?:T(?:([0-9]{2}):([0-9]{2})(?::([0-9]{2})(\.[0-9]+)?)?"
+            r"(Z|[+-][0-9]{2}:[0-9]{2}))?)?))"
         )
         self.hex = re.compile(r"-?0[xX][0-9A-Fa-f]+(?:_[0-9A-Fa-f]+)*")
         self.binary = re.compile(r"-?0[bB][01]+(?:_[01]+)*")
@@ -3258,6 +3258,9 @@ _ESCAPES = {"a": "\a", "b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", "v
             "0": "\0", "'": "'", '"': '"', "/": "/", "\\": "\\"}
 _NUMERIC_STOPS = frozenset(" \t\n\r\x0b\x0c,]){}[(\"'")
 _IDENTIFIER_STARTS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_$")
+_SKIPPED_STARTS = frozenset(" \t\n\r\x0b\x0c/")  # whitespace, or maybe a comment
+_UNANNOTATED_STARTS = frozenset('"{[(0123456789-+')  # values that cannot begin with annotations
+_KEYWORDS = frozenset(("true", "false", "null", "nan"))
 _DATE_ANNOTATIONS = frozenset(("LocalDateTime", "ZonedDateTime", "OffsetDateTime", "LocalDate", "LocalTime",
                                "OffsetTime", "Instant"))
 _SKIP = object()  # a system value (version marker, symbol table): nothing for the user
@@ -3282,6 +3285,7 @@ class _IonTextReader:
         self.datetime = datetime
         self.Decimal = decimal.Decimal
         self.buf = ""
+        self.pending = ""  # read, but after the last line end: not parsed yet
         self.eof = False
         self.lines_before = 0  # lines and bytes of the text dropped from the buffer
         self.bytes_before = 0
@@ -3291,17 +3295,26 @@ class _IonTextReader:
     # -- buffer ------------------------------------------------------------------
 
     def _fill(self, keep_from: int) -> int:
-        """Drop the text before ``keep_from``, read the next chunk; the new position
-        of ``keep_from`` (0)."""
+        """Drop the text before ``keep_from`` and add whole lines of the next chunks;
+        the new position of ``keep_from`` (0).
+
+        The buffer always ends at a line end (or the end of the data): no token can
+        hold a line break, so a token is never cut in two; a value spanning lines is
+        parsed again once its next lines are in."""
         dropped = self.buf[:keep_from]
         if dropped:
             self.lines_before += dropped.count("\n")
             self.bytes_before += len(dropped.encode(self.encoding, "surrogatepass"))
         self.buf = self.buf[keep_from:]
         for text, _ in self.chunks:
-            if text:
-                self.buf += text
+            text = self.pending + text
+            cut = max(text.rfind("\n"), text.rfind("\r")) + 1
+            self.buf += text[:cut]
+            self.pending = text[cut:]
+            if cut:
                 return 0
+        self.buf += self.pending
+        self.pending = ""
         self.eof = True
         return 0
 
@@ -3415,7 +3428,13 @@ class _IonTextReader:
     # -- whitespace and comments ------------------------------------------------------
 
     def _skip(self, pos: int) -> int:
-        buf, space = self.buf, self.patterns.space
+        buf = self.buf
+        try:
+            if buf[pos] not in _SKIPPED_STARTS:
+                return pos  # the common case: nothing to skip
+        except IndexError:
+            return pos
+        space = self.patterns.space
         while True:
             pos = space.match(buf, pos).end()
             if not buf.startswith("/", pos):
@@ -3528,6 +3547,8 @@ class _IonTextReader:
         (unless exact) when it looks like an ISO-8601 date-time."""
         if self.faithful:
             return _IonAnnotated(tuple(annotations), text) if annotations else text
+        if not annotations and (self.exact or len(text) < 19 or text[10] != "T"):
+            return text  # the common case: plain text
         if annotations:
             for annotation in annotations:
                 if annotation.text in _DATE_ANNOTATIONS:
@@ -3547,31 +3568,49 @@ class _IonTextReader:
     def _struct(self, pos: int) -> tuple:
         buf = self.buf
         faithful = self.faithful
-        fields = _IonStruct() if faithful else None
-        result = {} if not faithful else None
+        fields = _IonStruct() if faithful else {}  # type: Any
+        identifier = self.patterns.identifier.match
         pos += 1
         while True:
             pos = self._skip(pos)
-            if pos >= len(buf):
+            try:
+                char = buf[pos]
+            except IndexError:
                 self._more(pos)
-            if buf[pos] == "}":
-                return (fields if faithful else result), pos + 1
-            name, pos = self._field_name(pos)
+            if char == "}":
+                return fields, pos + 1
+            match = identifier(buf, pos) if char in _IDENTIFIER_STARTS and not faithful else None
+            if match is not None and match.group() not in _KEYWORDS and char != "$":
+                name, pos = match.group(), match.end()  # the common case, for users: a plain name
+            else:
+                symbol, pos = self._field_name(pos)
+                name = symbol if faithful else symbol.text if symbol.text is not None else self._unknown_text(symbol)
             pos = self._skip(pos)
-            if pos >= len(buf):
+            try:
+                char = buf[pos]
+            except IndexError:
                 self._more(pos)
-            if buf[pos] != ":" or buf.startswith("::", pos):
+            if char != ":" or buf.startswith("::", pos):
                 raise self.fail("expected ':' after a field name", pos)
-            annotations, pos = self._annotations(pos + 1)
-            value, pos = self._value(pos, annotations)
+            pos = self._skip(pos + 1)
+            try:
+                char = buf[pos]
+            except IndexError:
+                self._more(pos)
+            if char in _UNANNOTATED_STARTS:
+                value, pos = self._value(pos, ())
+            else:
+                annotations, pos = self._annotations(pos)
+                value, pos = self._value(pos, annotations)
             if faithful:
                 fields.append((name, value))
             else:
-                result[name.text if name.text is not None else self._unknown_text(name)] = value
+                fields[name] = value
             pos = self._skip(pos)
-            if pos >= len(buf):
+            try:
+                char = buf[pos]
+            except IndexError:
                 self._more(pos)
-            char = buf[pos]
             if char == ",":
                 pos += 1
             elif char != "}":
@@ -3616,8 +3655,11 @@ class _IonTextReader:
                 return items, pos + 1
             if char in "]})" or (char == "," and (in_sexp or not items)):
                 raise self.fail("unexpected %r in a %s" % (char, "s-expression" if in_sexp else "list"), pos)
-            annotations, pos = self._annotations(pos)
-            value, pos = self._value(pos, annotations, in_sexp=in_sexp)
+            if char in _UNANNOTATED_STARTS and not in_sexp:
+                value, pos = self._value(pos, ())
+            else:
+                annotations, pos = self._annotations(pos)
+                value, pos = self._value(pos, annotations, in_sexp=in_sexp)
             items.append(value)
             if in_sexp:
                 continue
@@ -3818,37 +3860,41 @@ class _IonTextReader:
     def _number(self, pos: int) -> tuple:
         buf = self.buf
         patterns = self.patterns
-        char = buf[pos]
-        if char.isdigit():
-            match = patterns.timestamp.match(buf, pos)
-            if match is not None and self._stop_ok(match.end()):
-                return self._timestamp(match, pos), match.end()
-        if buf.startswith(("+inf", "-inf"), pos) and self._stop_ok(pos + 4):
-            return float(buf[pos:pos + 4]), pos + 4
-        if char == "+":
-            raise self.fail("a number cannot start with '+'", pos)
-        for pattern, base in ((patterns.hex, 16), (patterns.binary, 2)):
-            match = pattern.match(buf, pos)
-            if match is not None:
-                if not self._stop_ok(match.end()):
-                    raise self.fail("invalid number", pos)
-                text = match.group().replace("_", "")
-                negative = text.startswith("-")
-                value = int(text[3:] if negative else text[2:], base)
-                return (-value if negative else value), match.end()
+        if buf[pos + 4:pos + 5] in ("-", "T") and buf[pos:pos + 4].isdigit() and buf[pos:pos + 4].isascii():
+            timestamp = patterns.timestamp.match(buf, pos)  # 2024-04-21..., 0001T: a timestamp
+            if timestamp is not None and self._stop_ok(timestamp.end()):
+                return self._timestamp(timestamp, pos), timestamp.end()
+            raise self.fail("invalid timestamp", pos)
         match = patterns.number.match(buf, pos)
-        if match is None or not self._stop_ok(match.end()):
+        if match is None:
+            if buf.startswith(("+inf", "-inf"), pos) and self._stop_ok(pos + 4):
+                return float(buf[pos:pos + 4]), pos + 4
+            raise self.fail("a number cannot start with '+'" if buf[pos] == "+" else "invalid number", pos)
+        end = match.end()
+        follow = buf[end] if end < len(buf) else ""
+        if follow in ("x", "X", "b", "B") and match.group() in ("0", "-0"):
+            pattern, base = (patterns.hex, 16) if follow in ("x", "X") else (patterns.binary, 2)
+            radix = pattern.match(buf, pos)
+            if radix is None or not self._stop_ok(radix.end()):
+                raise self.fail("invalid number", pos)
+            text = radix.group().replace("_", "")
+            value = int(text[3:] if text[0] == "-" else text[2:], base)
+            return (-value if text[0] == "-" else value), radix.end()
+        if not self._stop_ok(end):
             raise self.fail("invalid number", pos)
-        text = match.group().replace("_", "")
+        text = match.group()
+        if "_" in text:
+            text = text.replace("_", "")
         fraction, exponent = match.group(1), match.group(2)
-        if exponent is not None and exponent[0] in "eE":
-            return float(text), match.end()
-        if fraction is None and exponent is None:
-            return int(text), match.end()
+        if exponent is None:
+            if fraction is None:
+                return int(text), end
+        elif exponent[0] in "eE":
+            return float(text), end
         decimal_value = self.Decimal(text.replace("d", "e").replace("D", "e"))
         if self.faithful or self.exact:
-            return decimal_value, match.end()
-        return float(decimal_value), match.end()
+            return decimal_value, end
+        return float(decimal_value), end
 
     def _timestamp(self, match: Any, pos: int) -> Any:
         year, month, day, hour, minute, second, fraction, offset = match.groups()
