@@ -3242,6 +3242,8 @@ class _IonPatterns:
         self.control = re.compile(r"[\x00-\x08\x0e-\x1f]")
         self.version_marker = re.compile(r"\$ion_[0-9]+_[0-9]+\Z")
         self.line_end = re.compile(r"[\r\n]")
+        self.string_prefix = re.compile(r'"(?:[^"\\\n\r]|\\(?:\r\n|[\s\S]))*')  # up to a raw line break
+        self.symbol_prefix = re.compile(r"'(?:[^'\\\n\r]|\\(?:\r\n|[\s\S]))*")
         self.iso_datetime = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?\Z")
         self.iso_parts = re.compile(
             r"(?:(\d{4})-(\d{2})-(\d{2}))?T?(?:(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?(Z|[+-]\d{2}:\d{2})?(?:\[[^\]]*\])?\Z"
@@ -3744,18 +3746,12 @@ class _IonTextReader:
         return self._unescape(match.group(1), pos), match.end()
 
     def _unterminated(self, pos: int, quote: str) -> None:
-        buf = self.buf
-        end = pos + 1
-        while True:
-            end = buf.find(quote, end)
-            newline = min((i for i in (buf.find("\n", pos), buf.find("\r", pos)) if i >= 0), default=-1)
-            if end < 0:
-                if newline >= 0:
-                    raise self.fail("a line break inside a %s-quoted text (use a long string or \\n)" % quote, newline)
-                self._more(len(buf))
-            if newline >= 0 and newline < end:
-                raise self.fail("a line break inside a %s-quoted text (use a long string or \\n)" % quote, newline)
-            raise self.fail("invalid text", pos)
+        """Why a quoted text did not match: cut by the buffer (read more), or a raw
+        line break inside it."""
+        stop = (self.patterns.string_prefix if quote == '"' else self.patterns.symbol_prefix).match(self.buf, pos).end()
+        if stop >= len(self.buf):
+            self._more(stop)
+        raise self.fail("a line break inside a %s-quoted text (use a long string or \\n)" % quote, stop)
 
     def _long_strings(self, pos: int, clob: bool = False) -> tuple:
         """One or more '''long strings''' in a row, joined (comments between them are

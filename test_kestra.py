@@ -4571,6 +4571,34 @@ def test_a_large_file_uploads_in_bounded_memory(fake, tmp_path):
     assert received["size"] == size and received["sha256"] == hashlib.sha256(b"\0" * size).hexdigest()
 
 
+# Ion reading ##################################################################
+
+ION_TESTS = os.path.join(os.path.dirname(HERE), "shared", "ion-tests", "iontestdata")
+ION_GOOD_TEXT = sorted(str(path) for path in pathlib.Path(ION_TESTS).glob("good/**/*.ion"))
+
+
+@pytest.mark.skipif(not ION_GOOD_TEXT, reason="the Ion conformance files (../shared/ion-tests) are not here")
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64])
+def test_ion_values_do_not_depend_on_where_reads_cut_the_text(chunk, monkeypatch):
+    whole = {path: repr(list(kestra._ion_values(pathlib.Path(path)))) for path in ION_GOOD_TEXT}
+    monkeypatch.setattr(kestra, "_ION_READ_CHUNK", chunk)
+    for path in ION_GOOD_TEXT:
+        assert repr(list(kestra._ion_values(pathlib.Path(path)))) == whole[path], path
+
+
+def test_kestra_rows_read_the_same_in_any_chunks(tmp_path, monkeypatch):
+    row = ('{id:7,amount:24000.000000,created:2024-04-21T13:43:24.340Z,local:LocalDateTime::"2024-04-21T13:43:24.34",'
+           'tags:["a","b"],note:null,active:true,name:"x \\"y\\"",q:\'\'\'long\'\'\' \'\'\'er\'\'\','
+           'cont:"a\\\nb",day:2024-04-21}')  # cont: an escaped line break, which ends a line
+    path = tmp_path / "rows.ion"
+    path.write_text((row + "\n") * 50)
+    expected = kestra.Kestra.read(path)
+    assert expected[0]["q"] == "longer" and expected[0]["cont"] == "ab" and len(expected) == 50
+    for chunk in (1, 2, 5, 13):
+        monkeypatch.setattr(kestra, "_ION_READ_CHUNK", chunk)
+        assert kestra.Kestra.read(path) == expected
+
+
 # README #######################################################################
 
 
