@@ -3175,6 +3175,10 @@ class _IonAnnotated:
         return "_IonAnnotated(%r, %r)" % (self.annotations, self.value)
 
 
+def _ion_bare(value: Any) -> Any:
+    return value.value if isinstance(value, _IonAnnotated) else value
+
+
 class _SymbolTable:
     """Symbol ids -> text, kept as segments: lists of texts (None: unknown) and the
     ranges an import adds, whose text is unknown without a catalog (an import may
@@ -3387,12 +3391,23 @@ class _IonTextReader:
                 self.faithful = faithful
             self._use_symbol_table(table, pos)
             return _SKIP, pos
-        return self._value(pos, annotations)
+        start = pos
+        value, pos = self._value(pos, annotations)
+        if not annotations and self._is_marker_symbol(value, start):
+            return _SKIP, pos  # '$ion_1_0' or $2 at the top: a no-op, not a version marker
+        return value, pos
+
+    def _is_marker_symbol(self, value: Any, start: int) -> bool:
+        if isinstance(value, _IonSymbol):
+            return value.text == "$ion_1_0"
+        # For users a symbol is a str: a symbol is what is not a quoted string.
+        return value == "$ion_1_0" and self.buf[start] != '"' and not self.buf.startswith("'''", start)
 
     def _use_symbol_table(self, table: _IonStruct, pos: int) -> None:
         imports = symbols = None
         seen = set()
         for name, value in table:
+            value = _ion_bare(value)  # annotations inside a symbol table mean nothing
             if name.text in ("imports", "symbols"):
                 if name.text in seen:
                     raise self.fail("a symbol table has two %r fields" % name.text, pos)
@@ -3409,7 +3424,8 @@ class _IonTextReader:
                 for entry in imports:
                     self._import(table, entry, pos)
         if isinstance(symbols, list) and not isinstance(symbols, _IonSExp):
-            table.add_texts([symbol if isinstance(symbol, str) else None for symbol in symbols])
+            texts = [_ion_bare(symbol) for symbol in symbols]
+            table.add_texts([text if isinstance(text, str) else None for text in texts])
         self.symbols = table
 
     def _import(self, table: _SymbolTable, entry: Any, pos: int) -> None:
@@ -3418,7 +3434,7 @@ class _IonTextReader:
             return
         fields = {}
         for name, value in entry:
-            fields.setdefault(name.text, value)
+            fields.setdefault(name.text, _ion_bare(value))
         name = fields.get("name")
         if not isinstance(name, str) or not name or name == "$ion":
             return
@@ -3764,7 +3780,10 @@ class _IonTextReader:
                 if buf.find("'''", pos + 3) < 0:
                     self._more(len(buf))
                 raise self.fail("invalid long string", pos)
-            parts.append(self._unescape(match.group(1), pos, clob=clob))
+            raw = match.group(1)
+            if "\r" in raw:  # raw line ends, CR LF or CR alike, are read as LF
+                raw = raw.replace("\r\n", "\n").replace("\r", "\n")
+            parts.append(self._unescape(raw, pos, clob=clob))
             pos = match.end()
             after = self.patterns.space.match(buf, pos).end() if clob else self._skip(pos)
             if self._at_end(after) or not buf.startswith("'''", after):
@@ -4043,6 +4062,7 @@ def _decoded_chunks(file: Any, name: Optional[str], encoding: str = "utf-8-sig")
 
     decoder = codecs.getincrementaldecoder(encoding)()
     offset = 0
+    lines = 1
     while True:
         data = file.read(_ION_READ_CHUNK)
         if isinstance(data, str):
@@ -4051,10 +4071,14 @@ def _decoded_chunks(file: Any, name: Optional[str], encoding: str = "utf-8-sig")
         try:
             text = decoder.decode(data, final)
         except UnicodeDecodeError as exc:
-            where = offset + exc.start
-            raise IonReadError("%s, byte %d: the text is not valid %s (%s)"
-                               % (name or "Ion data", where, encoding.upper(), exc.reason), name, None, where) from None
+            # exc.object is what the decoder held back from the last piece, then data.
+            where = offset - (len(exc.object) - len(data)) + exc.start
+            line = lines + exc.object[:exc.start].decode(encoding, "replace").count("\n")
+            raise IonReadError("%s, line %d, byte %d: the text is not valid %s (%s)"
+                               % (name or "Ion data", line, where, encoding.upper(), exc.reason),
+                               name, line, where) from None
         offset += len(data)
+        lines += text.count("\n")
         yield text, len(data)
         if final:
             return
@@ -4131,11 +4155,14 @@ class _FromAmazonIon:
 
     def convert(self, value: Any) -> Any:
         from amazon.ion.core import IonType
+        from amazon.ion.simple_types import IonPyNull
 
         reader = self.reader
         ion_type = getattr(value, "ion_type", None)
+        if ion_type is not None and not isinstance(ion_type, IonType):
+            ion_type = IonType(ion_type)  # its C extension gives some values a bare int
         annotations = tuple(self.symbol(a) for a in getattr(value, "ion_annotations", ()) or ())
-        if getattr(value, "is_null", False) or value is None:
+        if isinstance(value, IonPyNull) or value is None:
             result = reader._null(ion_type.name.lower() if ion_type is not None else "null")
         elif ion_type == IonType.BOOL:
             result = bool(value)

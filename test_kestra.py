@@ -20,6 +20,7 @@ import hashlib
 import http
 import http.server
 import io
+import itertools
 import json
 import logging
 import math
@@ -35,6 +36,7 @@ import socketserver
 import struct
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -45,7 +47,7 @@ from collections import OrderedDict, namedtuple
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import kestra
@@ -4573,8 +4575,1203 @@ def test_a_large_file_uploads_in_bounded_memory(fake, tmp_path):
 
 # Ion reading ##################################################################
 
-ION_TESTS = os.path.join(os.path.dirname(HERE), "shared", "ion-tests", "iontestdata")
-ION_GOOD_TEXT = sorted(str(path) for path in pathlib.Path(ION_TESTS).glob("good/**/*.ion"))
+# The Ion project's conformance data (amazon-ion/ion-tests, iontestdata): every good
+# file reads, every bad file raises, and good/equivs, good/non-equivs and
+# good/timestamp/equivTimeline hold under ion_equivalent below, written from the Ion
+# data model. The folder is $KESTRA_ION_TESTS if set, else ../shared/ion-tests/iontestdata
+# beside this project; without it those tests skip (.ci/run says so).
+
+def _ion_tests_root():
+    candidates = [
+        os.environ.get("KESTRA_ION_TESTS", ""),
+        os.path.join(os.path.dirname(HERE), "shared", "ion-tests", "iontestdata"),
+    ]
+    for candidate in candidates:
+        if candidate and os.path.isdir(os.path.join(candidate, "good")):
+            return pathlib.Path(candidate)
+    return None
+
+
+ION_TESTS = _ion_tests_root()
+
+# Conformance files (text Ion 1.0) left out, relative to iontestdata: "reason".
+EXCLUDED = {}  # type: dict
+
+# Binary files, read through amazon.ion: its own gaps, not kestra.py's (amazon.ion 0.15.0).
+BINARY_EXCLUDED = {
+    "good/typecodes/T7-large.10n": "amazon.ion's C extension reports IERR_NUMERIC_OVERFLOW on "
+                                   "zero-padded symbol ids; its pure-Python reader reads them but "
+                                   "accepts bad files the C one refuses, so kestra.py uses the C one",
+}
+
+
+def ion_files(folder, suffix):
+    """pytest params, one per ``*suffix`` file under iontestdata/``folder`` (recursively),
+    with the path relative to iontestdata as id; EXCLUDED files are skipped with their reason."""
+    if ION_TESTS is None:
+        return [pytest.param(None, marks=pytest.mark.skip(reason="ion-tests data not found"))]
+    excluded = BINARY_EXCLUDED if suffix == ".10n" else EXCLUDED
+    params = []
+    for path in sorted((ION_TESTS / folder).rglob("*" + suffix)):
+        relative = path.relative_to(ION_TESTS).as_posix()
+        marks = [pytest.mark.skip(reason=excluded[relative])] if relative in excluded else []
+        params.append(pytest.param(path, id=relative, marks=marks))
+    return params
+
+
+def ion_values(source):
+    return list(kestra._ion_values(source))
+
+
+# Helpers: equivalence in the Ion data model ####################################
+
+def _ion_kind(value):
+    """The Ion type of a value of kestra's faithful model (annotations unwrapped before)."""
+    if isinstance(value, kestra._IonNull):
+        return "null"
+    if isinstance(value, kestra._IonSymbol):
+        return "symbol"
+    if isinstance(value, kestra._IonTimestamp):
+        return "timestamp"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, decimal.Decimal):
+        return "decimal"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, kestra._IonClob):
+        return "clob"
+    if isinstance(value, bytes):
+        return "blob"
+    if isinstance(value, kestra._IonStruct):
+        return "struct"
+    if isinstance(value, kestra._IonSExp):
+        return "sexp"
+    if isinstance(value, list):
+        return "list"
+    raise AssertionError("not a value of the Ion model: %r" % (value,))
+
+
+def _unannotated(value):
+    annotations = []
+    while isinstance(value, kestra._IonAnnotated):
+        annotations.extend(value.annotations)
+        value = value.value
+    return tuple(annotations), value
+
+
+def symbols_equivalent(a, b):
+    """Symbol tokens: by text when both are known, by import location when both are
+    unknown ($0 being ("", 0)); known text never equals unknown text."""
+    if a.text is not None or b.text is not None:
+        return a.text == b.text
+    return tuple(a.location) == tuple(b.location)
+
+
+def _fraction(timestamp):
+    """Fractional seconds, None when absent; a zero fraction without digits after the
+    point (possible in binary, 0d0) is no fraction."""
+    fraction = timestamp.fraction
+    if fraction is None or (fraction == 0 and fraction.as_tuple().exponent >= 0):
+        return None
+    return fraction.as_tuple()
+
+
+def timestamps_equivalent(a, b):
+    return (
+        a.precision == b.precision
+        and a.offset == b.offset
+        and a.instant() == b.instant()
+        and _fraction(a) == _fraction(b)
+    )
+
+
+def floats_equivalent(a, b):
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+
+
+def _fields_equivalent(a, b):
+    return symbols_equivalent(a[0], b[0]) and ion_equivalent(a[1], b[1])
+
+
+def structs_equivalent(a, b):
+    """Multisets of (field name, value) pairs. Equivalence is an equivalence relation,
+    so taking the first unmatched equivalent pair each time finds a matching if any."""
+    if len(a) != len(b):
+        return False
+    unmatched = list(b)
+    for field in a:
+        for index, other in enumerate(unmatched):
+            if _fields_equivalent(field, other):
+                del unmatched[index]
+                break
+        else:
+            return False
+    return True
+
+
+def ion_equivalent(a, b):
+    """Equivalence of two values of kestra's faithful model, per the Ion data model."""
+    a_annotations, a = _unannotated(a)
+    b_annotations, b = _unannotated(b)
+    if len(a_annotations) != len(b_annotations):
+        return False
+    if not all(symbols_equivalent(x, y) for x, y in zip(a_annotations, b_annotations)):
+        return False
+    kind = _ion_kind(a)
+    if kind != _ion_kind(b):
+        return False
+    if kind == "null":
+        return a.ion_type == b.ion_type
+    if kind in ("bool", "int", "string"):
+        return a == b
+    if kind in ("blob", "clob"):
+        return bytes(a) == bytes(b)
+    if kind == "float":
+        return floats_equivalent(a, b)
+    if kind == "decimal":
+        return a.as_tuple() == b.as_tuple()
+    if kind == "symbol":
+        return symbols_equivalent(a, b)
+    if kind == "timestamp":
+        return timestamps_equivalent(a, b)
+    if kind == "struct":
+        return structs_equivalent(a, b)
+    return len(a) == len(b) and all(ion_equivalent(x, y) for x, y in zip(a, b))  # list, sexp
+
+
+def documents_equivalent(a, b):
+    return len(a) == len(b) and all(ion_equivalent(x, y) for x, y in zip(a, b))
+
+
+def equivalence_groups(path):
+    """Each top-level sequence of a good/equivs or good/non-equivs file: (line of
+    description, members), a member being a value, or a document (the list of its
+    top-level values) for a sequence annotated embedded_documents."""
+    groups = []
+    for number, top in enumerate(ion_values(path)):
+        annotations, sequence = _unannotated(top)
+        assert _ion_kind(sequence) in ("list", "sexp"), "top-level value %d is not a sequence" % number
+        texts = [annotation.text for annotation in annotations]
+        if "embedded_documents" in texts:
+            members = []
+            for member in sequence:
+                assert _ion_kind(member) == "string", "an embedded document is not a string"
+                members.append(ion_values(member))
+            groups.append(("sequence %d (embedded documents)" % number, members, documents_equivalent))
+        else:
+            groups.append(("sequence %d" % number, list(sequence), ion_equivalent))
+    assert groups, "no sequence in %s" % path
+    return groups
+
+
+# Conformance: iontestdata ######################################################
+
+@pytest.mark.parametrize("path", ion_files("good", ".ion"))
+def test_ion_good_files_read(path):
+    ion_values(path)
+    with open(path, "rb") as file:  # an open file reads as the path does
+        assert len(ion_values(file)) == len(ion_values(path))
+
+
+@pytest.mark.parametrize("path", ion_files("bad", ".ion"))
+def test_ion_bad_files_raise(path):
+    with pytest.raises(kestra.IonReadError) as info:
+        ion_values(path)
+    error = info.value
+    assert isinstance(error, kestra.KestraError)
+    assert isinstance(error.line, int) and error.line >= 1
+    assert isinstance(error.offset, int) and 0 <= error.offset <= path.stat().st_size
+    with pytest.raises(kestra.IonReadError):
+        Kestra.read(path)
+
+
+@pytest.mark.parametrize("path", ion_files("good/equivs", ".ion"))
+def test_ion_equivs(path):
+    check_equivs(path)
+
+
+@pytest.mark.parametrize("path", ion_files("good/non-equivs", ".ion"))
+def test_ion_non_equivs(path):
+    check_non_equivs(path)
+
+
+@pytest.mark.parametrize("path", ion_files("good/timestamp/equivTimeline", ".ion"))
+def test_ion_equiv_timeline(path):
+    for number, top in enumerate(ion_values(path)):
+        _, sequence = _unannotated(top)
+        assert _ion_kind(sequence) in ("list", "sexp")
+        for member in sequence:
+            assert _ion_kind(member) == "timestamp", member
+        for i, j in itertools.combinations(range(len(sequence)), 2):
+            assert sequence[i].instant() == sequence[j].instant(), (
+                "sequence %d: members %d and %d are different instants: %r, %r"
+                % (number, i, j, sequence[i], sequence[j])
+            )
+
+
+def check_equivs(path):
+    for description, members, equivalent in equivalence_groups(path):
+        assert len(members) >= 2, description
+        for i, member in enumerate(members):
+            assert equivalent(member, member), "%s: member %d is not equivalent to itself" % (description, i)
+        for i, j in itertools.combinations(range(len(members)), 2):
+            assert equivalent(members[i], members[j]) and equivalent(members[j], members[i]), (
+                "%s: members %d and %d differ: %r, %r" % (description, i, j, members[i], members[j])
+            )
+
+
+def check_non_equivs(path):
+    for description, members, equivalent in equivalence_groups(path):
+        assert len(members) >= 2, description
+        for i, j in itertools.combinations(range(len(members)), 2):
+            assert not equivalent(members[i], members[j]) and not equivalent(members[j], members[i]), (
+                "%s: members %d and %d are equivalent: %r, %r" % (description, i, j, members[i], members[j])
+            )
+
+
+# Binary Ion goes through amazon.ion: the same checks when it is importable.
+
+@pytest.mark.parametrize("path", ion_files("good", ".10n"))
+def test_ion_good_binary_files_read(path):
+    pytest.importorskip("amazon.ion.simpleion")
+    ion_values(path)
+
+
+@pytest.mark.parametrize("path", ion_files("bad", ".10n"))
+def test_ion_bad_binary_files_raise(path):
+    pytest.importorskip("amazon.ion.simpleion")
+    with pytest.raises(kestra.KestraError):
+        ion_values(path)
+
+
+@pytest.mark.parametrize("path", ion_files("good/equivs", ".10n"))
+def test_ion_binary_equivs(path):
+    pytest.importorskip("amazon.ion.simpleion")
+    check_equivs(path)
+
+
+@pytest.mark.parametrize("path", ion_files("good/non-equivs", ".10n"))
+def test_ion_binary_non_equivs(path):
+    pytest.importorskip("amazon.ion.simpleion")
+    check_non_equivs(path)
+
+
+# The faithful model, on a few values ##############################################
+
+def test_ion_values_model():
+    values = ion_values(
+        "null.int $0 a::'b c'::1 1.50 -0d0 {{\"hi\"}} (a + 1) {x:1, x:2} 2007-02-23T12:14:33.079-08:00 2007-02-23"
+    )
+    null_int, symbol_zero, annotated, decimal_value, negative_zero, clob, sexp, struct, timestamp, date = values
+    assert isinstance(null_int, kestra._IonNull) and null_int.ion_type == "int"
+    assert isinstance(symbol_zero, kestra._IonSymbol) and symbol_zero.text is None
+    assert tuple(symbol_zero.location) == ("", 0)
+    assert isinstance(annotated, kestra._IonAnnotated)
+    assert [symbol.text for symbol in annotated.annotations] == ["a", "b c"] and annotated.value == 1
+    assert decimal_value.as_tuple() == decimal.Decimal("1.50").as_tuple()
+    assert negative_zero.as_tuple() == (1, (0,), 0)
+    assert isinstance(clob, kestra._IonClob) and clob == b"hi"
+    assert isinstance(sexp, kestra._IonSExp) and [item.text for item in sexp[:2]] == ["a", "+"] and sexp[2] == 1
+    assert isinstance(struct, kestra._IonStruct)
+    assert [(name.text, value) for name, value in struct] == [("x", 1), ("x", 2)]
+    assert isinstance(timestamp, kestra._IonTimestamp)
+    assert (timestamp.year, timestamp.month, timestamp.day, timestamp.hour, timestamp.minute, timestamp.second) == (
+        2007, 2, 23, 12, 14, 33)
+    assert timestamp.fraction.as_tuple() == decimal.Decimal("0.079").as_tuple()
+    assert timestamp.offset == -480 and timestamp.precision == "second"
+    assert (date.year, date.month, date.day, date.precision, date.offset, date.fraction) == (2007, 2, 23, "day", None, None)
+    # A shared table that is not in the catalog: its symbols have no text, only a place.
+    symbols = ion_values(
+        "$ion_symbol_table::{imports:[{name:\"missing\", version:1, max_id:2}], symbols:[\"s\"]} $10 $11 $12"
+    )
+    assert [symbol.text for symbol in symbols] == [None, None, "s"]
+    assert [tuple(symbol.location) for symbol in symbols[:2]] == [("missing", 1), ("missing", 2)]
+    assert symbols[2].location is None
+
+
+def test_ion_values_sources(tmp_path):
+    path = tmp_path / "values.ion"
+    path.write_bytes(b"$ion_1_0 {a:1} 2")
+    for source in (path, b"$ion_1_0 {a:1} 2", "$ion_1_0 {a:1} 2", io.BytesIO(b"$ion_1_0 {a:1} 2")):
+        struct, two = ion_values(source)
+        assert [(name.text, value) for name, value in struct] == [("a", 1)] and two == 2
+
+
+def test_ion_equivalence_helper():
+    """ion_equivalent itself, on pairs the data model decides."""
+    def one(text):
+        (value,) = ion_values(text)
+        return value
+
+    same = [
+        ("{a:1, b:2}", "{b:2, a:1}"), ("nan", "nan"), ("1.0", "10d-1"), ("0x10", "16"),
+        ("2001-01-01T00:00Z", "2001-01-01T00:00+00:00"), ("a::b", "'a'::'b'"), ("{{aGk=}}", "{{ aGk= }}"),
+    ]
+    different = [
+        ("{a:1, a:1}", "{a:1}"), ("0e0", "-0e0"), ("1.0", "1.00"), ("0.", "-0."), ("\"a\"", "a"),
+        ("[1]", "(1)"), ("{{aGk=}}", "{{\"hi\"}}"), ("null", "null.int"),
+        ("2001-01-01T00:00Z", "2001-01-01T00:00-00:00"), ("2001-01-01T00:00:00Z", "2001-01-01T00:00:00.0Z"),
+        ("2001-01-01T00:00:00.0Z", "2001-01-01T00:00:00.00Z"), ("2001-01-01T", "2001-01T"),
+        ("2001-01-01T01:00+01:00", "2001-01-01T00:00Z"), ("a::1", "1"), ("a::b::1", "b::a::1"), ("$0", "''"),
+        ("1e0", "1.0"), ("1", "1e0"),
+    ]
+    for left, right in same:
+        assert ion_equivalent(one(left), one(right)), (left, right)
+    for left, right in different:
+        assert not ion_equivalent(one(left), one(right)), (left, right)
+        assert not ion_equivalent(one(right), one(left)), (left, right)
+
+
+# The user-facing mapping: examples ###############################################
+
+UTC = datetime.timezone.utc
+
+
+def offset(minutes):
+    return datetime.timezone(datetime.timedelta(minutes=minutes))
+
+
+def read_text(tmp_path, text, **options):
+    path = tmp_path / "data.ion"
+    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+    return Kestra.read(str(path), **options)
+
+
+SEED = (
+    '{key:"value",list:[1, 2, 3]}\n'
+    '{employee_id:100.000000,first_name:"Steven",hire_date:1987-06-17,commission_pct:null}\n'
+    '{dt:LocalDateTime::"2024-04-21T13:43:24.34"}\n'
+)
+
+
+def test_ion_read_seed_example(tmp_path):
+    assert_read(read_text(tmp_path, SEED), [
+        {"key": "value", "list": [1, 2, 3]},
+        {"employee_id": 100.0, "first_name": "Steven", "hire_date": datetime.date(1987, 6, 17), "commission_pct": None},
+        {"dt": datetime.datetime(2024, 4, 21, 13, 43, 24, 340000)},
+    ])
+    assert_read(read_text(tmp_path, SEED, exact=True), [
+        {"key": "value", "list": [1, 2, 3]},
+        {"employee_id": decimal.Decimal("100.000000"), "first_name": "Steven",
+         "hire_date": datetime.date(1987, 6, 17), "commission_pct": None},
+        {"dt": datetime.datetime(2024, 4, 21, 13, 43, 24, 340000)},
+    ])
+
+
+# (Ion text, value with exact=False, value with exact=True), the value being the only row.
+SAME = object()
+MAPPING = [
+    ("{a:1, a:2}", {"a": 2}, SAME),
+    ("[1, (a b), 'c']", [1, ["a", "b"], "c"], SAME),
+    ("(+ - a)", ["+", "-", "a"], SAME),
+    ("-0x1F", -31, SAME),
+    ("123456789012345678901234567890", 123456789012345678901234567890, SAME),
+    ("true", True, SAME),
+    ("nan", math.nan, SAME),
+    ("-inf", -math.inf, SAME),
+    ("-0e0", -0.0, SAME),
+    ("1.5e3", 1500.0, SAME),
+    ("1.25", 1.25, decimal.Decimal("1.25")),
+    ("-0.0", -0.0, decimal.Decimal("-0.0")),
+    ("12d-1", 1.2, decimal.Decimal("1.2")),
+    ("1.23456789012345678901234567890", 1.2345678901234568, decimal.Decimal("1.23456789012345678901234567890")),
+    ("null", None, SAME),
+    ("null.struct", None, SAME),
+    ("[null.int, null.timestamp]", [None, None], SAME),
+    ("{{aGVsbG8=}}", b"hello", SAME),
+    ("{{\"hi\\x00\"}}", b"hi\x00", SAME),
+    ("\"tab\\there\"", "tab\there", SAME),
+    ("'''a''' '''b'''", "ab", SAME),
+    ("2007T", datetime.date(2007, 1, 1), SAME),
+    ("2007-02T", datetime.date(2007, 2, 1), SAME),
+    ("2007-02-23T", datetime.date(2007, 2, 23), SAME),
+    ("2007-02-23T12:14Z", datetime.datetime(2007, 2, 23, 12, 14, tzinfo=UTC), SAME),
+    ("2007-02-23T12:14-00:00", datetime.datetime(2007, 2, 23, 12, 14, tzinfo=UTC), SAME),
+    ("2007-02-23T12:14:33.079-08:00", datetime.datetime(2007, 2, 23, 12, 14, 33, 79000, tzinfo=offset(-480)), SAME),
+    ("2007-02-23T12:14:33.1234564Z", datetime.datetime(2007, 2, 23, 12, 14, 33, 123456, tzinfo=UTC), SAME),
+    ("2007-02-23T12:14:33.1234566Z", datetime.datetime(2007, 2, 23, 12, 14, 33, 123457, tzinfo=UTC), SAME),
+    ("2007-12-31T23:59:59.9999999+01:00", datetime.datetime(2008, 1, 1, 0, 0, 0, tzinfo=offset(60)), SAME),
+    ("\"2024-04-21T13:43:24\"", datetime.datetime(2024, 4, 21, 13, 43, 24), "2024-04-21T13:43:24"),
+    ("\"2024-04-21T13:43:24.5Z\"", datetime.datetime(2024, 4, 21, 13, 43, 24, 500000, tzinfo=UTC),
+     "2024-04-21T13:43:24.5Z"),
+    ("\"2024-04-21T13:43:24-05:30\"", datetime.datetime(2024, 4, 21, 13, 43, 24, tzinfo=offset(-330)),
+     "2024-04-21T13:43:24-05:30"),
+    ("\"2024-04-21 13:43:24\"", "2024-04-21 13:43:24", SAME),
+    ("\"2024-04-21T13:43\"", "2024-04-21T13:43", SAME),
+    ("LocalDateTime::\"2024-04-21T13:43:24.34\"", datetime.datetime(2024, 4, 21, 13, 43, 24, 340000), SAME),
+    ("LocalDateTime::\"2024-04-21T13:43\"", datetime.datetime(2024, 4, 21, 13, 43), SAME),
+    ("ZonedDateTime::\"2013-09-08T16:19:00+02:00[Europe/Paris]\"",
+     datetime.datetime(2013, 9, 8, 16, 19, tzinfo=offset(120)), SAME),
+    ("OffsetDateTime::\"2013-09-08T16:19:00.5+02:00\"",
+     datetime.datetime(2013, 9, 8, 16, 19, 0, 500000, tzinfo=offset(120)), SAME),
+    ("LocalDate::\"2024-01-02\"", datetime.date(2024, 1, 2), SAME),
+    ("LocalTime::\"15:30:00.123456\"", datetime.time(15, 30, 0, 123456), SAME),
+    ("OffsetTime::\"15:30:00+02:00\"", datetime.time(15, 30, tzinfo=offset(120)), SAME),
+    ("other::\"2024-04-21T13:43:24\"", datetime.datetime(2024, 4, 21, 13, 43, 24), "2024-04-21T13:43:24"),
+    ("a::b::{x:c::1}", {"x": 1}, SAME),
+    ("$ion_symbol_table::{symbols:[\"foo\"]} $10", "foo", SAME),
+]
+
+
+@pytest.mark.parametrize("text, value, exact_value", MAPPING, ids=[case[0] for case in MAPPING])
+def test_ion_read_mapping(tmp_path, text, value, exact_value):
+    assert_read(read_text(tmp_path, text), [value])
+    assert_read(read_text(tmp_path, text, exact=True), [value if exact_value is SAME else exact_value])
+
+
+def test_ion_read_sources(tmp_path):
+    path = tmp_path / "rows.ion"
+    path.write_bytes(SEED.encode())
+    expected = Kestra.read(str(path))
+    assert_read(Kestra.read(path), expected)
+    with open(path, "rb") as file:
+        assert_read(Kestra.read(file), expected)
+    assert_read(Kestra.read(io.BytesIO(SEED.encode())), expected)
+    assert_read(list(Kestra.iter_read(path)), expected)
+    assert_read(list(Kestra.iter_read(str(path), exact=True)), Kestra.read(path, exact=True))
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "// nothing\n/* at all */ ", "$ion_1_0", "$ion_1_0 $ion_1_0\n"])
+def test_ion_read_empty(tmp_path, text):
+    assert read_text(tmp_path, text) == []
+    assert list(Kestra.iter_read(io.BytesIO(text.encode()))) == []
+
+
+# The user-facing mapping: generated rows #########################################
+
+# Generated values are either Python values written the obvious way (None, bool, int,
+# float, str, list) or one of these, written as their fields say.
+IntText = collections.namedtuple("IntText", "value form")  # form: hex, binary, underscores
+DecimalText = collections.namedtuple("DecimalText", "value form")  # Decimal; form: point, d
+Symbol = collections.namedtuple("Symbol", "text")
+Null = collections.namedtuple("Null", "ion_type")
+Blob = collections.namedtuple("Blob", "data")
+Clob = collections.namedtuple("Clob", "data")
+SExp = collections.namedtuple("SExp", "items")
+Struct = collections.namedtuple("Struct", "fields trailing_comma")  # fields: [(name, value)]
+FieldName = collections.namedtuple("FieldName", "text form")  # form: bare, quoted, string
+Annotated = collections.namedtuple("Annotated", "annotations value")  # annotations: (str, ...)
+TimestampText = collections.namedtuple(
+    "TimestampText", "text precision year month day hour minute second fraction offset")
+DateText = collections.namedtuple("DateText", "annotation text value")  # a Java toString and its value
+LongString = collections.namedtuple("LongString", "parts")
+
+KEYWORDS = {"null", "true", "false", "nan"}
+IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*\Z")
+SYMBOL_ID = re.compile(r"\$[0-9]+\Z")
+ISO_DATE_TIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?\Z")
+DATE_ANNOTATIONS = ("LocalDateTime", "ZonedDateTime", "OffsetDateTime", "LocalDate", "LocalTime", "OffsetTime")
+
+
+def escape_text(text, quote):
+    out = []
+    for char in text:
+        code = ord(char)
+        if char == "\\" or char == quote:
+            out.append("\\" + char)
+        elif char == "\n":
+            out.append("\\n")
+        elif char == "\t":
+            out.append("\\t")
+        elif code < 0x20 or code == 0x7F:
+            out.append("\\x%02x" % code)
+        elif code > 0xFFFF and code % 3 == 0:  # some of them escaped, the others raw
+            out.append("\\U%08x" % code)
+        elif 0x7F < code <= 0xFFFF and code % 5 == 0:
+            out.append("\\u%04X" % code)
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def write_symbol(text):
+    if IDENTIFIER.match(text) and text not in KEYWORDS and not SYMBOL_ID.match(text):
+        return text
+    return "'%s'" % escape_text(text, "'")
+
+
+def write_ion(value, out):
+    """Ion text for a generated value, appended to the list ``out``."""
+    if value is None:
+        out.append("null")
+    elif value is True or value is False:
+        out.append("true" if value else "false")
+    elif isinstance(value, int):
+        out.append(str(value))
+    elif isinstance(value, float):
+        text = repr(value)
+        out.append(text if "e" in text else text + "e0")
+    elif isinstance(value, str):
+        out.append('"%s"' % escape_text(value, '"'))
+    elif isinstance(value, LongString):
+        out.append(" ".join("'''%s'''" % escape_text(part, "'") for part in value.parts))
+    elif isinstance(value, list):
+        out.append("[")
+        for index, item in enumerate(value):
+            if index:
+                out.append(", ")
+            write_ion(item, out)
+        out.append("]")
+    elif isinstance(value, SExp):
+        out.append("(")
+        for index, item in enumerate(value.items):
+            if index:
+                out.append(" ")
+            write_ion(short_string(item), out)
+        out.append(")")
+    elif isinstance(value, Struct):
+        out.append("{")
+        for index, (name, item) in enumerate(value.fields):
+            if index:
+                out.append(",")
+            if name.form == "string":
+                out.append('"%s"' % escape_text(name.text, '"'))
+            elif name.form == "quoted":
+                out.append("'%s'" % escape_text(name.text, "'"))
+            else:
+                out.append(write_symbol(name.text))
+            out.append(":")
+            write_ion(item, out)
+        out.append(",}" if value.trailing_comma and value.fields else "}")
+    elif isinstance(value, IntText):
+        sign, magnitude = ("-" if value.value < 0 else ""), abs(value.value)
+        if value.form == "hex":
+            out.append("%s0x%x" % (sign, magnitude))
+        elif value.form == "binary":
+            out.append("%s0b%s" % (sign, format(magnitude, "b")))
+        else:
+            out.append("{:,}".format(value.value).replace(",", "_"))
+    elif isinstance(value, DecimalText):
+        sign, digits, exponent = value.value.as_tuple()
+        digits = "".join(map(str, digits))
+        if value.form == "point" and exponent <= 0:
+            if len(digits) > -exponent:
+                whole, fraction = digits[:len(digits) + exponent], digits[len(digits) + exponent:]
+            else:
+                whole, fraction = "0", digits.rjust(-exponent, "0")
+            out.append("%s%s.%s" % ("-" if sign else "", whole, fraction))
+        else:
+            out.append("%s%sd%d" % ("-" if sign else "", digits, exponent))
+    elif isinstance(value, Symbol):
+        out.append(write_symbol(value.text))
+    elif isinstance(value, Null):
+        out.append("null." + value.ion_type)
+    elif isinstance(value, Blob):
+        out.append("{{ %s }}" % base64.b64encode(value.data).decode("ascii"))
+    elif isinstance(value, Clob):
+        out.append('{{"%s"}}' % "".join(
+            chr(byte) if 0x20 <= byte < 0x7F and byte not in b'"\\' else "\\x%02x" % byte for byte in value.data))
+    elif isinstance(value, Annotated):
+        for annotation in value.annotations:
+            out.append(write_symbol(annotation) + "::")
+        write_ion(value.value, out)
+    elif isinstance(value, TimestampText):
+        out.append(value.text)
+    elif isinstance(value, DateText):
+        out.append('%s::"%s"' % (value.annotation, value.text))
+    else:
+        raise AssertionError(value)
+
+
+def short_string(value):
+    """Long strings written as one short string: adjacent long strings (in a sexp, or on
+    consecutive top-level lines) are one string in Ion."""
+    return "".join(value.parts) if isinstance(value, LongString) else value
+
+
+def write_rows(rows, version_marker):
+    lines = ["$ion_1_0"] if version_marker else []
+    for row in rows:
+        out = []
+        write_ion(short_string(row), out)
+        lines.append("".join(out))
+    return "\n".join(lines) + "\n"
+
+
+def iso_date_time(text):
+    """A string in the shape of an ISO-8601 date-time as a datetime, else None."""
+    match = ISO_DATE_TIME.match(text)
+    if not match:
+        return None
+    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+    return datetime.datetime(
+        year, month, day, hour, minute, second, fraction_micros(match.group(7)), zone(match.group(8)))
+
+
+def fraction_micros(fraction):
+    """Microseconds of a fraction of a second (".5" or Decimal("0.5") or None), rounded."""
+    if fraction is None:
+        return 0
+    micros = decimal.Decimal(fraction).scaleb(6).quantize(decimal.Decimal(1), decimal.ROUND_HALF_EVEN)
+    return int(micros)
+
+
+def zone(text):
+    if text is None:
+        return None
+    if text == "Z":
+        return UTC
+    minutes = int(text[1:3]) * 60 + int(text[4:6])
+    return offset(-minutes if text[0] == "-" else minutes)
+
+
+def expected_value(value, exact):
+    """What Kestra.read returns for a generated value."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        converted = None if exact else iso_date_time(value)
+        return value if converted is None else converted
+    if isinstance(value, LongString):
+        return expected_value("".join(value.parts), exact)
+    if isinstance(value, list):
+        return [expected_value(item, exact) for item in value]
+    if isinstance(value, SExp):
+        return [expected_value(item, exact) for item in value.items]
+    if isinstance(value, Struct):
+        row = {}
+        for name, item in value.fields:
+            row[name.text] = expected_value(item, exact)
+        return row
+    if isinstance(value, IntText):
+        return value.value
+    if isinstance(value, DecimalText):
+        return value.value if exact else float(value.value)
+    if isinstance(value, Symbol):
+        return value.text
+    if isinstance(value, Null):
+        return None
+    if isinstance(value, (Blob, Clob)):
+        return value.data
+    if isinstance(value, Annotated):
+        return expected_value(value.value, exact)
+    if isinstance(value, DateText):
+        return value.value
+    if isinstance(value, TimestampText):
+        if value.precision in ("year", "month", "day"):
+            return datetime.date(value.year, value.month, value.day)
+        tz = UTC if value.offset is None else offset(value.offset)
+        moment = datetime.datetime(value.year, value.month, value.day, value.hour, value.minute, value.second, tzinfo=tz)
+        return moment + datetime.timedelta(microseconds=fraction_micros(value.fraction))
+    raise AssertionError(value)
+
+
+def assert_read(actual, expected, where="value"):
+    """Equality that also checks types, the digits of Decimals, the sign of zeros, nan,
+    and the offsets of datetimes and times."""
+    if expected is None:
+        assert actual is None, "%s: %r is not None" % (where, actual)
+    elif isinstance(expected, bool):
+        assert actual is expected, "%s: %r is not %r" % (where, actual, expected)
+    elif isinstance(expected, int):
+        assert isinstance(actual, int) and not isinstance(actual, bool) and actual == expected, (
+            "%s: %r != %r" % (where, actual, expected))
+    elif isinstance(expected, float):
+        assert isinstance(actual, float), "%s: %r is not a float" % (where, actual)
+        assert floats_equivalent(actual, expected), "%s: %r != %r" % (where, actual, expected)
+    elif isinstance(expected, decimal.Decimal):
+        assert isinstance(actual, decimal.Decimal) and actual.as_tuple() == expected.as_tuple(), (
+            "%s: %r is not %r" % (where, actual, expected))
+    elif isinstance(expected, str):
+        assert isinstance(actual, str) and actual == expected, "%s: %r != %r" % (where, actual, expected)
+    elif isinstance(expected, bytes):
+        assert isinstance(actual, bytes) and bytes(actual) == expected, "%s: %r != %r" % (where, actual, expected)
+    elif isinstance(expected, datetime.datetime):
+        assert isinstance(actual, datetime.datetime), "%s: %r is not a datetime" % (where, actual)
+        assert (actual.tzinfo is None) == (expected.tzinfo is None), "%s: %r vs %r" % (where, actual, expected)
+        assert actual == expected and actual.utcoffset() == expected.utcoffset(), (
+            "%s: %r != %r" % (where, actual, expected))
+    elif isinstance(expected, datetime.date):
+        assert type(actual) is datetime.date and actual == expected, "%s: %r != %r" % (where, actual, expected)
+    elif isinstance(expected, datetime.time):
+        assert isinstance(actual, datetime.time), "%s: %r is not a time" % (where, actual)
+        assert actual.replace(tzinfo=None) == expected.replace(tzinfo=None), "%s: %r != %r" % (where, actual, expected)
+        assert actual.utcoffset() == expected.utcoffset(), "%s: %r != %r" % (where, actual, expected)
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(actual) == len(expected), "%s: %r != %r" % (where, actual, expected)
+        for index, (left, right) in enumerate(zip(actual, expected)):
+            assert_read(left, right, "%s[%d]" % (where, index))
+    elif isinstance(expected, dict):
+        assert isinstance(actual, dict), "%s: %r is not a dict" % (where, actual)
+        assert sorted(actual) == sorted(expected), "%s: keys %r != %r" % (where, sorted(actual), sorted(expected))
+        for key in expected:
+            assert_read(actual[key], expected[key], "%s[%r]" % (where, key))
+    else:
+        raise AssertionError("%s: unexpected expected value %r" % (where, expected))
+
+
+# Strategies ----------------------------------------------------------------------
+
+# Symbol texts in the shape of a symbol id ($10) are left out, quoted or not.
+names = st.text(alphabet="abcdeflnrstu_$019", min_size=1, max_size=6).filter(lambda text: not SYMBOL_ID.match(text))
+any_text = st.text(max_size=30)
+symbol_texts = st.one_of(names, any_text.filter(lambda text: not SYMBOL_ID.match(text)))
+field_names = st.builds(FieldName, symbol_texts, st.sampled_from(["bare", "quoted", "string"]))
+offsets = st.one_of(st.none(), st.just(0), st.integers(-23 * 60 - 59, 23 * 60 + 59))
+
+
+def no_tie(digits):
+    """Fraction digits without an exact tie at the microsecond (the rounding mode is not
+    what these tests are about)."""
+    if len(digits) > 6 and digits[6:].rstrip("0") == "5":
+        return digits[:6] + "4"
+    return digits
+
+
+@st.composite
+def timestamps(draw, precisions=("year", "month", "day", "minute", "second")):
+    moment = draw(st.datetimes(min_value=datetime.datetime(1, 1, 2), max_value=datetime.datetime(9999, 12, 30)))
+    precision = draw(st.sampled_from(precisions))
+    year, month, day = moment.year, moment.month, moment.day
+    if precision == "year":
+        return TimestampText("%04dT" % year, precision, year, 1, 1, 0, 0, 0, None, None)
+    if precision == "month":
+        return TimestampText("%04d-%02dT" % (year, month), precision, year, month, 1, 0, 0, 0, None, None)
+    if precision == "day":
+        text = "%04d-%02d-%02d%s" % (year, month, day, draw(st.sampled_from(["", "T"])))
+        return TimestampText(text, precision, year, month, day, 0, 0, 0, None, None)
+    minutes = draw(offsets)
+    if minutes is None:
+        zone_text = "-00:00"
+    elif minutes == 0 and draw(st.booleans()):
+        zone_text = "Z"
+    else:
+        zone_text = "%s%02d:%02d" % ("-" if minutes < 0 else "+", abs(minutes) // 60, abs(minutes) % 60)
+    text = "%04d-%02d-%02dT%02d:%02d" % (year, month, day, moment.hour, moment.minute)
+    second, fraction = 0, None
+    if precision == "second":
+        second = moment.second
+        text += ":%02d" % second
+        digits = draw(st.one_of(st.just(""), st.text(alphabet="0123456789", min_size=1, max_size=12)))
+        if digits:
+            digits = no_tie(digits)
+            fraction = "." + digits
+            text += fraction
+    return TimestampText(text + zone_text, precision, year, month, day, moment.hour, moment.minute, second,
+                         fraction, minutes)
+
+
+@st.composite
+def utc_millis(draw):
+    """A Kestra-written instant: 2024-04-21T13:43:24.340Z."""
+    moment = draw(st.datetimes(min_value=datetime.datetime(1900, 1, 1), max_value=datetime.datetime(2200, 1, 1)))
+    millis = moment.microsecond // 1000
+    text = "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (
+        moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second, millis)
+    return TimestampText(text, "second", moment.year, moment.month, moment.day, moment.hour, moment.minute,
+                         moment.second, ".%03d" % millis, 0)
+
+
+def zone_text(minutes):
+    if minutes == 0:
+        return "Z"
+    return "%s%02d:%02d" % ("-" if minutes < 0 else "+", abs(minutes) // 60, abs(minutes) % 60)
+
+
+@st.composite
+def time_texts(draw):
+    """A time as Java's toString writes it (seconds left out when zero, and so on),
+    with 0 to 6 fraction digits, and its value."""
+    moment = draw(st.times())
+    form = draw(st.sampled_from(["minutes", "seconds", "fraction"]))
+    if form == "minutes":
+        return "%02d:%02d" % (moment.hour, moment.minute), moment.replace(second=0, microsecond=0)
+    if form == "seconds":
+        return "%02d:%02d:%02d" % (moment.hour, moment.minute, moment.second), moment.replace(microsecond=0)
+    digits = draw(st.integers(1, 6))
+    fraction = ("%06d" % moment.microsecond)[:digits]
+    micros = int(fraction.ljust(6, "0"))
+    return "%02d:%02d:%02d.%s" % (moment.hour, moment.minute, moment.second, fraction), moment.replace(
+        microsecond=micros)
+
+
+@st.composite
+def date_texts(draw):
+    annotation = draw(st.sampled_from(DATE_ANNOTATIONS))
+    day = draw(st.dates(min_value=datetime.date(1, 1, 1), max_value=datetime.date(9999, 12, 31)))
+    day_text = "%04d-%02d-%02d" % (day.year, day.month, day.day)
+    if annotation == "LocalDate":
+        return DateText(annotation, day_text, day)
+    time_text, time = draw(time_texts())
+    if annotation == "LocalTime":
+        return DateText(annotation, time_text, time)
+    minutes = draw(st.integers(-18 * 60, 18 * 60))
+    tz = offset(minutes)
+    if annotation == "OffsetTime":
+        return DateText(annotation, time_text + zone_text(minutes), time.replace(tzinfo=tz))
+    moment = datetime.datetime.combine(day, time)
+    if annotation == "LocalDateTime":
+        return DateText(annotation, day_text + "T" + time_text, moment)
+    text = day_text + "T" + time_text + zone_text(minutes)
+    if annotation == "ZonedDateTime":
+        text += draw(st.sampled_from(["[Europe/Paris]", "[UTC]", "[America/Argentina/Buenos_Aires]", ""]))
+    return DateText(annotation, text, moment.replace(tzinfo=tz))
+
+
+@st.composite
+def iso_strings(draw):
+    moment = draw(st.datetimes(min_value=datetime.datetime(1, 1, 1), max_value=datetime.datetime(9999, 12, 31)))
+    text = "%04d-%02d-%02dT%02d:%02d:%02d" % (
+        moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+    digits = draw(st.integers(0, 6))
+    if digits:
+        text += "." + ("%06d" % moment.microsecond)[:digits]
+    minutes = draw(st.one_of(st.none(), st.integers(-23 * 60 - 59, 23 * 60 + 59)))
+    if minutes is not None:
+        text += zone_text(minutes) if minutes or draw(st.booleans()) else "+00:00"
+    return text
+
+
+decimals = st.builds(
+    lambda sign, coefficient, exponent, form: DecimalText(
+        decimal.Decimal((sign, tuple(int(digit) for digit in str(coefficient)), exponent)), form),
+    st.integers(0, 1), st.one_of(st.integers(0, 10 ** 6), st.integers(0, 10 ** 30)), st.integers(-12, 6),
+    st.sampled_from(["point", "d"]),
+)
+ints = st.one_of(
+    st.integers(-(2 ** 70), 2 ** 70),
+    st.builds(IntText, st.integers(-(2 ** 70), 2 ** 70), st.sampled_from(["hex", "binary", "underscores"])),
+)
+strings = st.one_of(any_text, st.builds(LongString, st.lists(any_text, min_size=1, max_size=3)), iso_strings())
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    ints,
+    st.floats(allow_nan=False, allow_infinity=False),
+    decimals,
+    strings,
+    st.builds(Symbol, symbol_texts),
+    st.builds(Null, st.sampled_from(["null", "bool", "int", "float", "decimal", "timestamp", "symbol", "string",
+                                     "clob", "blob", "list", "sexp", "struct"])),
+    st.builds(Blob, st.binary(max_size=20)),
+    st.builds(Clob, st.binary(max_size=20)),
+    timestamps(),
+    utc_millis(),
+    date_texts(),
+)
+
+
+def structs(children, min_size=0):
+    return st.builds(Struct, st.lists(st.tuples(field_names, children), min_size=min_size, max_size=6), st.booleans())
+
+
+values = st.recursive(
+    st.one_of(scalars, st.builds(Annotated, st.lists(names, min_size=1, max_size=2).map(tuple), scalars)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=5),
+        st.builds(SExp, st.lists(children, max_size=5)),
+        structs(children),
+    ),
+    max_leaves=12,
+)
+# Top-level: mostly rows (structs, Kestra's shape), some other values. A top-level
+# '$ion_1_0' symbol is a no-op (see good/equivs/nonIVMNoOps.ion).
+top_level = st.one_of(
+    structs(values),
+    structs(values),
+    structs(values),
+    values.filter(lambda value: not (isinstance(value, Symbol) and value.text == "$ion_1_0")),
+)
+documents = st.tuples(st.lists(top_level, max_size=6), st.booleans())
+GENERATED = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def written(rows, version_marker):
+    folder = tempfile.mkdtemp(prefix="kestra-ion-")
+    path = os.path.join(folder, "rows.ion")
+    with open(path, "w", encoding="utf-8", newline="\n") as file:
+        file.write(write_rows(rows, version_marker))
+    return path
+
+
+@GENERATED
+@given(documents)
+def test_ion_read_generated_rows(document):
+    rows, version_marker = document
+    path = written(rows, version_marker)
+    try:
+        for exact in (False, True):
+            expected = [expected_value(row, exact) for row in rows]
+            assert_read(Kestra.read(path, exact=exact), expected)
+        assert_read(list(Kestra.iter_read(path)), [expected_value(row, False) for row in rows])
+    finally:
+        os.remove(path)
+        os.rmdir(os.path.dirname(path))
+
+
+# The same files through amazon.ion, mapped by the same rules.
+
+def from_amazon_ion(value, exact):
+    """The user-facing mapping of a value amazon.ion's simpleion returns."""
+    from amazon.ion.core import IonType, TimestampPrecision
+    from amazon.ion.simple_types import IonPyNull
+
+    if isinstance(value, IonPyNull):
+        return None
+    annotations = [annotation.text for annotation in getattr(value, "ion_annotations", ()) or ()]
+    ion_type = value.ion_type
+    dates = [annotation for annotation in annotations if annotation in DATE_ANNOTATIONS]
+    if ion_type == IonType.STRING and dates:  # the first date annotation decides
+        return java_date_time(dates[0], str(value))
+    if ion_type == IonType.STRUCT:
+        row = {}
+        for name, item in value.iteritems():
+            row[name if isinstance(name, str) else name.text] = from_amazon_ion(item, exact)
+        return row
+    if ion_type in (IonType.LIST, IonType.SEXP):
+        return [from_amazon_ion(item, exact) for item in value]
+    if ion_type == IonType.STRING:
+        converted = None if exact else iso_date_time(str(value))
+        return str(value) if converted is None else converted
+    if ion_type == IonType.SYMBOL:
+        return value.text
+    if ion_type == IonType.BOOL:
+        return bool(value)
+    if ion_type == IonType.INT:
+        return int(value)
+    if ion_type == IonType.FLOAT:
+        return float(value)
+    if ion_type == IonType.DECIMAL:
+        return decimal.Decimal(value) if exact else float(decimal.Decimal(value))
+    if ion_type in (IonType.BLOB, IonType.CLOB):
+        return bytes(value)
+    if ion_type == IonType.TIMESTAMP:
+        if value.precision in (TimestampPrecision.YEAR, TimestampPrecision.MONTH, TimestampPrecision.DAY):
+            return datetime.date(value.year, value.month, value.day)
+        offset_delta = value.utcoffset()
+        tz = UTC if offset_delta is None else datetime.timezone(offset_delta)
+        moment = datetime.datetime(
+            value.year, value.month, value.day, value.hour, value.minute, value.second, tzinfo=tz)
+        return moment + datetime.timedelta(microseconds=fraction_micros(value.fractional_seconds))
+    raise AssertionError("unexpected amazon.ion value %r" % (value,))
+
+
+JAVA_DATE_TIME = re.compile(
+    r"(?:([0-9]{4})-([0-9]{2})-([0-9]{2})T)?([0-9]{2}):([0-9]{2})(?::([0-9]{2})(\.[0-9]+)?)?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})?(?:\[[^\]]*\])?\Z")
+
+
+def java_date_time(annotation, text):
+    """The value of LocalDateTime::"...", ZonedDateTime::"..." and the others."""
+    if annotation == "LocalDate":
+        year, month, day = text.split("-")
+        return datetime.date(int(year), int(month), int(day))
+    match = JAVA_DATE_TIME.match(text)
+    assert match, text
+    year, month, day, hour, minute, second, fraction, zone_part = match.groups()
+    time = datetime.time(int(hour), int(minute), int(second or 0), fraction_micros(fraction), zone(zone_part))
+    if annotation in ("LocalTime", "OffsetTime"):
+        return time
+    return datetime.datetime.combine(datetime.date(int(year), int(month), int(day)), time)
+
+
+# amazon.ion's C extension (0.15) misreads a fraction of a second of more than nine
+# digits (.0000001000 as 0.000001000) and refuses a \U escape in some quoted field
+# names (IERR_INVALID_UTF8): such documents are not compared; test_ion_read_generated_rows
+# covers them against values known by construction.
+LONG_FRACTION = re.compile(r"T[0-9:]+\.[0-9]{10}")
+
+
+@GENERATED
+@given(documents)
+def test_ion_read_matches_amazon_ion(document):
+    simpleion = pytest.importorskip("amazon.ion.simpleion")
+    from amazon.ion.exceptions import IonException
+
+    rows, version_marker = document
+    path = written(rows, version_marker)
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+        assume(not LONG_FRACTION.search(text))
+        with open(path, "rb") as file:
+            try:
+                theirs = simpleion.load(file, single_value=False)
+            except IonException:
+                assume("\\U" not in text)
+                raise
+        for exact in (False, True):
+            assert_read(Kestra.read(path, exact=exact), [from_amazon_ion(value, exact) for value in theirs])
+    finally:
+        os.remove(path)
+        os.rmdir(os.path.dirname(path))
+
+
+# Binary Ion ####################################################################
+
+def test_ion_read_binary(tmp_path):
+    simpleion = pytest.importorskip("amazon.ion.simpleion")
+    from amazon.ion.core import TimestampPrecision, timestamp
+
+    row = {
+        "id": 7,
+        "amount": decimal.Decimal("24000.000000"),
+        "created": timestamp(2024, 4, 21, 13, 43, 24, 340000, off_hours=0, off_minutes=0,
+                             precision=TimestampPrecision.SECOND, fractional_precision=3),
+        "name": "string value",
+        "tags": ["a", "b"],
+        "note": None,
+        "active": True,
+        "data": b"\x00\x01",
+    }
+    path = tmp_path / "rows.10n"
+    path.write_bytes(simpleion.dumps([row, row], binary=True, sequence_as_stream=True))
+    assert path.read_bytes()[:4] == b"\xe0\x01\x00\xea"
+    expected = dict(row, amount=24000.0, created=datetime.datetime(2024, 4, 21, 13, 43, 24, 340000, tzinfo=UTC))
+    assert_read(Kestra.read(path), [expected, expected])
+    assert_read(list(Kestra.iter_read(str(path), exact=True)), [dict(expected, amount=row["amount"])] * 2)
+    struct = ion_values(path)[0]
+    assert [name.text for name, _ in struct] == list(row)
+
+
+def test_ion_read_binary_without_amazon_ion(tmp_path):
+    path = tmp_path / "rows.10n"
+    path.write_bytes(b"\xe0\x01\x00\xea\x21\x01")  # $ion_1_0 1
+    code = (
+        "import sys\n"
+        "for name in ('amazon', 'amazon.ion', 'amazon.ion.simpleion'):\n"
+        "    sys.modules[name] = None\n"
+        "sys.path.insert(0, %r)\n"
+        "import kestra\n"
+        "try:\n"
+        "    kestra.Kestra.read(sys.argv[1])\n"
+        "except kestra.KestraError as error:\n"
+        "    print(type(error).__name__, error)\n"
+        "else:\n"
+        "    print('no error')\n"
+    ) % os.path.dirname(os.path.abspath(kestra.__file__))
+    run = subprocess.run([sys.executable, "-I", "-c", code, str(path)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "pip install kestra[ion]" in run.stdout
+
+
+# Streaming #####################################################################
+
+class CountingRaw(io.RawIOBase):
+    """A raw binary file that counts the bytes read from it (and has no fileno, so a
+    reader can only go through read/readinto)."""
+
+    def __init__(self, path):
+        self._file = open(path, "rb", buffering=0)
+        self.name = str(path)
+        self.count = 0
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        read = self._file.readinto(buffer)
+        self.count += read or 0
+        return read
+
+    def close(self):
+        self._file.close()
+        super().close()
+
+
+def test_ion_iter_read_streams(tmp_path):
+    path = tmp_path / "big.ion"
+    row = ('{id:%d,amount:24000.000000,created:2024-04-21T13:43:24.340Z,'
+           'local:LocalDateTime::"2024-04-21T13:43:24.34",tags:["a","b"],note:null,active:true,name:"string value"}\n')
+    with open(path, "w") as file:
+        count = 0
+        while file.tell() < 5 * 1000 * 1000:
+            file.write(row % count)
+            count += 1
+    size = path.stat().st_size
+    raw = CountingRaw(path)
+    with io.BufferedReader(raw) as file:
+        rows = Kestra.iter_read(file)
+        first = next(rows)
+        assert first["id"] == 0 and first["local"] == datetime.datetime(2024, 4, 21, 13, 43, 24, 340000)
+        assert raw.count <= size // 4, "%d of %d bytes read for the first row" % (raw.count, size)
+        rest = sum(1 for _ in rows)
+    assert rest == count - 1
+    assert raw.count == size
+
+
+# Errors ########################################################################
+
+def corrupted_file(tmp_path):
+    """Three lines, the third one broken; multi-byte characters before it, so that a
+    character offset is far from the byte offset. Returns (path, start, end) of line 3."""
+    lines = [
+        '{name:"%s",n:1}' % ("\u00e9" * 300),
+        '{name:"%s",n:2}' % ("\U0001f600" * 300),
+        '{name:"ok",n:[1, 2}',
+    ]
+    data = "\n".join(lines).encode("utf-8") + b"\n"
+    path = tmp_path / "broken.ion"
+    path.write_bytes(data)
+    start = data.index(b'{name:"ok"')
+    return path, start, start + len(lines[2].encode())
+
+
+def test_ion_read_error_location(tmp_path):
+    path, start, end = corrupted_file(tmp_path)
+    with pytest.raises(kestra.IonReadError) as info:
+        Kestra.read(str(path))
+    error = info.value
+    assert isinstance(error, kestra.KestraError)
+    assert error.line == 3
+    assert start <= error.offset <= end, (error.offset, start, end)
+    assert error.path == str(path)
+    assert path.name in str(error)
+    assert "expected" in str(error).lower()
+
+
+def test_ion_read_error_sources(tmp_path):
+    path, start, end = corrupted_file(tmp_path)
+    with pytest.raises(kestra.IonReadError) as info:
+        Kestra.read(path)
+    assert str(info.value.path) == str(path) and info.value.line == 3
+    with open(path, "rb") as file:
+        with pytest.raises(kestra.IonReadError) as info:
+            Kestra.read(file)
+    assert info.value.path == str(path) and info.value.line == 3 and start <= info.value.offset <= end
+    with pytest.raises(kestra.IonReadError) as info:
+        Kestra.read(io.BytesIO(path.read_bytes()))
+    assert info.value.path is None and info.value.line == 3 and start <= info.value.offset <= end
+
+
+def test_ion_iter_read_error_after_good_rows(tmp_path):
+    path, _, _ = corrupted_file(tmp_path)
+    rows = []
+    with pytest.raises(kestra.IonReadError):
+        for row in Kestra.iter_read(path):
+            rows.append(row)
+    assert [row["n"] for row in rows] == [1, 2]  # each good row came before the error
+
+
+@pytest.mark.parametrize("data, line", [
+    (b'{a:1}\n{b:"\xff"}\n', 2),  # not UTF-8
+    (b'{a:1}\n{b:2', 2),  # cut short
+    (b'{a:1}\n\n\n{b:2}}\n', 4),
+    (b'{a:1}\r\n{b:2}\r\n{c:2007-02-30}\r\n', 3),  # no such day
+    (b'{a:1}\n{b:$99}\n', 2),  # no such symbol
+    (b'{a:"\\q"}\n', 1),  # no such escape
+])
+def test_ion_read_errors(tmp_path, data, line):
+    path = tmp_path / "bad.ion"
+    path.write_bytes(data)
+    with pytest.raises(kestra.IonReadError) as info:
+        Kestra.read(path)
+    assert info.value.line == line
+    assert 0 <= info.value.offset <= len(data)
+
+
+# Reading in chunks: a value cut anywhere by a read reads the same.
+
+ION_GOOD_TEXT = sorted(str(path) for path in ION_TESTS.glob("good/**/*.ion")) if ION_TESTS else []
 
 
 @pytest.mark.skipif(not ION_GOOD_TEXT, reason="the Ion conformance files (../shared/ion-tests) are not here")
