@@ -3248,10 +3248,30 @@ class _IonPatterns:
         self.line_end = re.compile(r"[\r\n]")
         self.string_prefix = re.compile(r'"(?:[^"\\\n\r]|\\(?:\r\n|[\s\S]))*')  # up to a raw line break
         self.symbol_prefix = re.compile(r"'(?:[^'\\\n\r]|\\(?:\r\n|[\s\S]))*")
-        self.iso_datetime = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?\Z")
-        self.iso_parts = re.compile(
-            r"(?:(\d{4})-(\d{2})-(\d{2}))?T?(?:(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?)?(Z|[+-]\d{2}:\d{2})?(?:\[[^\]]*\])?\Z"
+        self.iso_datetime = re.compile(
+            r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})?\Z"
         )
+        self.iso_parts = re.compile(
+            r"(?:([0-9]{4})-([0-9]{2})-([0-9]{2}))?T?(?:([0-9]{2}):([0-9]{2})(?::([0-9]{2})(\.[0-9]+)?)?)?"
+            r"(Z|[+-][0-9]{2}:[0-9]{2})?(?:\[[^\]]*\])?\Z"
+        )
+        # A value the way Kestra writes most of them, in one match: an int, a decimal
+        # with a point, a string without escapes, a keyword, a UTC timestamp to the
+        # second or finer, a date, or an annotated plain string; as a struct field with
+        # a plain name, or as a list item, ending right there. Anything else, or a value
+        # that does not hold (a keyword as a name, a 30th of February), takes the
+        # general path, which reads it or says what is wrong.
+        simple = (
+            r"(?:(?P<int>-?(?:0|[1-9][0-9]*))"
+            r"|(?P<decimal>-?(?:0|[1-9][0-9]*)\.[0-9]+)"
+            r'|"(?P<string>[^"\\\x00-\x1f]*)"'
+            r"|(?P<keyword>null|true|false)"
+            r"|(?P<timestamp>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?)(?:Z|-00:00)"
+            r"|(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})T?"
+            r'|(?P<annotation>[A-Za-z][A-Za-z0-9_]*)::"(?P<annotated>[^"\\\x00-\x1f]*)")'
+        )
+        self.simple_field = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_$]*):" + simple + r"(?=[,}])")
+        self.simple_item = re.compile(simple + r"(?=[,\]])")
 
     @classmethod
     def get(cls) -> _IonPatterns:
@@ -3270,6 +3290,7 @@ _KEYWORDS = frozenset(("true", "false", "null", "nan"))
 _DATE_ANNOTATIONS = frozenset(("LocalDateTime", "ZonedDateTime", "OffsetDateTime", "LocalDate", "LocalTime",
                                "OffsetTime", "Instant"))
 _SKIP = object()  # a system value (version marker, symbol table): nothing for the user
+_KEYWORD_VALUES = {"null": None, "true": True, "false": False}
 
 
 class _IonTextReader:
@@ -3290,6 +3311,7 @@ class _IonTextReader:
         self.patterns = _IonPatterns.get()
         self.datetime = datetime
         self.Decimal = decimal.Decimal
+        self.utc = datetime.timezone.utc
         self.buf = ""
         self.pending = ""  # read, but after the last line end: not parsed yet
         self.eof = False
@@ -3588,8 +3610,20 @@ class _IonTextReader:
         faithful = self.faithful
         fields = _IonStruct() if faithful else {}  # type: Any
         identifier = self.patterns.identifier.match
+        simple_field = None if faithful else self.patterns.simple_field.match
         pos += 1
         while True:
+            if simple_field is not None:
+                match = simple_field(buf, pos)
+                if match is not None and match.group("name") not in _KEYWORDS:
+                    value = self._simple_value(match)
+                    if value is not _SKIP:
+                        fields[match.group("name")] = value
+                        pos = match.end()
+                        if buf[pos] == "}":
+                            return fields, pos + 1
+                        pos += 1
+                        continue
             pos = self._skip(pos)
             try:
                 char = buf[pos]
@@ -3634,6 +3668,37 @@ class _IonTextReader:
             elif char != "}":
                 raise self.fail("expected ',' or '}' in a struct", pos)
 
+    def _simple_value(self, match: Any) -> Any:
+        """The value of a simple_field or simple_item match; _SKIP where the general
+        path must decide."""
+        kind = match.lastgroup
+        if kind == "string":
+            text = match.group("string")
+            if self.exact or len(text) < 19 or text[10] != "T":
+                return text
+            return self._text_value(text, [])
+        if kind == "int":
+            return int(match.group("int"))
+        if kind == "decimal":
+            return self.Decimal(match.group("decimal")) if self.exact else float(match.group("decimal"))
+        if kind == "keyword":
+            return _KEYWORD_VALUES[match.group("keyword")]
+        try:
+            if kind == "timestamp":  # YYYY-MM-DDTHH:MM:SS[.ffffff]
+                text = match.group("timestamp")
+                return self.datetime.datetime(int(text[:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]),
+                                              int(text[14:16]), int(text[17:19]), int(text[20:].ljust(6, "0")),
+                                              self.utc)
+            if kind == "date":
+                text = match.group("date")
+                return self.datetime.date(int(text[:4]), int(text[5:7]), int(text[8:10]))
+        except ValueError:
+            return _SKIP
+        annotation = match.group("annotation")
+        if annotation in _KEYWORDS:
+            return _SKIP
+        return self._text_value(match.group("annotated"), [_IonSymbol(annotation)])
+
     def _field_name(self, pos: int) -> tuple:
         buf = self.buf
         char = buf[pos]
@@ -3663,8 +3728,20 @@ class _IonTextReader:
         buf = self.buf
         in_sexp = close == ")"
         items = (_IonSExp() if self.faithful else []) if in_sexp else []
+        simple_item = None if self.faithful or in_sexp else self.patterns.simple_item.match
         pos += 1
         while True:
+            if simple_item is not None:
+                match = simple_item(buf, pos)
+                if match is not None:
+                    value = self._simple_value(match)
+                    if value is not _SKIP:
+                        items.append(value)
+                        pos = match.end()
+                        if buf[pos] == "]":
+                            return items, pos + 1
+                        pos += 1
+                        continue
             pos = self._skip(pos)
             if pos >= len(buf):
                 self._more(pos)

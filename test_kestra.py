@@ -5507,6 +5507,88 @@ def test_ion_read_generated_rows(document):
         os.rmdir(os.path.dirname(path))
 
 
+# The reader's one-match fast paths for common struct fields and list items must read
+# exactly as the general path does, and fail where and as it fails.
+
+@contextlib.contextmanager
+def general_path_only():
+    patterns = kestra._IonPatterns.get()
+    saved = patterns.simple_field, patterns.simple_item
+    patterns.simple_field = patterns.simple_item = re.compile(r"(?!)")  # never matches
+    try:
+        yield
+    finally:
+        patterns.simple_field, patterns.simple_item = saved
+
+
+def read_outcome(text, exact):
+    try:
+        return Kestra.read(io.BytesIO(text.encode("utf-8")), exact=exact)
+    except kestra.IonReadError as error:
+        return ("error", str(error), error.line, error.offset)
+
+
+def assert_fast_paths_read_as_general(text):
+    for exact in (False, True):
+        fast = read_outcome(text, exact)
+        with general_path_only():
+            general = read_outcome(text, exact)
+        if isinstance(general, tuple) or isinstance(fast, tuple):
+            assert fast == general, text
+        else:
+            assert_read(fast, general)
+
+
+NEAR_SIMPLE_NAMES = ["a", "b_2", "a$b", "_", "null", "true", "nan", "'q'", '"s"', "$0", "a b"]
+NEAR_SIMPLE_VALUES = [
+    "0", "-0", "12", "012", "-", "1_000", "0x1F", "1.5", "-0.0", "1.", ".5", "1.5e0", "1d2", '""', '"x"', '"a\\"b"',
+    '"tab\there"', '"2024-04-21T13:43:24"', '"2024-04-21T13:43:24.5+02:00"', "null", "null.int", "true", "false",
+    "nan", "truex", "2024-04-21T13:43:24Z", "2024-04-21T13:43:24.340Z", "2024-04-21T13:43:24.1234567Z",
+    "2024-02-30T00:00:00Z", "2024-04-21T24:00:00Z", "2024-04-21T13:43:24.340-00:00", "2024-04-21T13:43:24+02:00",
+    "2024-04-21T13:43Z", "2024-04-21", "2024-04-21T", "2024-02-30", "0000-01-01", "2024-04-21TZ",
+    'LocalDateTime::"2024-04-21T13:43:24.34"', 'LocalDate::"2024-13-01"', 'OffsetTime::"15:30:00+02:00"',
+    'null::"x"', 'a::b::"x"', 'x::12', "[1,2]", '["a","b"]', "[1 ,2]", "{c:1}", "[2024-04-21,]", "[,]", "{{aGk=}}",
+]
+
+
+@st.composite
+def near_simple_texts(draw):
+    """Structs and lists of values that are, or nearly are, what the fast paths take."""
+    separator = draw(st.sampled_from([",", ", ", " ,", ",\n"]))
+    if draw(st.booleans()):
+        fields = draw(st.lists(st.tuples(st.sampled_from(NEAR_SIMPLE_NAMES), st.sampled_from(NEAR_SIMPLE_VALUES)),
+                               max_size=5))
+        body = separator.join("%s:%s" % field for field in fields)
+        opening, closing = "{", "}"
+    else:
+        body = separator.join(draw(st.lists(st.sampled_from(NEAR_SIMPLE_VALUES), max_size=5)))
+        opening, closing = "[", "]"
+    trailing = separator if body and draw(st.booleans()) else ""
+    return opening + body + trailing + closing + "\n"
+
+
+@GENERATED
+@given(near_simple_texts())
+def test_ion_fast_paths_read_as_the_general_path(text):
+    assert_fast_paths_read_as_general(text)
+
+
+@GENERATED
+@given(documents)
+def test_ion_fast_paths_read_generated_rows_as_the_general_path(document):
+    assert_fast_paths_read_as_general(write_rows(*document))
+
+
+def test_ion_fast_paths_take_kestra_rows():
+    patterns = kestra._IonPatterns.get()
+    for field in ("id:7,", "amount:24000.000000,", "name:\"x y\"}", "note:null,", "ok:true}",
+                  "created:2024-04-21T13:43:24.340Z,", "day:1987-06-17}", "local:LocalDateTime::\"2024-04-21T13:43:24.34\",",
+                  "n:-0.5}"):
+        assert patterns.simple_field.match(field), field
+    for item in ("1,", "\"a\"]", "2.5]", "null,"):
+        assert patterns.simple_item.match(item), item
+
+
 # The same files through amazon.ion, mapped by the same rules.
 
 def from_amazon_ion(value, exact):
