@@ -9,9 +9,10 @@ one struct per line, as Kestra writes them) is read, each reader in a fresh proc
 - ``Kestra.read`` of kestra.py and of the official client (its own venv, which holds
   amazon.ion, whose C extension does its parsing): rows/s and peak RSS (VmHWM);
 - ``Kestra.iter_read`` of kestra.py, each row dropped once seen: rows/s and peak RSS;
-- amazon.ion's own streaming reader (``simpleion.load(..., parse_eagerly=False)``,
-  the raw values, no conversion to Python types): rows/s and peak RSS, to decide
-  which reader kestra.py uses for text Ion.
+- amazon.ion's own streaming reader (``simpleion.load(..., parse_eagerly=False)``):
+  its raw values, and the same values converted as kestra.py converts them (what
+  kestra.py would cost if it read text through amazon.ion): rows/s and peak RSS, to
+  decide which reader kestra.py uses for text Ion.
 
 Rows/s is the best of ``--repeat`` runs for the smaller sizes and of one run for a
 size over 200,000 rows (the official client needs minutes and gigabytes there).
@@ -67,6 +68,19 @@ with open(sys.argv[1], "rb") as file:
         count += 1
 print(count, time.perf_counter() - started, peak())
 """
+AMAZON_ION_CONVERTED = MEASURE + """
+sys.path.insert(0, {here!r})
+from amazon.ion import simpleion
+import kestra
+convert = kestra._FromAmazonIon(faithful=False, exact=False).convert
+started = time.perf_counter()
+count = 0
+with open(sys.argv[1], "rb") as file:
+    for value in simpleion.load(file, single_value=False, parse_eagerly=False):
+        row = convert(value)
+        count += 1
+print(count, time.perf_counter() - started, peak())
+"""
 
 ROW = ('{id:%d,amount:%d.%06d,created:2024-04-21T13:%02d:%02d.%03dZ,'
        'local:LocalDateTime::"2024-04-21T13:43:%02d.%d",tags:["a","b%d"],note:null,active:%s,'
@@ -109,6 +123,7 @@ def main() -> None:
         ("kestra.py iter_read", sys.executable, OURS_ITER_READ.format(here=HERE)),
         ("official read", official, OFFICIAL_READ),
         ("amazon.ion stream", official, AMAZON_ION_STREAM),
+        ("amazon.ion converted", official, AMAZON_ION_CONVERTED.format(here=HERE)),
     )
     verdicts = []
     with tempfile.TemporaryDirectory() as folder:
@@ -124,11 +139,12 @@ def main() -> None:
                 if rows != size:
                     raise RuntimeError("%s read %d rows of %d" % (name, rows, size))
                 figures[name] = (size / seconds, peak / 1024.0)
-                print("  %-20s %10.0f rows/s   %8.1f s   peak RSS %8.1f MiB" % (name, size / seconds, seconds, peak / 1024.0))
+                print("  %-21s %10.0f rows/s   %8.1f s   peak RSS %8.1f MiB" % (name, size / seconds, seconds, peak / 1024.0))
             speed = figures["kestra.py read"][0] / figures["official read"][0]
             text = figures["kestra.py read"][0] / figures["amazon.ion stream"][0]
+            converted = figures["kestra.py iter_read"][0] / figures["amazon.ion converted"][0]
             print("  kestra.py read is %.2fx the official read; its text reader is %.2fx amazon.ion's streaming reader"
-                  % (speed, text))
+                  " (raw values), %.2fx amazon.ion with the same conversion to Python values" % (speed, text, converted))
             verdicts.append(("%d rows: read >= 3x the official" % size, speed >= 3, "%.2fx" % speed))
             if size >= 1000000:
                 peak = figures["kestra.py iter_read"][1]
