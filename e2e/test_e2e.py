@@ -1,0 +1,735 @@
+"""End-to-end tests of kestra.py against a real Kestra server.
+
+Start a server with ``python e2e/server.py start``, then run ``python -m pytest e2e``.
+The server is found through ``KESTRA_E2E_URL``, ``KESTRA_E2E_USER`` and
+``KESTRA_E2E_PASSWORD`` (defaults: the launcher's). Without a server the module is
+skipped, saying why; with ``KESTRA_E2E_REQUIRED=1`` (CI) it fails instead.
+
+The flows in ``e2e/flows`` are created in a namespace of their own for the session and
+deleted afterwards. Every test checks what the SERVER recorded (the execution, its
+outputs, logs, metrics and files, read through the API), not what kestra.py believes.
+No test branches on the server's version, except the note of the execution context
+test: version differences belong in kestra.py.
+"""
+
+import base64
+import datetime
+import hashlib
+import json
+import os
+import pathlib
+import re
+import secrets
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+import warnings
+
+import pytest
+
+# The working tree's kestra.py, never an installed package of the same name.
+REPOSITORY = pathlib.Path(__file__).resolve().parent.parent
+KESTRA_PY = REPOSITORY / "kestra.py"
+sys.path.insert(0, str(REPOSITORY))
+import kestra  # noqa: E402
+
+assert pathlib.Path(kestra.__file__).resolve() == KESTRA_PY, (
+    "imported %s instead of %s: uninstall the kestra package or run from the repository"
+    % (kestra.__file__, KESTRA_PY)
+)
+
+
+# Settings ######################################################################
+# Where the server is, how this suite names its flows, and how long things may take.
+
+SERVER_URL = os.environ.get("KESTRA_E2E_URL", "http://127.0.0.1:28080").rstrip("/")
+SERVER_USER = os.environ.get("KESTRA_E2E_USER", "admin@kestra.io")
+SERVER_PASSWORD = os.environ.get("KESTRA_E2E_PASSWORD", "Admin1234")
+SERVER_VERSION_NAME = os.environ.get("KESTRA_E2E_VERSION", "")
+REQUIRED = os.environ.get("KESTRA_E2E_REQUIRED") == "1"
+
+FLOWS_DIR = pathlib.Path(__file__).resolve().parent / "flows"
+NAMESPACE_PLACEHOLDER = "__NAMESPACE__"  # in the YAML files; no clash with Pebble's {{ }}
+TENANT = "main"  # Kestra OSS: every API path is /api/v1/main/...
+
+POLL_S = 0.2  # Flow(poll_interval=...) and the suite's own polling
+RUN_TIMEOUT_S = 120  # no execution of this suite may take longer
+STORE_GRACE_S = 10  # an execution is stored asynchronously: a 404 right after creation
+INDEX_GRACE_S = 15  # logs and metrics are indexed after the execution's end
+FIRE_AND_FORGET_MAX_S = 5  # creating an execution without waiting takes less than this
+TERMINAL_STATES = {"SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED", "RESUBMITTED"}
+
+UTC = datetime.timezone.utc
+PLUS_2 = datetime.timezone(datetime.timedelta(hours=2))
+
+
+# Helpers #######################################################################
+# API paths, Flow clients for the suite's server, polling, and value comparison.
+
+class Server:
+    """The server under test: its address, credentials and version (``version``: (major, minor))."""
+
+    def __init__(self, url, user, password, version_text):
+        self.url, self.user, self.password = url, user, password
+        self.version_text = version_text or SERVER_VERSION_NAME or "unknown"
+        numbers = re.findall(r"\d+", version_text or "")
+        self.version = tuple(int(number) for number in numbers[:2]) if len(numbers) >= 2 else None
+
+
+class Flows:
+    """The flows of ``e2e/flows``, created in ``namespace``; ``require(id)`` fails the test
+    when that flow could not be created (a missing plugin, say)."""
+
+    def __init__(self, namespace, errors):
+        self.namespace = namespace
+        self.errors = errors
+
+    def require(self, flow_id):
+        if flow_id in self.errors:
+            pytest.fail("flow %s could not be created: %s" % (flow_id, self.errors[flow_id]), pytrace=False)
+        return flow_id
+
+
+def api_path(*segments):
+    """``/api/v1/main/<segments>``, each segment percent-encoded."""
+    return "/api/v1/%s/%s" % (TENANT, "/".join(urllib.parse.quote(str(segment), safe="") for segment in segments))
+
+
+def make_flow(server, **options):
+    """A kestra.Flow for the server under test, whatever KESTRA_* says; every wait is
+    bounded (RUN_TIMEOUT_S, then a kill) unless ``options`` say otherwise."""
+    options.setdefault("poll_interval", POLL_S)
+    options.setdefault("timeout", RUN_TIMEOUT_S)
+    options.setdefault("kill_on_timeout", True)
+    flow = kestra.Flow(**options)
+    flow.hostname, flow.user, flow.password, flow.api_token = server.url, server.user, server.password, None
+    return flow
+
+
+def state_of(execution):
+    return execution["state"]["current"]
+
+
+def stored_execution(flow, execution_id):
+    """The execution as the server stored it; right after its creation a 404 means
+    "not stored yet" for a few seconds."""
+    deadline = time.monotonic() + STORE_GRACE_S
+    while True:
+        try:
+            return flow.get_execution(execution_id)
+        except kestra.NotFoundError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(POLL_S)
+
+
+def wait_for_state(flow, execution_id, wanted):
+    """Wait until the stored execution's state is in ``wanted``; fails after STORE_GRACE_S."""
+    deadline = time.monotonic() + STORE_GRACE_S
+    execution = stored_execution(flow, execution_id)
+    while state_of(execution) not in wanted and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+        execution = flow.get_execution(execution_id)
+    assert state_of(execution) in wanted, "execution %s is %s, expected one of %s" % (
+        execution_id, state_of(execution), sorted(wanted))
+
+
+def end_execution(server, execution_id):
+    """Kill an execution (if it still runs) and wait for its end: cleanup for tests
+    that leave the five-minute flow running."""
+    flow = make_flow(server)
+    try:
+        flow.kill(execution_id)
+    except kestra.ConflictError:
+        pass  # it has ended already
+    flow.wait(execution_id, timeout=60)
+
+
+def wait_for(read, ready):
+    """``read()`` again until ``ready(value)`` or INDEX_GRACE_S have passed; the last value.
+    For what the server indexes after an execution's end (logs, metrics)."""
+    deadline = time.monotonic() + INDEX_GRACE_S
+    value = read()
+    while not ready(value) and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+        value = read()
+    return value
+
+
+def execution_logs(flow, execution_id):
+    """Every log entry of the execution, as the server stores them, in its order."""
+    return flow._make_request("GET", api_path("logs", execution_id)).json()
+
+
+def task_metrics(flow, execution_id, task_id):
+    """The metrics the server stored for a task of the execution."""
+    response = flow._make_request("GET", api_path("metrics", execution_id), params={"taskId": task_id, "size": 100})
+    return response.json()["results"]
+
+
+def collect_within(iterable, seconds):
+    """All the items of ``iterable``, failing the test if it does not end within ``seconds``."""
+    items, failure = [], []
+
+    def consume():
+        try:
+            items.extend(iterable)
+        except BaseException as exc:  # re-raised in the test's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        pytest.fail("still iterating after %s s (got %d items so far)" % (seconds, len(items)))
+    if failure:
+        raise failure[0]
+    return items
+
+
+def typed(value):
+    """``value`` with each scalar paired with its type, so that comparing two of them
+    also compares types: ``1 == 1.0 == True == Decimal(1)`` in Python, not here."""
+    if isinstance(value, dict):
+        return {key: typed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [typed(item) for item in value]
+    return (type(value).__name__, value)
+
+
+def parse_instant(text):
+    """An ISO-8601 date-time with an offset (``Z`` or ``+hh:mm``), any fraction length."""
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)", text)
+    assert match, "not an ISO-8601 instant: %r" % text
+    moment = datetime.datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S")
+    microseconds = int((match.group(2) or "0").ljust(6, "0")[:6])
+    zone = match.group(3)
+    offset = datetime.timedelta(0) if zone == "Z" else datetime.timedelta(
+        hours=int(zone[1:3]), minutes=int(zone[4:6])) * (-1 if zone[0] == "-" else 1)
+    return moment.replace(microsecond=microseconds, tzinfo=datetime.timezone(offset))
+
+
+def without(mapping, *keys):
+    return {key: value for key, value in mapping.items() if key not in keys}
+
+
+def decoded(value):
+    """An OutputValues value rendered with ``| toJson``: JSON text (or already a value)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+# Fixtures ######################################################################
+# The server (or a skip), the session's flows, and the runs several tests read.
+
+def read_configs(url, user, password):
+    """GET /api/v1/configs (with Basic auth, though it needs none); OSError if nobody answers."""
+    request = urllib.request.Request(url + "/api/v1/configs")
+    token = base64.b64encode(("%s:%s" % (user, password)).encode("utf-8")).decode("ascii")
+    request.add_header("Authorization", "Basic " + token)
+    with urllib.request.urlopen(request, timeout=3) as response:
+        return json.loads(response.read().decode("utf-8"))
+
+
+def find_server():
+    """The server under test. When none answers, the whole module is skipped, saying
+    why, or fails with KESTRA_E2E_REQUIRED=1."""
+    try:
+        configs = read_configs(SERVER_URL, SERVER_USER, SERVER_PASSWORD)
+    except (OSError, ValueError) as exc:
+        problem = getattr(exc, "reason", exc)  # urllib's URLError wraps the socket's error
+    else:
+        return Server(SERVER_URL, SERVER_USER, SERVER_PASSWORD, configs.get("version"))
+    reason = "no Kestra server%s at %s (%s): start one with `python e2e/server.py start`" % (
+        " " + SERVER_VERSION_NAME if SERVER_VERSION_NAME else "", SERVER_URL, problem)
+    if REQUIRED:
+        pytest.fail("KESTRA_E2E_REQUIRED=1, but " + reason, pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+SERVER = find_server()
+
+
+@pytest.fixture(scope="session")
+def server():
+    """The server under test (found when the module was imported)."""
+    return SERVER
+
+
+@pytest.fixture(scope="session")
+def flows(server):
+    """Every flow of e2e/flows, created in a namespace unique to this run, deleted after it."""
+    namespace = "kestra_py.e2e.r" + secrets.token_hex(4)
+    admin = make_flow(server)
+    yaml_headers = {"Content-Type": "application/x-yaml"}
+    created, errors = [], {}
+    for path in sorted(FLOWS_DIR.glob("*.yaml")):
+        flow_id = path.stem  # each file's `id:` is its name
+        source = path.read_text(encoding="utf-8").replace(NAMESPACE_PLACEHOLDER, namespace)
+        try:
+            try:
+                answer = admin._make_request("POST", api_path("flows"), data=source, headers=yaml_headers)
+            except (kestra.ConflictError, kestra.InvalidRequestError) as refused:
+                # Already there (a namespace reused by hand): replace it. When that fails
+                # too, the flow is invalid, and both answers say why.
+                try:
+                    answer = admin._make_request("PUT", api_path("flows", namespace, flow_id), data=source,
+                                                 headers=yaml_headers)
+                except kestra.KestraError as exc:
+                    raise kestra.KestraError("%s; replacing it instead: %s" % (refused, exc)) from None
+            assert answer.json()["id"] == flow_id, "%s declares the id %r" % (path.name, answer.json()["id"])
+            created.append(flow_id)
+        except kestra.KestraError as exc:
+            errors[flow_id] = str(exc)
+    yield Flows(namespace, errors)
+    failures = []
+    for flow_id in created:
+        try:
+            admin._make_request("DELETE", api_path("flows", namespace, flow_id))
+        except kestra.KestraError as exc:
+            failures.append("%s: %s" % (flow_id, exc))
+    if failures:
+        warnings.warn("could not delete the e2e flows of %s: %s" % (namespace, "; ".join(failures)))
+
+
+@pytest.fixture(scope="module")
+def task_side_run(server, flows):
+    """One run of the task_side flow, whose tasks use kestra.py's task side."""
+    result = make_flow(server).execute(flows.namespace, flows.require("task_side"), {"lib": KESTRA_PY})
+    assert result.status == "SUCCESS", result.error
+    return result
+
+
+# Inputs and files ##############################################################
+
+SENT_INPUTS = {
+    "text": "na\u00efve & <b>\"bold\"</b>\nsecond line \u2713",
+    "count": 1234567,
+    "ratio": 3.25,
+    "flag": False,
+    "moment": datetime.datetime(2024, 4, 21, 13, 43, 24, 123000, tzinfo=PLUS_2),
+    "document": {"name": "Zo\u00eb", "values": [1, 2.5, True], "nested": {"empty": []}},
+    "numbers": [3, 1, 2],
+    "choice": "green & blue",
+}
+SMALL_PAYLOAD = bytes(range(256)) * 64 + "caf\u00e9\n".encode("utf-8")
+
+
+def test_typed_inputs_reach_the_flow(server, flows, tmp_path):
+    """Inputs of every type arrive as typed values: the execution stores them, the flow
+    sees them (echoed as JSON), and the FILE input holds exactly the bytes sent."""
+    flow = make_flow(server)
+    result = flow.execute(flows.namespace, flows.require("inputs"),
+                          dict(SENT_INPUTS, payload=("payload.bin", SMALL_PAYLOAD), lib=KESTRA_PY))
+    assert result.status == "SUCCESS", result.error
+
+    stored = flow.get_execution(result.execution_id)["inputs"]
+    assert set(stored) == set(SENT_INPUTS) | {"payload", "lib"}
+    assert parse_instant(stored["moment"]) == SENT_INPUTS["moment"]
+    assert typed(without(stored, "moment", "payload", "lib")) == typed(without(SENT_INPUTS, "moment"))
+
+    outputs = flow.outputs(result.execution_id)
+    echoed = {key: decoded(value) for key, value in outputs["echo"]["values"].items()}
+    assert parse_instant(echoed.pop("moment")) == SENT_INPUTS["moment"]
+    assert typed(echoed) == typed(without(SENT_INPUTS, "moment"))
+
+    assert outputs["hash"]["vars"] == {"sha256": hashlib.sha256(SMALL_PAYLOAD).hexdigest(), "size": len(SMALL_PAYLOAD)}
+    assert stored["payload"].startswith("kestra:///"), stored["payload"]
+    downloaded = flow.download_file(result.execution_id, stored["payload"], tmp_path / "payload.bin")
+    assert pathlib.Path(downloaded).read_bytes() == SMALL_PAYLOAD
+
+
+@pytest.mark.slow
+def test_large_file_input_is_streamed_whole(server, flows, tmp_path):
+    """A 200 MB FILE input arrives whole: the flow's SHA-256 and size are ours."""
+    path = tmp_path / "large.bin"
+    digest = hashlib.sha256()
+    noise = os.urandom(1 << 20)
+    with open(path, "wb") as file:
+        for index in range(200):  # 200 blocks of 1 MiB, each different from the others
+            block = index.to_bytes(8, "big") + noise[8:]
+            digest.update(block)
+            file.write(block)
+    flow = make_flow(server, request_timeout=120)
+    result = flow.execute(flows.namespace, flows.require("inputs"), dict(SENT_INPUTS, payload=path, lib=KESTRA_PY))
+    assert result.status == "SUCCESS", result.error
+    assert flow.outputs(result.execution_id)["hash"]["vars"] == {"sha256": digest.hexdigest(), "size": 200 << 20}
+
+
+# Labels ########################################################################
+# The server adds labels of its own, all named system.* (system.correlationId, and
+# possibly others such as system.username): they are left out of the comparisons.
+
+SENT_LABELS = {
+    "amp": "fish & chips",
+    "hash": "#42",
+    "percent": "100%",
+    "plus": "1+1=2",
+    "space": "two words",
+    "colon": "key:value:more",
+    "unicode": "caf\u00e9 \u2713 \u65e5\u672c",
+    "cl\u00e9": "valeur",
+    "padded": "  trimmed  ",
+}
+
+
+def user_labels(execution):
+    pairs = [(label["key"], label["value"]) for label in execution.get("labels") or []
+             if not label["key"].startswith("system.")]
+    assert len(pairs) == len(dict(pairs)), "a label key appears twice: %r" % pairs
+    return dict(pairs)
+
+
+def test_labels_arrive_exactly(server, flows):
+    """Labels holding &, #, %, +, spaces, : and non-ASCII text are stored as sent
+    (both sides trimmed, as the server does)."""
+    flow = make_flow(server)
+    result = flow.execute(flows.namespace, flows.require("hello"), labels=SENT_LABELS)
+    assert result.status == "SUCCESS", result.error
+    expected = {key: value.strip() for key, value in SENT_LABELS.items()}
+    assert user_labels(flow.get_execution(result.execution_id)) == expected
+
+
+def test_labels_from_inputs(server, flows):
+    """With labels_from_inputs, each input becomes a label, as text, beside the explicit ones."""
+    flow = make_flow(server, labels_from_inputs=True)
+    result = flow.execute(flows.namespace, flows.require("hello"), {"team": "data & ops", "size": 3},
+                          labels={"extra": "yes"})
+    assert result.status == "SUCCESS", result.error
+    assert user_labels(flow.get_execution(result.execution_id)) == {"team": "data & ops", "size": "3", "extra": "yes"}
+
+
+@pytest.mark.parametrize("labels", [
+    {"empty": ""},
+    {"blank": "   "},
+    {"": "no key"},
+    {"a:b": "colon in the key"},
+    {"system.username": "reserved"},
+    [("twice", "1"), ("twice", "2")],
+    {"nothing": None},
+], ids=["empty value", "blank value", "empty key", "colon in key", "system key", "duplicate key", "None"])
+def test_invalid_labels_raise_before_sending(server, labels):
+    """Labels the server would refuse raise a KestraError before any request: the flow
+    named does not exist, so a request would have raised NotFoundError instead."""
+    with pytest.raises(kestra.KestraError) as caught:
+        make_flow(server).execute("kestra_py.e2e.absent", "never_created", labels=labels)
+    assert not isinstance(caught.value, kestra.KestraHTTPError), caught.value
+
+
+# How executions end ############################################################
+
+def test_failed_flow_reports_its_error(server, flows):
+    """A failing flow ends FAILED on the server, and FlowExecution.error carries its message."""
+    flow = make_flow(server)
+    result = flow.execute(flows.namespace, flows.require("fail"))
+    assert result.status == "FAILED"
+    assert state_of(flow.get_execution(result.execution_id)) == "FAILED"
+    assert "e2e: this flow fails on purpose" in result.error
+    assert "give_up" in result.error  # the failed task, named as the README says
+
+
+def test_warning_flow_ends_warning(server, flows):
+    """A tolerated failure ends WARNING on the server; that counts as success (no error)."""
+    flow = make_flow(server)
+    result = flow.execute(flows.namespace, flows.require("warn"))
+    assert result.status == "WARNING"
+    assert state_of(flow.get_execution(result.execution_id)) == "WARNING"
+    assert result.error is None
+
+
+def test_fire_and_forget_returns_at_once(server, flows):
+    """wait_for_completion=False returns right after the creation, while the execution runs."""
+    started_at = time.monotonic()
+    started = make_flow(server, wait_for_completion=False).execute(flows.namespace, flows.require("long"))
+    elapsed = time.monotonic() - started_at
+    try:
+        assert elapsed < FIRE_AND_FORGET_MAX_S
+        execution = stored_execution(make_flow(server), started.execution_id)
+        assert (execution["namespace"], execution["flowId"]) == (flows.namespace, "long")
+        assert state_of(execution) not in TERMINAL_STATES
+    finally:
+        end_execution(server, started.execution_id)
+
+
+def test_kill_ends_killed(server, flows):
+    """Flow.kill stops a running execution: it ends KILLED on the server, and wait() says so."""
+    flow = make_flow(server)
+    started = make_flow(server, wait_for_completion=False).execute(flows.namespace, flows.require("long"))
+    wait_for_state(flow, started.execution_id, {"RUNNING"})
+    flow.kill(started.execution_id)
+    assert flow.wait(started.execution_id).status == "KILLED"
+    assert state_of(flow.get_execution(started.execution_id)) == "KILLED"
+
+
+def test_wait_timeout_raises_and_leaves_the_execution_running(server, flows):
+    """timeout= raises ExecutionTimeoutError on time, naming the execution, which keeps running."""
+    flow = make_flow(server, timeout=2, kill_on_timeout=False)
+    started_at = time.monotonic()
+    with pytest.raises(kestra.ExecutionTimeoutError) as caught:
+        flow.execute(flows.namespace, flows.require("long"))
+    elapsed = time.monotonic() - started_at
+    error = caught.value
+    try:
+        assert 2 <= elapsed < 15
+        assert error.killed is False
+        assert state_of(make_flow(server).get_execution(error.execution_id)) not in TERMINAL_STATES
+    finally:
+        end_execution(server, error.execution_id)
+
+
+def test_wait_timeout_with_kill_ends_killed(server, flows):
+    """With kill_on_timeout=True the timed-out execution ends KILLED on the server."""
+    with pytest.raises(kestra.ExecutionTimeoutError) as caught:
+        make_flow(server, timeout=2, kill_on_timeout=True).execute(flows.namespace, flows.require("long"))
+    assert caught.value.killed is True
+    result = make_flow(server).wait(caught.value.execution_id, timeout=60)
+    assert result.status == "KILLED"
+    assert state_of(make_flow(server).get_execution(caught.value.execution_id)) == "KILLED"
+
+
+# Logs ##########################################################################
+
+COUNTED_LINES = ["line %02d" % number for number in range(1, 21)]
+
+
+def test_follow_logs_and_get_logs_give_every_line_in_order(server, flows):
+    """follow_logs yields the task's lines live, in order, once each, and ends; get_logs
+    then holds the same lines in the same order."""
+    flow = make_flow(server)
+    started = make_flow(server, wait_for_completion=False).execute(flows.namespace, flows.require("count"))
+    entries = collect_within(flow.follow_logs(started.execution_id), RUN_TIMEOUT_S)
+    followed = [entry for entry in entries if entry.get("taskId") == "count" and entry["message"].startswith("line ")]
+    assert [entry["message"] for entry in followed] == COUNTED_LINES
+    assert {entry["level"] for entry in followed} == {"INFO"}
+
+    text = flow.get_logs(started.execution_id).text
+    assert re.findall(r"(?m)^\S+ INFO (line \d\d)$", text) == COUNTED_LINES
+
+
+def test_execute_result_log_holds_every_line(server, flows):
+    """FlowExecution.log, fetched once when the execution ends, already holds its last lines."""
+    result = make_flow(server).execute(flows.namespace, flows.require("count"))
+    assert result.status == "SUCCESS", result.error
+    assert re.findall(r"(?m)^\S+ INFO (line \d\d)$", result.log) == COUNTED_LINES
+
+
+# Authentication ################################################################
+
+def test_wrong_password_is_an_authentication_error(server, flows):
+    """A wrong password raises AuthenticationError (401), whose message does not show it."""
+    flow = make_flow(server)
+    flow.password = "Wrong" + secrets.token_hex(4)
+    with pytest.raises(kestra.AuthenticationError) as caught:
+        flow.execute(flows.namespace, flows.require("hello"))
+    assert caught.value.status_code == 401
+    assert flow.password not in str(caught.value)
+
+
+def test_environment_variables_alone_are_enough(server, flows, monkeypatch):
+    """KESTRA_HOSTNAME, KESTRA_USER and KESTRA_PASSWORD configure Flow() with no arguments."""
+    monkeypatch.setenv("KESTRA_HOSTNAME", server.url)
+    monkeypatch.setenv("KESTRA_USER", server.user)
+    monkeypatch.setenv("KESTRA_PASSWORD", server.password)
+    monkeypatch.delenv("KESTRA_API_TOKEN", raising=False)
+    result = kestra.Flow().execute(flows.namespace, flows.require("hello"))
+    assert result.status == "SUCCESS", result.error
+
+
+# Task side #####################################################################
+# What the task_side flow's scripts sent, as the server recorded it. The expected
+# values are written by hand in the JSON form that kestra.py documents (README,
+# "Outputs"): a datetime as its isoformat(), a date likewise, a Decimal as its text.
+# No output is None: Kestra's JSON mapper leaves null map values out (NON_NULL), which
+# is the server's way, not something kestra.py could change.
+
+BIG_TEXT = '\u00e9\u2713 0123456789 "quoted"\n' * 4400  # 101,200 characters
+EXPECTED_EMIT_VARS = {
+    "unicode": "h\u00e9llo w\u00f6rld \u2713 \u65e5\u672c\u8a9e \U0001f600",
+    "newlines": "line 1\nline 2\r\nline 3\u2028line 4\u0085line 5",
+    "markers": "a }:: b ::{ c",
+    "nested": {"list": [1, 2.5, "three", True, {"deep": ["x"]}], "empty_map": {}, "empty_list": []},
+    "when": "2024-04-21T13:43:24.123456+02:00",
+    "day": "2024-04-21",
+    "price": "12.50",
+    "int64": 2 ** 62,
+    "ratio": 0.1,
+    "flag": False,
+    "replaced": "second",  # sent "first", then "second": the last write wins
+    "after_partial_line": "kept",
+    "from_stderr": "kept",
+}
+# The entries the emit task logged (first line of each message), in order. The library's
+# DEBUG record is below the root level that capture_logging() sets: it must not appear.
+EXPECTED_EMIT_LOGS = [
+    ("DEBUG", "e2e: debug record"),
+    ("INFO", "e2e: info record 42"),
+    ("WARN", "e2e: warning record"),
+    ("ERROR", "e2e: error record"),
+    ("ERROR", "e2e: critical record"),
+    ("ERROR", "e2e: exception record"),
+    ("INFO", "e2e: lib info record"),
+    ("WARN", "e2e: lib warning record"),
+    ("INFO", "e2e: partial line"),
+    ("INFO", "e2e: after the partial line"),
+    ("WARN", "e2e: frame on stderr"),
+]
+# What the server says when it drops a frame, or part of one.
+FRAME_REJECTIONS = ("Invalid outputs", "Invalid log", "Unable to emit asset", "Unable to get asset emitter")
+
+
+def emit_log_entries(flow, execution_id):
+    """The emit task's log entries that carry our marker, once the last one is indexed."""
+    def ours(entries):
+        return [entry for entry in entries if entry.get("taskId") == "emit" and "e2e: " in entry["message"]]
+
+    entries = wait_for(lambda: execution_logs(flow, execution_id),
+                       lambda entries: any("e2e: frame on stderr" in entry["message"] for entry in ours(entries)))
+    return ours(entries)
+
+
+def test_task_outputs_arrive_exactly(server, task_side_run):
+    """Every output the script sent is stored exactly: unicode, line breaks, frame markers,
+    nested values, 100 KB of text, a datetime, a date and a Decimal in their documented
+    form; the last write of a key wins; a frame after a partial line and one on stderr count."""
+    sent = dict(make_flow(server).outputs(task_side_run.execution_id)["emit"]["vars"])
+    big = sent.pop("big", None)
+    assert big == BIG_TEXT, "the 100 KB value came back as %r..." % (big or "")[:80]
+    assert typed(sent) == typed(EXPECTED_EMIT_VARS)
+
+
+def test_thread_frames_all_arrive(server, task_side_run):
+    """1,000 frames sent from 4 threads at once all arrive, none garbled."""
+    sent = make_flow(server).outputs(task_side_run.execution_id)["threads"]["vars"]
+    expected = {"t%d_%03d" % (thread, index): index for thread in range(4) for index in range(250)}
+    assert len(sent) == len(expected)
+    assert sent == expected
+
+
+def test_metrics_are_stored_with_their_types_and_values(server, task_side_run):
+    """Counters (summed by the server), a gauge and timers arrive with their names, types,
+    tags and values. The metrics endpoint gives a timer in milliseconds (Kestra's
+    MetricEntry stores Duration.toMillis()): 1.5 s reads 1500, so a client that sent
+    milliseconds (1,500 s) or microseconds would be far off."""
+    flow = make_flow(server)
+    names = {"e2e.rows", "e2e.queue", "e2e.delta", "e2e.block"}
+    metrics = wait_for(lambda: task_metrics(flow, task_side_run.execution_id, "emit"),
+                       lambda entries: names <= {entry["name"] for entry in entries})
+    ours = [entry for entry in metrics if entry["name"].startswith("e2e.")]
+    by_name = {}
+    for entry in ours:
+        by_name.setdefault(entry["name"], []).append(entry)
+    assert set(by_name) == names
+
+    assert {entry["type"] for entry in by_name["e2e.rows"]} == {"counter"}
+    assert all(entry["tags"].get("table") == "orders" for entry in by_name["e2e.rows"])
+    assert sum(entry["value"] for entry in by_name["e2e.rows"]) == 150
+
+    assert [(entry["type"], entry["value"]) for entry in by_name["e2e.queue"]] == [("gauge", 7.5)]
+
+    assert [(entry["type"], entry["value"]) for entry in by_name["e2e.delta"]] == [("timer", 2250)]
+
+    [block] = by_name["e2e.block"]
+    assert block["type"] == "timer"
+    assert block["tags"].get("step") == "sleep"
+    assert 1400 <= block["value"] <= 5000, "a 1.5 s block stored as %r ms" % block["value"]
+
+
+def test_log_entries_have_their_levels_in_order_once(server, task_side_run):
+    """Each record becomes one log entry at the level meant, in the order sent, with the
+    traceback of logger.exception in the same entry; no empty entry from the partial line."""
+    flow = make_flow(server)
+    entries = emit_log_entries(flow, task_side_run.execution_id)
+    assert [(entry["level"], entry["message"].splitlines()[0]) for entry in entries] == EXPECTED_EMIT_LOGS
+    exception = entries[EXPECTED_EMIT_LOGS.index(("ERROR", "e2e: exception record"))]["message"]
+    assert "Traceback (most recent call last):" in exception
+    assert "ZeroDivisionError: division by zero" in exception
+    emit_entries = [entry for entry in execution_logs(flow, task_side_run.execution_id)
+                    if entry.get("taskId") == "emit"]
+    assert all(entry["message"].strip() for entry in emit_entries), "an empty log entry"
+
+
+def test_no_frame_was_rejected(server, task_side_run):
+    """The server dropped no frame: no "Invalid outputs" (or asset) warning in the whole execution."""
+    flow = make_flow(server)
+    emit_log_entries(flow, task_side_run.execution_id)  # the emit task's logs are all indexed
+    rejections = [entry["message"] for entry in execution_logs(flow, task_side_run.execution_id)
+                  if any(text in entry["message"] for text in FRAME_REJECTIONS)]
+    assert rejections == []
+
+
+def test_assets_are_recorded_on_the_task_run(server, task_side_run):
+    """The assets line is read: the task run carries its input and output assets."""
+    execution = make_flow(server).get_execution(task_side_run.execution_id)
+    [emit_run] = [run for run in execution["taskRunList"] if run["taskId"] == "emit"]
+    assets = emit_run.get("assets") or {}
+    assert [asset["id"] for asset in assets.get("inputs") or []] == ["e2e.source"]
+    assert [(asset["id"], asset["type"], asset.get("metadata")) for asset in assets.get("outputs") or []] == \
+        [("e2e.orders", "TABLE", {"rows": 150})]
+
+
+# Execution context #############################################################
+
+def test_execution_context_names_the_execution(server, task_side_run, record_property):
+    """kestra.context in a task holds the id of its execution. Kestra 2.0 must give one;
+    an older server that gives none is noted (record_property and a printed line), not failed."""
+    sent = make_flow(server).outputs(task_side_run.execution_id)["context"]["vars"]
+    if "context" in sent:
+        assert sent["context"]["execution"]["id"] == task_side_run.execution_id
+        return
+    assert server.version is not None and server.version < (2, 0), \
+        "Kestra %s gave the task no execution context: %s" % (server.version_text, sent.get("missing"))
+    note = "Kestra %s gave the task no execution context (%s)" % (server.version_text, sent.get("missing"))
+    record_property("execution_context", note)
+    print(note)
+
+
+# Ion files #####################################################################
+# JsonToIon reads each line with Jackson into plain Java values, and Kestra writes
+# them as Ion: JSON numbers with a fraction become doubles, hence Ion FLOATS, not
+# decimals (Jackson's USE_BIG_DECIMAL_FOR_FLOATS is off in Kestra's mapper), an
+# integer beyond a long a BigInteger (an Ion int), null fields stay (key:null), and
+# strings stay strings, even when they hold a date (Jackson does not guess dates).
+# Kestra.read then turns strings shaped like ISO date-times into datetimes, unless
+# exact=True. Comparing with typed() tells a float from a Decimal, which == does not.
+
+ION_SOURCE_LINES = [
+    r'{"text": "plain", "unicode": "h\u00e9llo \u2713 \u65e5\u672c \ud83d\ude00", '
+    r'"escapes": "tab\tquote\"backslash\\end\nnext", "int": 42, "negative": -7, '
+    r'"big": 12345678901234567890, "float": 1.5, "fraction": 12.50, "tiny": 0.1, "exponent": 6.02e23, '
+    r'"yes": true, "no": false, "nothing": null, "date": "2024-04-21", '
+    r'"instant": "2024-04-21T13:43:24.340Z", "offset": "2024-04-21T13:43:24+02:00", "local": "2024-04-21T13:43:24", '
+    r'"list": [1, "two", 3.5, null, [4]], "map": {"a": {"b": [true, {}]}}, "empty_list": [], "empty_map": {}}',
+    '{"text": "raw UTF-8: Zo\u00eb \u2713", "int": 0, "float": -0.25, "nothing": null}',
+]
+ION_SOURCE = ("\n".join(ION_SOURCE_LINES) + "\n").encode("utf-8")
+ION_ROWS_EXACT = [
+    {
+        "text": "plain", "unicode": "h\u00e9llo \u2713 \u65e5\u672c \U0001f600",
+        "escapes": 'tab\tquote"backslash\\end\nnext', "int": 42, "negative": -7,
+        "big": 12345678901234567890, "float": 1.5, "fraction": 12.5, "tiny": 0.1, "exponent": 6.02e23,
+        "yes": True, "no": False, "nothing": None, "date": "2024-04-21",
+        "instant": "2024-04-21T13:43:24.340Z", "offset": "2024-04-21T13:43:24+02:00", "local": "2024-04-21T13:43:24",
+        "list": [1, "two", 3.5, None, [4]], "map": {"a": {"b": [True, {}]}}, "empty_list": [], "empty_map": {},
+    },
+    {"text": "raw UTF-8: Zo\u00eb \u2713", "int": 0, "float": -0.25, "nothing": None},
+]
+ION_ROWS = [
+    dict(ION_ROWS_EXACT[0],
+         instant=datetime.datetime(2024, 4, 21, 13, 43, 24, 340000, tzinfo=UTC),
+         offset=datetime.datetime(2024, 4, 21, 13, 43, 24, tzinfo=PLUS_2),
+         local=datetime.datetime(2024, 4, 21, 13, 43, 24)),
+    ION_ROWS_EXACT[1],
+]
+
+
+def test_ion_file_written_by_kestra_reads_back(server, flows, tmp_path):
+    """An Ion file that Kestra's serdes plugin wrote, downloaded with download_file, reads
+    back with Kestra.read as the values and types expected, with and without exact=True."""
+    flow = make_flow(server)
+    result = flow.execute(flows.namespace, flows.require("ion"), {"rows": ("rows.jsonl", ION_SOURCE)})
+    assert result.status == "SUCCESS", result.error
+    uri = flow.outputs(result.execution_id)["to_ion"]["uri"]
+    path = flow.download_file(result.execution_id, uri, tmp_path / "rows.ion")
+    assert typed(kestra.Kestra.read(path)) == typed(ION_ROWS)
+    assert typed(kestra.Kestra.read(path, exact=True)) == typed(ION_ROWS_EXACT)
