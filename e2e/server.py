@@ -5,6 +5,9 @@
     python e2e/server.py status [--version V]
     python e2e/server.py stop   [--version V]
 
+    --jar FILE --plugins DIR (or KESTRA_E2E_JAR, KESTRA_E2E_PLUGINS): a server jar and a
+    plugins folder obtained some other way, checked and used instead of downloading.
+
 ``V`` is a line from VERSIONS ("1.3", "2.0") or an exact Kestra version. The server is
 the executable jar ``io.kestra:kestra:<version>`` from Maven Central, with the Python
 script plugin and the serdes plugin, fetched by ``mvn dependency:copy`` into a cache
@@ -159,6 +162,29 @@ def fetch(release: Release, log=print) -> Dict[str, Path]:
         jars[name] = path
     if missing:
         raise LauncherError("\n".join(missing), code=4)
+    return jars
+
+
+def local_jars(jar: str, plugins: str) -> Dict[str, Path]:
+    """A server jar and a plugins folder obtained some other way (``--jar``, ``--plugins``):
+    checked like downloaded ones, never copied."""
+    server_jar, folder = Path(jar).expanduser(), Path(plugins).expanduser()
+    check_jar(server_jar, MARKERS["kestra"], str(server_jar))
+    if not folder.is_dir():
+        raise LauncherError("the plugins folder %s does not exist" % folder)
+    jars = {"kestra": server_jar}
+    for name in ("plugin-script-python", "plugin-serdes"):
+        for candidate in sorted(folder.glob("*.jar")):
+            try:
+                with zipfile.ZipFile(str(candidate)) as plugin:
+                    if MARKERS[name] in plugin.namelist():
+                        jars[name] = candidate
+                        break
+            except zipfile.BadZipFile:
+                continue
+        else:
+            raise LauncherError("no jar in %s holds %s: add the %s plugin there" % (folder, MARKERS[name], name))
+        check_jar(jars[name], MARKERS[name], str(jars[name]))
     return jars
 
 
@@ -345,7 +371,8 @@ def log_tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def start(release: Release, port: int, timeout: float, heap: str, log=print) -> str:
+def start(release: Release, port: int, timeout: float, heap: str, log=print,
+          jars: Optional[Dict[str, Path]] = None) -> str:
     """Start the server and return its URL once ``GET /api/v1/configs`` answers 200."""
     state = state_folder(release)
     url = "http://127.0.0.1:%d" % port
@@ -357,7 +384,8 @@ def start(release: Release, port: int, timeout: float, heap: str, log=print) -> 
     for taken in (port, port + 1):
         if port_taken(taken):
             raise LauncherError("port %d on 127.0.0.1 is taken: stop what listens there or pass --port" % taken)
-    jars = fetch(release, log=log)
+    if jars is None:
+        jars = fetch(release, log=log)
     java = find_java(release.java, log=log)
     # A fresh state each start: the repository is in memory, so storage left over would
     # only hold files that no execution refers to any more.
@@ -453,18 +481,25 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="API port; management on the next one")
     parser.add_argument("--timeout", type=float, default=240, help="seconds to wait for the server to answer")
     parser.add_argument("--heap", default="2g", help="the JVM's -Xmx")
+    parser.add_argument("--jar", default=os.environ.get("KESTRA_E2E_JAR"),
+                        help="a Kestra server jar obtained elsewhere (then --plugins too): no download")
+    parser.add_argument("--plugins", default=os.environ.get("KESTRA_E2E_PLUGINS"),
+                        help="the folder holding the Python script and serdes plugin jars, with --jar")
     options = parser.parse_args(argv)
+    if bool(options.jar) != bool(options.plugins):
+        parser.error("--jar and --plugins (or KESTRA_E2E_JAR and KESTRA_E2E_PLUGINS) go together")
     try:
         if options.action == "versions":
             for line, release in sorted(VERSIONS.items()):
                 print("%s %s" % (line, " ".join("%s=%s" % item for item in artifacts(release).items())))
             return 0
         release = release_for(options.version)
+        jars = local_jars(options.jar, options.plugins) if options.jar else None
         if options.action == "fetch":
-            for name, path in fetch(release).items():
+            for name, path in (jars or fetch(release)).items():
                 print("%s: %s" % (name, path))
         elif options.action == "start":
-            start(release, options.port, options.timeout, options.heap)
+            start(release, options.port, options.timeout, options.heap, jars=jars)
         elif options.action == "stop":
             stop(release)
         elif not status(release):

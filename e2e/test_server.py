@@ -137,6 +137,40 @@ def test_start_status_stop_round_trip(stand_in_jars, monkeypatch):
     assert server.status(STAND_IN, log=lambda message: None) is False
 
 
+def test_start_with_jars_obtained_elsewhere(stand_in_jars, tmp_path):
+    """--jar and --plugins: the files are checked where they are and used, no Maven involved."""
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(str(stand_in_jars), str(elsewhere))
+    (elsewhere / "plugins" / "notes.jar").write_bytes(b"not a zip")  # ignored: not a plugin
+    jars = server.local_jars(str(elsewhere / "server" / "kestra-0.0.1-stand-in.jar"), str(elsewhere / "plugins"))
+    assert jars["plugin-serdes"].name == "plugin-serdes-0.0.1.jar"
+    shutil.rmtree(str(stand_in_jars))  # the cache is not used
+    port = free_port()
+    try:
+        url = server.start(STAND_IN, port, timeout=60, heap="64m", log=lambda message: None, jars=jars)
+        assert server.answer(url + "/api/v1/configs") == 200
+        command = Path("/proc/%d/cmdline" % server.running_pid(server.state_folder(STAND_IN))).read_bytes()
+        assert str(elsewhere / "plugins").encode() + b"\0" in command
+    finally:
+        server.stop(STAND_IN, log=lambda message: None)
+
+
+def test_jars_obtained_elsewhere_are_checked(tmp_path, capsys):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    write_jar(tmp_path / "kestra.jar", {server.MARKERS["kestra"]: b"main"})
+    write_jar(plugins / "python.jar", {server.MARKERS["plugin-script-python"]: b"plugin"})
+    with pytest.raises(server.LauncherError, match="no jar in .* holds io/kestra/plugin/serdes"):
+        server.local_jars(str(tmp_path / "kestra.jar"), str(plugins))
+    with pytest.raises(server.LauncherError, match="does not exist"):
+        server.local_jars(str(tmp_path / "kestra.jar"), str(tmp_path / "absent"))
+    with pytest.raises(server.LauncherError, match="has no io/kestra/cli/App.class"):
+        server.local_jars(str(plugins / "python.jar"), str(plugins))
+    with pytest.raises(SystemExit):
+        server.main(["start", "--jar", str(tmp_path / "kestra.jar")])
+    assert "--jar and --plugins" in capsys.readouterr().err
+
+
 def test_a_server_that_dies_while_starting_shows_its_log(stand_in_jars, monkeypatch):
     monkeypatch.setenv("STAND_IN_FAIL", "no plugins folder")
     with pytest.raises(server.LauncherError) as caught:
