@@ -3253,7 +3253,7 @@ class _IonPatterns:
         )
         self.iso_parts = re.compile(
             r"(?:([0-9]{4})-([0-9]{2})-([0-9]{2}))?T?(?:([0-9]{2}):([0-9]{2})(?::([0-9]{2})(\.[0-9]+)?)?)?"
-            r"(Z|[+-][0-9]{2}:[0-9]{2})?(?:\[[^\]]*\])?\Z"
+            r"(Z|[+-][0-9]{2}:[0-9]{2}(?::[0-9]{2})?)?(?:\[[^\]]*\])?\Z"  # Java: +HH:MM:SS for old zones
         )
         # A value the way Kestra writes most of them, in one match: an int, a decimal
         # with a point, a string without escapes, a keyword, a UTC timestamp to the
@@ -4048,9 +4048,9 @@ class _IonTextReader:
         datetime = self.datetime
         tzinfo = None
         if zone:
-            minutes = 0 if zone == "Z" else (int(zone[1:3]) * 60 + int(zone[4:6])) * (-1 if zone[0] == "-" else 1)
+            seconds = 0 if zone == "Z" else (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60 + int(zone[7:9] or 0))
             try:
-                tzinfo = datetime.timezone(datetime.timedelta(minutes=minutes))
+                tzinfo = datetime.timezone(datetime.timedelta(seconds=-seconds if zone[0] == "-" else seconds))
             except ValueError:
                 return None
         try:

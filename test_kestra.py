@@ -5014,6 +5014,12 @@ MAPPING = [
     ("LocalDate::\"2024-01-02\"", datetime.date(2024, 1, 2), SAME),
     ("LocalTime::\"15:30:00.123456\"", datetime.time(15, 30, 0, 123456), SAME),
     ("OffsetTime::\"15:30:00+02:00\"", datetime.time(15, 30, tzinfo=offset(120)), SAME),
+    # Java writes the offsets of old local mean times with seconds (Kestra's own writer does).
+    ("ZonedDateTime::\"1850-01-01T12:00:00.25+00:09:21[Europe/Paris]\"",
+     datetime.datetime(1850, 1, 1, 12, 0, 0, 250000, tzinfo=datetime.timezone(datetime.timedelta(seconds=561))), SAME),
+    ("OffsetDateTime::\"1850-01-01T12:00-04:56:02\"",
+     datetime.datetime(1850, 1, 1, 12, 0, tzinfo=datetime.timezone(datetime.timedelta(seconds=-17762))), SAME),
+    ("OffsetTime::\"12:00:00+00:09:21\"", datetime.time(12, 0, tzinfo=datetime.timezone(datetime.timedelta(seconds=561))), SAME),
     ("other::\"2024-04-21T13:43:24\"", datetime.datetime(2024, 4, 21, 13, 43, 24), "2024-04-21T13:43:24"),
     ("a::b::{x:c::1}", {"x": 1}, SAME),
     ("$ion_symbol_table::{symbols:[\"foo\"]} $10", "foo", SAME),
