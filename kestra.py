@@ -841,7 +841,7 @@ class Kestra:
 
     @staticmethod
     def read(path_: Any, exact: bool = False) -> List[Any]:
-        """Read an Ion file (text, or binary with amazon.ion) into a list of rows.
+        """Read an Ion file (text or binary) into a list of rows.
 
         ``path_`` is a path or an open binary file. Structs become dicts, decimals
         floats (``exact=True``: Decimal), timestamps datetime (date at day precision),
@@ -3067,8 +3067,8 @@ def _failure_message(execution: Dict[str, Any], log: str) -> str:
 
 
 # Ion reading ##################################################################
-# Kestra.read and Kestra.iter_read: Ion files as Kestra writes them, read by a
-# built-in streaming Ion 1.0 text reader; binary Ion goes through amazon.ion.
+# Kestra.read and Kestra.iter_read: Ion files as Kestra writes them (text up to 1.x,
+# binary from 2.0), read by built-in streaming Ion 1.0 readers: no package needed.
 
 
 class IonReadError(KestraError):
@@ -4098,6 +4098,393 @@ def _datetime_with_fraction(datetime: Any, year: int, month: int, day: int, hour
     return moment + datetime.timedelta(microseconds=micros)
 
 
+# Binary Ion -------------------------------------------------------------------------
+# Kestra 2.0 stores rows as binary Ion. The reader below reads the whole Ion 1.0 binary
+# format, one top-level value at a time (its length is known before it is read), and
+# gives the same values as the text reader, through the text reader's conversions.
+
+_BINARY_TYPES = ("null", "bool", "int", "int", "float", "decimal", "timestamp", "symbol", "string",
+                 "clob", "blob", "list", "sexp", "struct")
+
+
+class _IonBinaryReader:
+    """A reader of Ion 1.0 binary over a binary file; ``values()`` as _IonTextReader's."""
+
+    def __init__(self, file: Any, name: Optional[str], faithful: bool, exact: bool) -> None:
+        self.file = file
+        self.name = name
+        self.faithful = faithful
+        self.exact = exact
+        import struct
+
+        self.text = _IonTextReader(iter(()), name, faithful, exact)  # its conversions
+        self.text.fail = self._symbol_table_failure  # type: ignore  # its symbol tables fail here
+        self.value_start = 0
+        self.Decimal = self.text.Decimal
+        self.float32 = struct.Struct(">f").unpack
+        self.float64 = struct.Struct(">d").unpack
+        self.buf = b""
+        self.base = 0  # file offset of buf[0]
+        self.eof = False
+
+    def fail(self, message: str, pos: int) -> IonReadError:
+        offset = self.base + pos
+        return IonReadError("%s, byte %d: %s" % (self.name or "Ion data", offset, message), self.name, None, offset)
+
+    def _symbol_table_failure(self, message: str, _: int) -> IonReadError:
+        return self.fail(message, self.value_start)
+
+    def _ensure(self, pos: int, count: int) -> int:
+        """Make buf hold ``count`` bytes from ``pos``, reading more; the new position of
+        ``pos``, or -1 when the data ends first."""
+        if len(self.buf) - pos >= count:
+            return pos
+        self.base += pos
+        parts = [self.buf[pos:]]
+        have = len(parts[0])
+        while have < count and not self.eof:
+            data = self.file.read(max(_ION_READ_CHUNK, count - have))
+            if isinstance(data, str):
+                raise KestraError("the Ion file %s must be opened in binary mode ('rb')" % (self.name or "object"))
+            if not data:
+                self.eof = True
+                break
+            parts.append(data)
+            have += len(data)
+        self.buf = b"".join(parts)
+        return 0 if have >= count else -1
+
+    # -- top level -----------------------------------------------------------------
+
+    def values(self) -> Iterator[Any]:
+        pos = 0
+        while True:
+            pos = self._ensure(pos, 1)
+            if pos < 0:
+                return
+            if self.buf[pos] == 0xE0:  # a version marker
+                pos = self._ensure(pos, 4)
+                if pos < 0:
+                    raise self.fail("the data ends inside a version marker", len(self.buf))
+                marker = self.buf[pos:pos + 4]
+                if marker != _ION_BINARY_MARKER:
+                    if marker[3] == 0xEA:
+                        raise self.fail("unsupported Ion version %d.%d (this reader reads Ion 1.0)"
+                                        % (marker[1], marker[2]), pos)
+                    raise self.fail("invalid version marker %s" % marker.hex(), pos)
+                self.text.symbols = _SymbolTable()
+                pos += 4
+                continue
+            pos, size = self._top_size(pos)
+            pos = self._ensure(pos, size)
+            if pos < 0:
+                raise self.fail("the data ends inside a value (%d bytes expected)" % size, len(self.buf))
+            value, end = self._top_value(pos, pos + size)
+            pos = end
+            if value is not _SKIP:
+                yield value
+
+    def _top_size(self, pos: int) -> tuple:
+        """(position, size in bytes) of the value at ``pos``, its type descriptor and
+        length included; reading more may move the buffer, hence the new position."""
+        descriptor = self.buf[pos]
+        kind, low = descriptor >> 4, descriptor & 0x0F
+        if kind == 1 or low == 15:
+            return pos, 1
+        if low != 14 and not (kind == 0xD and low == 1):
+            return pos, 1 + low
+        count = 2  # a VarUInt length follows: find its last byte
+        while True:
+            moved = self._ensure(pos, count)
+            if moved < 0:
+                raise self.fail("the data ends inside a length", len(self.buf))
+            pos = moved
+            if self.buf[pos + count - 1] & 0x80:
+                break
+            count += 1
+            if count > 11:
+                raise self.fail("a length longer than this reader can hold", pos)
+        length, after = self._var_uint(pos + 1)
+        return pos, after - pos + length
+
+    def _top_value(self, pos: int, end: int) -> tuple:
+        buf = self.buf
+        descriptor = buf[pos]
+        if descriptor >> 4 == 0xE and descriptor & 0x0F != 15:
+            sids, inner, value_end = self._annotation_wrapper(pos, end)
+            if sids and sids[0] == 3 and buf[inner] >> 4 == 0xD and buf[inner] & 0x0F != 15:
+                faithful, self.faithful, self.text.faithful = self.faithful, True, True
+                try:
+                    table, _ = self._value(inner, value_end, ())
+                finally:
+                    self.faithful = self.text.faithful = faithful
+                self.value_start = pos
+                self.text._use_symbol_table(table, pos)
+                return _SKIP, end
+        value, after = self._value(pos, end, ())
+        if after != end:
+            raise self.fail("a value is shorter than its length says", pos)
+        if value is _SKIP:
+            return _SKIP, end  # padding
+        if buf[pos] >> 4 == 7 and self.text._is_marker_symbol(value, 0):
+            return _SKIP, end  # the symbol $ion_1_0 at the top: a no-op
+        return value, end
+
+    # -- primitives --------------------------------------------------------------------
+
+    def _var_uint(self, pos: int) -> tuple:
+        buf = self.buf
+        value = 0
+        while True:
+            try:
+                byte = buf[pos]
+            except IndexError:
+                raise self.fail("the data ends inside a VarUInt", pos) from None
+            pos += 1
+            value = (value << 7) | (byte & 0x7F)
+            if byte & 0x80:
+                return value, pos
+
+    def _var_int(self, pos: int) -> tuple:
+        """(value, position after, whether it is a negative zero)."""
+        buf = self.buf
+        try:
+            byte = buf[pos]
+        except IndexError:
+            raise self.fail("the data ends inside a VarInt", pos) from None
+        negative = bool(byte & 0x40)
+        value = byte & 0x3F
+        pos += 1
+        while not byte & 0x80:
+            try:
+                byte = buf[pos]
+            except IndexError:
+                raise self.fail("the data ends inside a VarInt", pos) from None
+            pos += 1
+            value = (value << 7) | (byte & 0x7F)
+        return (-value if negative else value), pos, negative and value == 0
+
+    def _length(self, pos: int, low: int, end: int) -> tuple:
+        """(start, end) of the representation after the descriptor at ``pos``."""
+        if low == 14:
+            length, start = self._var_uint(pos + 1)
+        else:
+            length, start = low, pos + 1
+        stop = start + length
+        if stop > end:
+            raise self.fail("a value's length goes past its container", pos)
+        return start, stop
+
+    def _symbol(self, sid: int, pos: int) -> _IonSymbol:
+        symbol = self.text.symbols.resolve(sid)
+        if symbol is None:
+            raise self.fail("symbol id %d is not in the symbol table" % sid, pos)
+        return symbol
+
+    def _annotation_wrapper(self, pos: int, end: int) -> tuple:
+        """(annotation sids, position of the value, end of the wrapper)."""
+        low = self.buf[pos] & 0x0F
+        if low == 0:
+            raise self.fail("a version marker inside a value", pos)
+        if low < 3:
+            raise self.fail("an annotation wrapper too short to hold a value", pos)
+        start, stop = self._length(pos, low, end)
+        length, cursor = self._var_uint(start)
+        if length == 0:
+            raise self.fail("an annotation wrapper without annotations", pos)
+        names_end = cursor + length
+        if names_end >= stop:
+            raise self.fail("an annotation wrapper without a value", pos)
+        sids = []
+        while cursor < names_end:
+            sid, cursor = self._var_uint(cursor)
+            sids.append(sid)
+        if cursor != names_end:
+            raise self.fail("annotations longer than their length says", pos)
+        return sids, cursor, stop
+
+    # -- values --------------------------------------------------------------------------
+
+    def _value(self, pos: int, end: int, annotations: tuple) -> tuple:
+        """The value at ``pos`` within ``end``: (value, position after); _SKIP for padding."""
+        buf = self.buf
+        if pos >= end:
+            raise self.fail("the data ends inside a value", pos)
+        descriptor = buf[pos]
+        kind, low = descriptor >> 4, descriptor & 0x0F
+        text = self.text
+        if low == 15:  # null, typed or not
+            if kind > 0xD:
+                raise self.fail("invalid type descriptor 0x%02X" % descriptor, pos)
+            value = text._null(_BINARY_TYPES[kind])
+            return (text._annotated(list(annotations), value) if annotations else value), pos + 1
+        if kind == 1:
+            if low > 1:
+                raise self.fail("invalid bool 0x%02X" % descriptor, pos)
+            value = low == 1
+            return (text._annotated(list(annotations), value) if annotations else value), pos + 1
+        if kind == 0xE:
+            if annotations:
+                raise self.fail("an annotation wrapper holds another one", pos)
+            sids, inner, stop = self._annotation_wrapper(pos, end)
+            symbols = tuple(self._symbol(sid, pos) for sid in sids)
+            if buf[inner] >> 4 == 0 and buf[inner] & 0x0F != 15:
+                raise self.fail("an annotation wrapper holds padding", pos)
+            if buf[inner] >> 4 == 0xE:
+                raise self.fail("an annotation wrapper holds another one", inner)
+            value, after = self._value(inner, stop, symbols)
+            if after != stop:
+                raise self.fail("an annotation wrapper's value is shorter than its length says", pos)
+            return value, stop
+        if kind == 0xF:
+            raise self.fail("invalid type descriptor 0x%02X (reserved)" % descriptor, pos)
+        if kind == 0xD and low == 1:  # a struct with sorted fields: its length follows
+            length, start = self._var_uint(pos + 1)
+            if length == 0:
+                raise self.fail("a sorted struct cannot be empty", pos)
+            stop = start + length
+            if stop > end:
+                raise self.fail("a value's length goes past its container", pos)
+        else:
+            start, stop = self._length(pos, low, end)
+        if kind == 0:
+            return _SKIP, stop  # padding
+        if kind == 2 or kind == 3:
+            magnitude = int.from_bytes(buf[start:stop], "big")
+            if kind == 3:
+                if magnitude == 0:
+                    raise self.fail("a negative zero int", pos)
+                magnitude = -magnitude
+            value = magnitude
+        elif kind == 4:
+            if low == 0:
+                value = 0.0
+            elif low == 4:
+                value = self.float32(buf[start:stop])[0]
+            elif low == 8:
+                value = self.float64(buf[start:stop])[0]
+            else:
+                raise self.fail("a float of %d bytes (4 or 8 expected)" % (stop - start), pos)
+        elif kind == 5:
+            value = self._decimal(start, stop, pos)
+            if not (self.faithful or self.exact):
+                value = float(value)
+        elif kind == 6:
+            value = self._timestamp(start, stop, pos)
+            if not self.faithful:
+                value = text._python_timestamp(value)
+        elif kind == 7:
+            value = text._symbol_value(self._symbol(int.from_bytes(buf[start:stop], "big"), pos))
+        elif kind == 8:
+            try:
+                string = buf[start:stop].decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise self.fail("a string that is not valid UTF-8 (%s)" % exc.reason, start + exc.start) from None
+            return text._text_value(string, list(annotations)), stop
+        elif kind == 9:
+            value = _IonClob(buf[start:stop]) if self.faithful else bytes(buf[start:stop])
+        elif kind == 10:
+            value = bytes(buf[start:stop])
+        elif kind == 0xD:
+            value = self._struct(start, stop)
+        else:
+            items = []
+            cursor = start
+            while cursor < stop:
+                item, cursor = self._value(cursor, stop, ())
+                if item is not _SKIP:
+                    items.append(item)
+            value = _IonSExp(items) if kind == 0xC and self.faithful else items
+        return (text._annotated(list(annotations), value) if annotations else value), stop
+
+    def _struct(self, start: int, stop: int) -> Any:
+        faithful = self.faithful
+        fields = _IonStruct() if faithful else {}  # type: Any
+        resolve = self.text.symbols.resolve
+        cursor = start
+        while cursor < stop:
+            sid, at = self._var_uint(cursor)
+            if at >= stop:
+                raise self.fail("a struct field without a value", cursor)
+            symbol = resolve(sid)
+            if symbol is None:
+                raise self.fail("symbol id %d is not in the symbol table" % sid, cursor)
+            value, cursor = self._value(at, stop, ())
+            if value is _SKIP:
+                continue  # padding, with a field name that means nothing
+            if faithful:
+                fields.append((symbol, value))
+            else:
+                fields[symbol.text if symbol.text is not None else self.text._unknown_text(symbol)] = value
+        return fields
+
+    def _int_bytes(self, start: int, stop: int) -> tuple:
+        """A signed-magnitude Int: (value, whether it is a negative zero)."""
+        if start == stop:
+            return 0, False
+        data = self.buf[start:stop]
+        magnitude = int.from_bytes(data, "big") & ~(0x80 << (8 * (len(data) - 1)))
+        negative = bool(data[0] & 0x80)
+        return (-magnitude if negative else magnitude), negative and magnitude == 0
+
+    def _decimal(self, start: int, stop: int, pos: int) -> Any:
+        if start == stop:
+            return self.Decimal(0)
+        exponent, cursor, _ = self._var_int(start)
+        if cursor > stop:
+            raise self.fail("a decimal's exponent goes past its length", pos)
+        coefficient, negative_zero = self._int_bytes(cursor, stop)
+        digits = tuple(int(digit) for digit in str(abs(coefficient)))
+        return self.Decimal((1 if coefficient < 0 or negative_zero else 0, digits, exponent))
+
+    def _timestamp(self, start: int, stop: int, pos: int) -> _IonTimestamp:
+        if stop - start < 2:
+            raise self.fail("a timestamp needs an offset and a year", pos)
+        offset, cursor, unknown = self._var_int(start)
+        fields = []
+        while cursor < stop and len(fields) < 6:
+            field, cursor = self._var_uint(cursor)
+            fields.append(field)
+        fraction = None
+        if cursor < stop:
+            if len(fields) < 6:
+                raise self.fail("a timestamp's fields go past its length", pos)
+            exponent, cursor, _ = self._var_int(cursor)
+            if cursor > stop:
+                raise self.fail("a timestamp's fraction goes past its length", pos)
+            coefficient, _ = self._int_bytes(cursor, stop)  # a negative zero is a zero
+            if coefficient < 0:
+                raise self.fail("a negative fraction of a second", pos)
+            fraction = self.Decimal((0, tuple(int(digit) for digit in str(coefficient)), exponent))
+            if fraction >= 1:
+                raise self.fail("a fraction of a second of 1 or more", pos)
+            if not fraction and exponent >= 0:
+                fraction = None  # 0d0: no fraction digits
+        elif cursor > stop:
+            raise self.fail("a timestamp's fields go past its length", pos)
+        if len(fields) == 4:
+            raise self.fail("a timestamp with an hour but no minute", pos)
+        precision = ("year", "month", "day", None, "minute", "second")[len(fields) - 1]
+        year, month, day, hour, minute, second = (fields + [1, 1, 0, 0, 0][len(fields) - 1:])[:6]
+        datetime = self.text.datetime
+        try:
+            moment = datetime.datetime(year, month, day, hour, minute, second)
+        except (ValueError, OverflowError) as exc:
+            raise self.fail("invalid timestamp (%s)" % exc, pos) from None
+        minutes = None if unknown else offset
+        if precision in ("year", "month", "day"):
+            minutes = None
+        elif minutes:
+            if not -1440 < minutes < 1440:
+                raise self.fail("invalid timestamp offset of %d minutes" % minutes, pos)
+            try:
+                moment += datetime.timedelta(minutes=minutes)  # the fields are UTC: to local time
+            except OverflowError:
+                raise self.fail("the timestamp is outside years 0001-9999", pos) from None
+        return _IonTimestamp(moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second,
+                             fraction, minutes, precision)
+
+
 # Sources, binary Ion and the public entry points ----------------------------------
 
 
@@ -4168,7 +4555,7 @@ def _ion_stream(source: Any, faithful: bool, exact: bool) -> Iterator[Any]:
         if isinstance(head, str):
             raise KestraError("the Ion file %s must be opened in binary mode ('rb')" % (name or "object"))
         if head == _ION_BINARY_MARKER:
-            for value in _binary_ion_values(head, file, name, faithful, exact):
+            for value in _IonBinaryReader(_Prepended(head, file), name, faithful, exact).values():
                 yield value
             return
         encoding = _text_encoding(head)
@@ -4201,115 +4588,6 @@ def _ion_values(source: Any) -> Iterator[Any]:
     if isinstance(source, str):
         source = source.encode("utf-8")
     return _ion_stream(source, faithful=True, exact=True)
-
-
-def _binary_ion_values(head: bytes, rest: Any, name: Optional[str], faithful: bool, exact: bool) -> Iterator[Any]:
-    """Binary Ion through amazon.ion, converted to the same values as text."""
-    try:
-        from amazon.ion import simpleion
-    except ImportError:
-        raise KestraError(
-            "%s is binary Ion, which needs the amazon.ion package: pip install kestra[ion] "
-            "(text Ion needs nothing)" % (name or "the data")
-        ) from None
-    data = head + rest.read()
-    try:
-        values = simpleion.loads(data, single_value=False)
-    except Exception as exc:  # amazon.ion raises various types for corrupt data
-        raise IonReadError("%s: invalid binary Ion (%s)" % (name or "Ion data", exc), name, None, None) from None
-    converter = _FromAmazonIon(faithful, exact)
-    for value in values:
-        yield converter.convert(value)
-
-
-class _FromAmazonIon:
-    """amazon.ion's values in this module's terms: the faithful model, or user values
-    through the same rules as the text reader."""
-
-    def __init__(self, faithful: bool, exact: bool) -> None:
-        self.reader = _IonTextReader(iter(()), None, faithful, exact)
-        self.faithful = faithful
-
-    def convert(self, value: Any) -> Any:
-        from amazon.ion.core import IonType
-        from amazon.ion.simple_types import IonPyNull
-
-        reader = self.reader
-        ion_type = getattr(value, "ion_type", None)
-        if ion_type is not None and not isinstance(ion_type, IonType):
-            ion_type = IonType(ion_type)  # its C extension gives some values a bare int
-        annotations = tuple(self.symbol(a) for a in getattr(value, "ion_annotations", ()) or ())
-        if isinstance(value, IonPyNull) or value is None:
-            result = reader._null(ion_type.name.lower() if ion_type is not None else "null")
-        elif ion_type == IonType.BOOL:
-            result = bool(value)
-        elif ion_type == IonType.INT:
-            result = int(value)
-        elif ion_type == IonType.FLOAT:
-            result = float(value)
-        elif ion_type == IonType.DECIMAL:
-            result = self.decimal(value)
-        elif ion_type == IonType.TIMESTAMP:
-            result = self.timestamp(value)
-        elif ion_type == IonType.SYMBOL:
-            result = reader._symbol_value(self.symbol(value))
-        elif ion_type == IonType.STRING:
-            return reader._text_value(str(value), list(annotations))
-        elif ion_type == IonType.CLOB:
-            result = _IonClob(bytes(value)) if self.faithful else bytes(value)
-        elif ion_type == IonType.BLOB:
-            result = bytes(value)
-        elif ion_type == IonType.STRUCT:
-            result = self.struct(value)
-        elif ion_type in (IonType.LIST, IonType.SEXP):
-            items = [self.convert(item) for item in value]
-            result = _IonSExp(items) if ion_type == IonType.SEXP and self.faithful else items
-        else:
-            raise KestraError("unexpected Ion value from amazon.ion: %r" % (value,))
-        return reader._annotated(list(annotations), result) if annotations else result
-
-    def symbol(self, token: Any) -> _IonSymbol:
-        text = getattr(token, "text", token if isinstance(token, str) else None)
-        if text is not None:
-            return _IonSymbol(str(text))
-        location = getattr(token, "location", None)
-        sid = getattr(token, "sid", None)
-        if location is None or sid == 0:
-            return _IonSymbol(None, ("", 0), sid)
-        return _IonSymbol(None, (location.name, location.position), sid)
-
-    def decimal(self, value: Any) -> Any:
-        import decimal
-
-        exact = decimal.Decimal(value)
-        return exact if self.faithful or self.reader.exact else float(exact)
-
-    def timestamp(self, value: Any) -> Any:
-        from amazon.ion.core import TimestampPrecision
-
-        precision = {TimestampPrecision.YEAR: "year", TimestampPrecision.MONTH: "month",
-                     TimestampPrecision.DAY: "day", TimestampPrecision.MINUTE: "minute"}.get(
-            getattr(value, "precision", None), "second")
-        offset = value.utcoffset()
-        minutes = None if value.tzinfo is None or offset is None else int(offset.total_seconds() // 60)
-        fraction = getattr(value, "fractional_seconds", None)
-        if fraction is None and value.microsecond and precision == "second":
-            import decimal
-
-            fraction = decimal.Decimal(value.microsecond).scaleb(-6)
-        timestamp = _IonTimestamp(value.year, value.month, value.day, value.hour, value.minute, value.second,
-                                  fraction if precision == "second" else None, minutes, precision)
-        return timestamp if self.faithful else self.reader._python_timestamp(timestamp)
-
-    def struct(self, value: Any) -> Any:
-        pairs = value.iteritems() if hasattr(value, "iteritems") else value.items()
-        if self.faithful:
-            return _IonStruct((self.symbol(name), self.convert(item)) for name, item in pairs)
-        result = {}
-        for name, item in pairs:
-            symbol = self.symbol(name)
-            result[symbol.text if symbol.text is not None else "$0"] = self.convert(item)
-        return result
 
 
 def _read_ion(path_: Any, exact: bool) -> Iterator[Any]:

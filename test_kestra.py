@@ -4597,12 +4597,8 @@ ION_TESTS = _ion_tests_root()
 # Conformance files (text Ion 1.0) left out, relative to iontestdata: "reason".
 EXCLUDED = {}  # type: dict
 
-# Binary files, read through amazon.ion: its own gaps, not kestra.py's (amazon.ion 0.15.0).
-BINARY_EXCLUDED = {
-    "good/typecodes/T7-large.10n": "amazon.ion's C extension reports IERR_NUMERIC_OVERFLOW on "
-                                   "zero-padded symbol ids; its pure-Python reader reads them but "
-                                   "accepts bad files the C one refuses, so kestra.py uses the C one",
-}
+# Binary conformance files (Ion 1.0 binary) left out: "reason".
+BINARY_EXCLUDED = {}  # type: dict
 
 
 def ion_files(folder, suffix):
@@ -4836,31 +4832,44 @@ def check_non_equivs(path):
             )
 
 
-# Binary Ion goes through amazon.ion: the same checks when it is importable.
+# Binary Ion: the built-in binary reader, on the same checks.
 
 @pytest.mark.parametrize("path", ion_files("good", ".10n"))
 def test_ion_good_binary_files_read(path):
-    pytest.importorskip("amazon.ion.simpleion")
     ion_values(path)
+    with open(path, "rb") as file:  # in small reads: a value is never cut wrong
+        assert len(ion_values(SmallReads(file, 7))) == len(ion_values(path))
 
 
 @pytest.mark.parametrize("path", ion_files("bad", ".10n"))
 def test_ion_bad_binary_files_raise(path):
-    pytest.importorskip("amazon.ion.simpleion")
-    with pytest.raises(kestra.KestraError):
+    with pytest.raises(kestra.IonReadError) as info:
         ion_values(path)
+    error = info.value
+    if path.read_bytes()[:4] == b"\xe0\x01\x00\xea":  # else a bad marker: read as text, which fails
+        assert error.line is None
+        assert "byte %d" % error.offset in str(error)
+    assert isinstance(error.offset, int) and 0 <= error.offset <= path.stat().st_size
 
 
 @pytest.mark.parametrize("path", ion_files("good/equivs", ".10n"))
 def test_ion_binary_equivs(path):
-    pytest.importorskip("amazon.ion.simpleion")
     check_equivs(path)
 
 
 @pytest.mark.parametrize("path", ion_files("good/non-equivs", ".10n"))
 def test_ion_binary_non_equivs(path):
-    pytest.importorskip("amazon.ion.simpleion")
     check_non_equivs(path)
+
+
+class SmallReads:
+    """A binary file read ``size`` bytes at a time at most."""
+
+    def __init__(self, file, size):
+        self.file, self.size = file, size
+
+    def read(self, size=-1):
+        return self.file.read(self.size if size < 0 else min(size, self.size))
 
 
 # The faithful model, on a few values ##############################################
@@ -5721,25 +5730,53 @@ def test_ion_read_binary(tmp_path):
 
 
 def test_ion_read_binary_without_amazon_ion(tmp_path):
+    """Binary Ion needs no package: the file copied alone reads it with amazon.ion blocked."""
     path = tmp_path / "rows.10n"
-    path.write_bytes(b"\xe0\x01\x00\xea\x21\x01")  # $ion_1_0 1
+    # $ion_1_0, a local symbol table ["id", "name"], then {id: 1, name: "x"}.
+    table = bytes.fromhex("ee8e81 83 de8a 87 b8 826964 846e616d65")
+    row = bytes.fromhex("d6 8a 2101 8b 8178")
+    path.write_bytes(b"\xe0\x01\x00\xea" + table + row)
+    shutil.copy(kestra.__file__, str(tmp_path / "kestra.py"))
     code = (
         "import sys\n"
         "for name in ('amazon', 'amazon.ion', 'amazon.ion.simpleion'):\n"
         "    sys.modules[name] = None\n"
-        "sys.path.insert(0, %r)\n"
+        "sys.path.insert(0, '.')\n"
         "import kestra\n"
-        "try:\n"
-        "    kestra.Kestra.read(sys.argv[1])\n"
-        "except kestra.KestraError as error:\n"
-        "    print(type(error).__name__, error)\n"
-        "else:\n"
-        "    print('no error')\n"
-    ) % os.path.dirname(os.path.abspath(kestra.__file__))
-    run = subprocess.run([sys.executable, "-I", "-c", code, str(path)], stdout=subprocess.PIPE,
+        "print(kestra.Kestra.read(sys.argv[1]))\n"
+    )
+    run = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(path)], cwd=str(tmp_path), stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
     assert run.returncode == 0, run.stderr
-    assert "pip install kestra[ion]" in run.stdout
+    assert run.stdout == "[{'id': 1, 'name': 'x'}]\n"
+
+
+@GENERATED
+@given(documents)
+def test_ion_read_binary_matches_amazon_ion(document):
+    """The documents of the text test, written as binary by amazon.ion, read as amazon.ion reads them."""
+    simpleion = pytest.importorskip("amazon.ion.simpleion")
+    from amazon.ion.exceptions import IonException
+
+    rows, version_marker = document
+    path = written(rows, version_marker)
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+        assume(not LONG_FRACTION.search(text))
+        try:
+            theirs = simpleion.loads(text, single_value=False)
+        except IonException:
+            assume("\\U" not in text)
+            raise
+        binary = simpleion.dumps(theirs, binary=True, sequence_as_stream=True)
+        with open(path, "wb") as file:
+            file.write(binary)
+        for exact in (False, True):
+            assert_read(Kestra.read(path, exact=exact), [from_amazon_ion(value, exact) for value in theirs])
+    finally:
+        os.remove(path)
+        os.rmdir(os.path.dirname(path))
 
 
 # Streaming #####################################################################

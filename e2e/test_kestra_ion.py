@@ -12,7 +12,10 @@ Two kinds of files:
 - random rows (seeded), written beside a JSON description of each Java value (type and
   lossless text), from which the expected Python value is computed.
 
-What Kestra writes, as seen here (io.kestra:core 1.3.34), and how it reads:
+Kestra 1.3 writes Ion text; Kestra 2.0 writes binary Ion (its FileSerde has a binary mapper
+for OutputStreams, which the serdes plugin's JsonToIon writes to). Both are tested, with
+the io.kestra:core of each line in e2e/server.py's VERSIONS. What Kestra writes, as seen
+here, and how it reads:
 - Instant: an Ion timestamp in UTC with MILLISECONDS only (Kestra's serializer goes
   through java.util.Date): sub-millisecond digits are lost when Kestra writes, not when we
   read. For the same reason an Instant before October 1582 is written as a date of the
@@ -56,7 +59,9 @@ import server  # noqa: E402
 assert Path(kestra.__file__).resolve() == E2E.parent / "kestra.py", kestra.__file__
 
 REQUIRED = os.environ.get("KESTRA_E2E_REQUIRED") == "1"
-KESTRA_CORE = server.VERSIONS["1.3"].kestra
+# io.kestra:core 1.3 writes Ion text, 2.0 binary Ion (FileSerde.write and writeAll to an
+# OutputStream, what the serdes plugin's JsonToIon uses): both are read here.
+LINES = sorted(server.VERSIONS)
 
 # Kestra's runtime dependencies that FileSerde and its Ion mapper load, at versions chosen
 # here (see the module docstring): the 2.20 line of Jackson, ion-java as Jackson brings it.
@@ -120,27 +125,29 @@ def stand_in_platform_pom(version: str) -> str:
     )
 
 
-@pytest.fixture(scope="module")
-def writer():
-    """A function running KestraIonWriter with the given arguments."""
+@pytest.fixture(scope="module", params=LINES, ids=["kestra-%s" % line for line in LINES])
+def writer(request):
+    """(a function running KestraIonWriter with the given arguments, the Kestra line)."""
+    line = request.param
+    release = server.VERSIONS[line]
     for tool in ("mvn", "javac"):
         if shutil.which(tool) is None:
             unavailable("%s is not on PATH: the Ion writer cannot be built" % tool)
-    folder = server.cache_root() / "ion-writer" / KESTRA_CORE
+    folder = server.cache_root() / "ion-writer" / release.kestra
     lib, classes, repository = folder / "lib", folder / "classes", folder / "m2"
     ready = folder / "ready.json"
-    wanted = {"core": KESTRA_CORE, "dependencies": WRITER_DEPENDENCIES}
+    wanted = {"core": release.kestra, "dependencies": WRITER_DEPENDENCIES}
     if not ready.exists() or json.loads(ready.read_text()) != json.loads(json.dumps(wanted)):
         if folder.exists():
             shutil.rmtree(str(folder))
         folder.mkdir(parents=True)
         stand_in = folder / "platform.pom"
-        stand_in.write_text(stand_in_platform_pom(KESTRA_CORE))
+        stand_in.write_text(stand_in_platform_pom(release.kestra))
         maven(["org.apache.maven.plugins:maven-install-plugin:3.1.2:install-file",
                "-Dfile=%s" % stand_in, "-DpomFile=%s" % stand_in], repository, folder)
         for artifact in ("core", "model"):
             maven(["org.apache.maven.plugins:maven-dependency-plugin:3.7.0:copy",
-                   "-Dartifact=io.kestra:%s:%s" % (artifact, KESTRA_CORE), "-DoutputDirectory=%s" % lib],
+                   "-Dartifact=io.kestra:%s:%s" % (artifact, release.kestra), "-DoutputDirectory=%s" % lib],
                   repository, folder)
         (folder / "pom.xml").write_text(dependencies_pom())
         maven(["org.apache.maven.plugins:maven-dependency-plugin:3.7.0:copy-dependencies",
@@ -150,9 +157,9 @@ def writer():
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert compiled.returncode == 0, compiled.stdout.decode("utf-8", "replace")
     try:
-        java = server.find_java(21, log=lambda message: None)
+        java = server.find_java(release.java, log=lambda message: None)
     except (server.LauncherError, subprocess.CalledProcessError) as exc:
-        unavailable("no Java 21+ to run Kestra's classes: %s" % exc)
+        unavailable("no Java %d+ to run Kestra %s's classes: %s" % (release.java, release.kestra, exc))
     classpath = os.pathsep.join([str(classes)] + sorted(str(jar) for jar in lib.glob("*.jar")))
 
     def run(*arguments: str) -> None:
@@ -162,7 +169,7 @@ def writer():
                            if not line.startswith("SLF4J"))
         assert done.returncode == 0, output
 
-    return run
+    return run, line
 
 
 # Expected values #######################################################################
@@ -287,7 +294,7 @@ FIXED_ROWS_EXACT = [
     {},
 ]
 FIXED_ROWS = [
-    dict(FIXED_ROWS_EXACT[0], decimal=24000.0, decimal_exponent=1000.0, decimal_small=-1.2345678901234568e-08,
+    dict(FIXED_ROWS_EXACT[0], decimal=24000.0, decimal_exponent=1000.0, decimal_small=-1.2345678901234567e-08,
          duration=90.0, iso_text=datetime.datetime(2024, 4, 21, 13, 43, 24)),
     {"second": 2},
     {},
@@ -296,15 +303,20 @@ FIXED_ROWS = [
 
 def test_fixed_rows_written_by_kestra_read_back_exactly(writer, tmp_path):
     """Every Java type Kestra stores, written by Kestra's FileSerde, reads back as the
-    documented Python value, in both modes; the file is also what Kestra's writer gives
-    today (a changed writer shows here first)."""
+    documented Python value, in both modes. The file's form is checked too, so that a
+    change in Kestra's writer shows here first: 1.3 writes text, 2.0 binary."""
+    run, line = writer
     path = tmp_path / "fixed.ion"
-    writer("fixed", str(path))
-    text = path.read_text(encoding="utf-8")
-    for fragment in ('local_date_time:LocalDateTime::"2024-04-21T13:43:24.34"', "date:2024-04-21,",
-                     "instant_nanos:2024-04-21T13:43:24.123Z", "decimal:24000.000000", "bytes:{{AAH/Cg==}}",
-                     'zoned:ZonedDateTime::"2024-04-21T13:43:24+02:00[Europe/Paris]"'):
-        assert fragment in text, "Kestra's writer no longer writes %s: %s" % (fragment, text[:400])
+    run("fixed", str(path))
+    data = path.read_bytes()
+    if line == "1.3":
+        text = data.decode("utf-8")
+        for fragment in ('local_date_time:LocalDateTime::"2024-04-21T13:43:24.34"', "date:2024-04-21,",
+                         "instant_nanos:2024-04-21T13:43:24.123Z", "decimal:24000.000000", "bytes:{{AAH/Cg==}}",
+                         'zoned:ZonedDateTime::"2024-04-21T13:43:24+02:00[Europe/Paris]"'):
+            assert fragment in text, "Kestra's writer no longer writes %s: %s" % (fragment, text[:400])
+    else:
+        assert data[:4] == b"\xe0\x01\x00\xea", "Kestra %s no longer writes binary Ion: %r" % (line, data[:40])
     assert difference(kestra.Kestra.read(path, exact=True), FIXED_ROWS_EXACT) is None
     assert difference(kestra.Kestra.read(path), FIXED_ROWS) is None
     assert difference(list(kestra.Kestra.iter_read(path)), FIXED_ROWS) is None
@@ -316,8 +328,9 @@ def test_random_rows_written_by_kestra_read_back_exactly(writer, tmp_path, seed)
     any size, floats of any bit pattern, date-times of every Java type, years 1 to 9998,
     nanosecond fractions, bytes, nested lists and maps), written by Kestra's FileSerde,
     read back exactly as the values described beside them, in both modes."""
+    run, _ = writer
     ion, described = tmp_path / "rows.ion", tmp_path / "rows.jsonl"
-    writer("random", str(seed), "3000", str(ion), str(described))
+    run("random", str(seed), "3000", str(ion), str(described))
     descriptions = [json.loads(line) for line in described.read_text(encoding="utf-8").splitlines()]
     assert len(descriptions) == 3000
     for exact in (True, False):
