@@ -4120,6 +4120,7 @@ class _IonBinaryReader:
         self.text = _IonTextReader(iter(()), name, faithful, exact)  # its conversions
         self.text.fail = self._symbol_table_failure  # type: ignore  # its symbol tables fail here
         self.value_start = 0
+        self.names = {}  # type: Dict[int, str]  # field names by symbol id, for users
         self.Decimal = self.text.Decimal
         self.float32 = struct.Struct(">f").unpack
         self.float64 = struct.Struct(">d").unpack
@@ -4173,6 +4174,7 @@ class _IonBinaryReader:
                                         % (marker[1], marker[2]), pos)
                     raise self.fail("invalid version marker %s" % marker.hex(), pos)
                 self.text.symbols = _SymbolTable()
+                self.names = {}
                 pos += 4
                 continue
             pos, size = self._top_size(pos)
@@ -4220,6 +4222,7 @@ class _IonBinaryReader:
                     self.faithful = self.text.faithful = faithful
                 self.value_start = pos
                 self.text._use_symbol_table(table, pos)
+                self.names = {}
                 return _SKIP, end
         value, after = self._value(pos, end, ())
         if after != end:
@@ -4386,7 +4389,7 @@ class _IonBinaryReader:
         elif kind == 10:
             value = bytes(buf[start:stop])
         elif kind == 0xD:
-            value = self._struct(start, stop)
+            value = self._struct(start, stop) if self.faithful else self._user_struct(start, stop)
         else:
             items = []
             cursor = start
@@ -4418,6 +4421,122 @@ class _IonBinaryReader:
                 fields[symbol.text if symbol.text is not None else self.text._unknown_text(symbol)] = value
         return fields
 
+    def _user_struct(self, start: int, stop: int) -> Dict[str, Any]:
+        """A struct for users, the values Kestra writes most decoded right here; the
+        others, and anything unusual, through _value."""
+        buf = self.buf
+        names = self.names
+        fields = {}
+        cursor = start
+        while cursor < stop:
+            byte = buf[cursor]
+            if byte & 0x80:
+                sid, after = byte & 0x7F, cursor + 1
+            else:
+                sid, after = self._var_uint(cursor)
+            if after >= stop:
+                raise self.fail("a struct field without a value", cursor)
+            name = names.get(sid)
+            if name is None:
+                name = self._field_text(sid, cursor)
+            cursor = after
+            descriptor = buf[cursor]
+            kind, low = descriptor >> 4, descriptor & 0x0F
+            if low < 14:
+                first, end = cursor + 1, cursor + 1 + low
+            elif low == 14 and kind == 8:  # a string of 14 bytes or more
+                length, first = self._var_uint(cursor + 1)
+                end = first + length
+            else:
+                first = end = stop + 1  # the general path
+            if end <= stop:
+                if kind == 8:
+                    try:
+                        text = buf[first:end].decode("utf-8")
+                    except UnicodeDecodeError:
+                        pass  # the general path reports it
+                    else:
+                        if self.exact or len(text) < 19 or text[10] != "T":
+                            fields[name] = text
+                        else:
+                            fields[name] = self.text._text_value(text, [])
+                        cursor = end
+                        continue
+                elif kind == 2:
+                    fields[name] = int.from_bytes(buf[first:end], "big")
+                    cursor = end
+                    continue
+                elif kind == 5 and low:
+                    fields[name] = self._user_decimal(first, end, cursor)
+                    cursor = end
+                    continue
+                elif kind == 6:
+                    fields[name] = self._user_timestamp(first, end, cursor)
+                    cursor = end
+                    continue
+                elif kind == 1 and low < 2:
+                    fields[name] = low == 1
+                    cursor += 1
+                    continue
+            elif descriptor == 0x0F:
+                fields[name] = None
+                cursor += 1
+                continue
+            value, cursor = self._value(cursor, stop, ())
+            if value is not _SKIP:  # padding, with a field name that means nothing
+                fields[name] = value
+        return fields
+
+    def _field_text(self, sid: int, pos: int) -> str:
+        """The field name for users of symbol id ``sid``, remembered for the next rows."""
+        symbol = self.text.symbols.resolve(sid)
+        if symbol is None:
+            raise self.fail("symbol id %d is not in the symbol table" % sid, pos)
+        name = symbol.text if symbol.text is not None else self.text._unknown_text(symbol)
+        self.names[sid] = name
+        return name
+
+    def _user_decimal(self, start: int, stop: int, pos: int) -> Any:
+        """A decimal with a payload, as users get it: float, or Decimal when exact."""
+        byte = self.buf[start]
+        if byte & 0x80 and start + 1 < stop <= start + 9:  # a one-byte exponent, a coefficient < 2**63
+            exponent = -(byte & 0x3F) if byte & 0x40 else byte & 0x3F
+            data = self.buf[start + 1:stop]
+            magnitude = int.from_bytes(data, "big")
+            if data[0] & 0x80:
+                magnitude &= ~(0x80 << (8 * (len(data) - 1)))
+                text = "-%de%d" % (magnitude, exponent)
+            else:
+                text = "%de%d" % (magnitude, exponent)
+            return self.Decimal(text) if self.exact else float(text)
+        value = self._decimal(start, stop, pos)
+        return value if self.exact else float(value)
+
+    def _user_timestamp(self, start: int, stop: int, pos: int) -> Any:
+        """A timestamp as users get it. The usual one (UTC, to the second or finer, a
+        fraction of at most 6 digits) is built directly; the others through the model."""
+        buf = self.buf
+        if stop - start >= 8 and buf[start] == 0x80 and buf[start + 1] < 0x80 and buf[start + 2] >= 0x80:
+            year = (buf[start + 1] << 7) | (buf[start + 2] & 0x7F)
+            month, day, hour, minute, second = (byte & 0x7F for byte in buf[start + 3:start + 8])
+            if all(byte & 0x80 for byte in buf[start + 3:start + 8]):
+                micros = 0
+                fraction = start + 8
+                if fraction < stop:
+                    exponent = buf[fraction]
+                    if 0xC1 <= exponent <= 0xC6 and (fraction + 1 == stop or buf[fraction + 1] < 0x80):
+                        micros = int.from_bytes(buf[fraction + 1:stop], "big") * 10 ** (6 - (exponent & 0x3F))
+                        if micros >= 1000000:
+                            micros = -1  # 1 or more: the model reports it
+                    else:
+                        micros = -1
+                if micros >= 0:
+                    try:
+                        return self.text.datetime.datetime(year, month, day, hour, minute, second, micros, self.text.utc)
+                    except ValueError:
+                        pass  # the model reports it
+        return self.text._python_timestamp(self._timestamp(start, stop, pos))
+
     def _int_bytes(self, start: int, stop: int) -> tuple:
         """A signed-magnitude Int: (value, whether it is a negative zero)."""
         if start == stop:
@@ -4434,7 +4553,7 @@ class _IonBinaryReader:
         if cursor > stop:
             raise self.fail("a decimal's exponent goes past its length", pos)
         coefficient, negative_zero = self._int_bytes(cursor, stop)
-        digits = tuple(int(digit) for digit in str(abs(coefficient)))
+        digits = self.Decimal(abs(coefficient)).as_tuple().digits  # exact, whatever its size
         return self.Decimal((1 if coefficient < 0 or negative_zero else 0, digits, exponent))
 
     def _timestamp(self, start: int, stop: int, pos: int) -> _IonTimestamp:
@@ -4455,7 +4574,7 @@ class _IonBinaryReader:
             coefficient, _ = self._int_bytes(cursor, stop)  # a negative zero is a zero
             if coefficient < 0:
                 raise self.fail("a negative fraction of a second", pos)
-            fraction = self.Decimal((0, tuple(int(digit) for digit in str(coefficient)), exponent))
+            fraction = self.Decimal((0, self.Decimal(coefficient).as_tuple().digits, exponent))
             if fraction >= 1:
                 raise self.fail("a fraction of a second of 1 or more", pos)
             if not fraction and exponent >= 0:

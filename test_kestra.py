@@ -5594,6 +5594,130 @@ def test_ion_fast_paths_read_generated_rows_as_the_general_path(document):
     assert_fast_paths_read_as_general(write_rows(*document))
 
 
+# The binary reader's fast path (_user_struct: the values Kestra writes most, decoded in
+# place) against its general path, on structs of values that are, or nearly are, what
+# the fast path takes: same values, same errors.
+
+def binary_var_uint(number):
+    groups = [number & 0x7F | 0x80]
+    number >>= 7
+    while number:
+        groups.append(number & 0x7F)
+        number >>= 7
+    return bytes(reversed(groups))
+
+
+def binary_var_int(number):
+    magnitude, groups = abs(number), []
+    while True:
+        groups.append(magnitude & 0x7F)
+        magnitude >>= 7
+        if not magnitude:
+            break
+    if groups[-1] & 0x40:
+        groups.append(0)
+    groups[-1] |= 0x40 if number < 0 else 0
+    groups[0] |= 0x80
+    return bytes(reversed(groups))
+
+
+def binary_value(kind, payload, long_form=False):
+    if len(payload) < 14 and not long_form:
+        return bytes([kind << 4 | len(payload)]) + payload
+    return bytes([kind << 4 | 14]) + binary_var_uint(len(payload)) + payload
+
+
+def binary_timestamp(offset, fields, fraction=None):
+    payload = (b"\xc0" if offset is None else binary_var_int(offset)) + b"".join(binary_var_uint(f) for f in fields)
+    if fraction is not None:
+        exponent, coefficient = fraction
+        payload += binary_var_int(exponent) + coefficient
+    return binary_value(6, payload)
+
+
+NEAR_SIMPLE_BINARY = [
+    b"\x20", b"\x21\x07", b"\x22\x01\x00", b"\x28" + b"\xff" * 8, b"\x2e\x81\x05", b"\x31\x07", b"\x31\x00",
+    b"\x80", binary_value(8, b"plain"), binary_value(8, "h\u00e9llo \U0001f600".encode()), b"\x81\xff",
+    binary_value(8, b"2024-04-21T13:43:24"), binary_value(8, b"2024-04-21T13:43:24.5+02:00"),
+    binary_value(8, b"2024-04-21 13:43:24 and more"), binary_value(8, b"a", long_form=True),
+    b"\x50", b"\x51\x80", b"\x52\xc3\x05", b"\x52\xc3\x85", b"\x53\x80\x80\x00", b"\x54\x01\x80\x01\x02",
+    binary_value(5, b"\xc6" + (10 ** 20).to_bytes(9, "big")), binary_value(5, b"\x86\x00\x80"), b"\x52\xc6\x80",
+    binary_timestamp(0, [2024, 4, 21, 13, 43, 24]), binary_timestamp(0, [2024, 4, 21, 13, 43, 24], (-3, b"\x01\x54")),
+    binary_timestamp(0, [2024, 4, 21, 13, 43, 24], (-6, b"\x05")), binary_timestamp(0, [2024, 4, 21, 13, 43, 24], (-7, b"\x05")),
+    binary_timestamp(0, [2024, 4, 21, 13, 43, 24], (-1, b"\x0a")), binary_timestamp(0, [2024, 4, 21, 13, 43, 24], (-2, b"\x85")),
+    binary_timestamp(0, [2024, 4, 21, 13, 43, 24], (-3, b"")), binary_timestamp(0, [2024, 4, 21, 13, 43, 24], (0, b"\x00")),
+    binary_timestamp(0, [2024, 2, 30, 13, 43, 24]), binary_timestamp(0, [2024, 4, 21, 24, 0, 0]),
+    binary_timestamp(None, [2024, 4, 21, 13, 43, 24]), binary_timestamp(120, [2024, 4, 21, 11, 43, 24]),
+    binary_timestamp(0, [2024, 4, 21, 13, 43]), binary_timestamp(0, [2024, 4, 21]), binary_timestamp(0, [1, 1, 1, 0, 0, 0]),
+    binary_timestamp(0, [9999, 12, 31, 23, 59, 59], (-3, b"\x03\xe7")), binary_timestamp(0, [0, 1, 1, 0, 0, 0]),
+    b"\x10", b"\x11", b"\x12", b"\x0f", b"\x1f", b"\x2f", b"\x5f", b"\x6f", b"\x8f", b"\xdf", b"\x00", b"\x01\x00",
+    b"\xe4\x81\x84\x81\x78", b"\xb2\x21\x01", b"\xd0", b"\xd3\x84\x21\x01", b"\x44\x3f\xc0\x00\x00",
+    b"\x48" + struct.pack(">d", 0.1), b"\x71\x04", b"\x71\x63", b"\xa2\x00\xff", b"\x92\x41\x42", b"\xf0",
+]
+NEAR_SIMPLE_SIDS = [0, 1, 4, 5, 7, 9, 99]
+
+
+@st.composite
+def near_simple_binaries(draw):
+    """A binary Ion stream of one struct of values that are, or nearly are, what the
+    binary reader's fast path takes."""
+    fields = draw(st.lists(st.tuples(st.sampled_from(NEAR_SIMPLE_SIDS), st.sampled_from(NEAR_SIMPLE_BINARY)),
+                           max_size=6))
+    body = b"".join(binary_var_uint(sid) + value for sid, value in fields)
+    body += draw(st.sampled_from([b"", b"", b"\x84", b"\xe3", b"\x01"]))  # a field name without a value
+    return b"\xe0\x01\x00\xea" + binary_value(13, body)
+
+
+@contextlib.contextmanager
+def binary_general_path_only():
+    saved = kestra._IonBinaryReader._user_struct
+    kestra._IonBinaryReader._user_struct = kestra._IonBinaryReader._struct
+    try:
+        yield
+    finally:
+        kestra._IonBinaryReader._user_struct = saved
+
+
+def binary_outcome(data, exact):
+    try:
+        return Kestra.read(io.BytesIO(data), exact=exact)
+    except kestra.IonReadError as error:
+        return ("error", str(error), error.offset)
+
+
+@GENERATED
+@given(near_simple_binaries())
+def test_ion_binary_fast_path_reads_as_the_general_path(data):
+    for exact in (False, True):
+        fast = binary_outcome(data, exact)
+        with binary_general_path_only():
+            general = binary_outcome(data, exact)
+        if isinstance(general, tuple) or isinstance(fast, tuple):
+            assert fast == general, data.hex()
+        else:
+            assert_read(fast, general)
+
+
+def test_ion_binary_fast_path_takes_kestra_rows(tmp_path):
+    """The fast path is not dead code: Kestra's usual values never reach _value."""
+    data = b"\xe0\x01\x00\xea" + binary_value(13, b"".join(binary_var_uint(4) + value for value in (
+        b"\x21\x07", binary_value(8, b"string value 12345"), b"\x52\xc3\x05", b"\x0f", b"\x11",
+        binary_timestamp(0, [2024, 4, 21, 13, 43, 24], (-3, b"\x01\x54")))))
+    calls = []
+    original = kestra._IonBinaryReader._value
+
+    def counted(self, pos, end, annotations):
+        calls.append(self.buf[pos])
+        return original(self, pos, end, annotations)
+
+    kestra._IonBinaryReader._value = counted
+    try:
+        assert Kestra.read(io.BytesIO(data)) == [{"name": datetime.datetime(2024, 4, 21, 13, 43, 24, 340000, tzinfo=UTC)}]
+    finally:
+        kestra._IonBinaryReader._value = original
+    assert calls == [0xD0 | (len(data) - 5) if len(data) - 5 < 14 else 0xDE]  # only the struct itself
+
+
 def test_ion_fast_paths_take_kestra_rows():
     patterns = kestra._IonPatterns.get()
     for field in ("id:7,", "amount:24000.000000,", "name:\"x y\"}", "note:null,", "ok:true}",
