@@ -3217,6 +3217,51 @@ class _SymbolTable:
         return _IonSymbol(None, (segment[0], offset + 1), sid)
 
 
+def _next_symbol_table(table: _IonStruct, current: _SymbolTable, fail: Any) -> _SymbolTable:
+    """The symbol table a local symbol table struct (read faithfully) makes, given the
+    current one; ``fail(message)`` gives the error for an invalid one. Text and binary
+    readers share it."""
+    imports = symbols = None
+    seen = set()
+    for name, value in table:
+        value = _ion_bare(value)  # annotations inside a symbol table mean nothing
+        if name.text in ("imports", "symbols"):
+            if name.text in seen:
+                raise fail("a symbol table has two %r fields" % name.text)
+            seen.add(name.text)
+            if name.text == "imports":
+                imports = value
+            else:
+                symbols = value
+    if isinstance(imports, _IonSymbol) and imports.text == "$ion_symbol_table":
+        result = current  # append to the current table
+    else:
+        result = _SymbolTable()
+        if isinstance(imports, list) and not isinstance(imports, _IonSExp):
+            for entry in imports:
+                _add_import(result, entry, fail)
+    if isinstance(symbols, list) and not isinstance(symbols, _IonSExp):
+        texts = [_ion_bare(symbol) for symbol in symbols]
+        result.add_texts([text if isinstance(text, str) else None for text in texts])
+    return result
+
+
+def _add_import(table: _SymbolTable, entry: Any, fail: Any) -> None:
+    """Add an import's slots: without a catalog, their text is unknown."""
+    if not isinstance(entry, _IonStruct):
+        return
+    fields = {}
+    for name, value in entry:
+        fields.setdefault(name.text, _ion_bare(value))
+    name = fields.get("name")
+    if not isinstance(name, str) or not name or name == "$ion":
+        return
+    max_id = fields.get("max_id")
+    if isinstance(max_id, bool) or not isinstance(max_id, int) or max_id < 0:
+        raise fail("the import %r has no valid max_id (and no catalog can tell it)" % name)
+    table.add_import(name, max_id)
+
+
 class _NeedMore(Exception):
     """The buffer ended inside a value: read more text, then parse it again."""
 
@@ -3411,7 +3456,7 @@ class _IonTextReader:
                 table, pos = self._struct(pos)
             finally:
                 self.faithful = faithful
-            self._use_symbol_table(table, pos)
+            self.symbols = _next_symbol_table(table, self.symbols, lambda message: self.fail(message, pos))
             return _SKIP, pos
         start = pos
         value, pos = self._value(pos, annotations)
@@ -3424,46 +3469,6 @@ class _IonTextReader:
             return value.text == "$ion_1_0"
         # For users a symbol is a str: a symbol is what is not a quoted string.
         return value == "$ion_1_0" and self.buf[start] != '"' and not self.buf.startswith("'''", start)
-
-    def _use_symbol_table(self, table: _IonStruct, pos: int) -> None:
-        imports = symbols = None
-        seen = set()
-        for name, value in table:
-            value = _ion_bare(value)  # annotations inside a symbol table mean nothing
-            if name.text in ("imports", "symbols"):
-                if name.text in seen:
-                    raise self.fail("a symbol table has two %r fields" % name.text, pos)
-                seen.add(name.text)
-                if name.text == "imports":
-                    imports = value
-                else:
-                    symbols = value
-        if isinstance(imports, _IonSymbol) and imports.text == "$ion_symbol_table":
-            table = self.symbols  # append to the current table
-        else:
-            table = _SymbolTable()
-            if isinstance(imports, list) and not isinstance(imports, _IonSExp):
-                for entry in imports:
-                    self._import(table, entry, pos)
-        if isinstance(symbols, list) and not isinstance(symbols, _IonSExp):
-            texts = [_ion_bare(symbol) for symbol in symbols]
-            table.add_texts([text if isinstance(text, str) else None for text in texts])
-        self.symbols = table
-
-    def _import(self, table: _SymbolTable, entry: Any, pos: int) -> None:
-        """Add an import's slots: without a catalog, their text is unknown."""
-        if not isinstance(entry, _IonStruct):
-            return
-        fields = {}
-        for name, value in entry:
-            fields.setdefault(name.text, _ion_bare(value))
-        name = fields.get("name")
-        if not isinstance(name, str) or not name or name == "$ion":
-            return
-        max_id = fields.get("max_id")
-        if isinstance(max_id, bool) or not isinstance(max_id, int) or max_id < 0:
-            raise self.fail("the import %r has no valid max_id (and no catalog can tell it)" % name, pos)
-        table.add_import(name, max_id)
 
     # -- whitespace and comments ------------------------------------------------------
 
@@ -4118,8 +4123,6 @@ class _IonBinaryReader:
         import struct
 
         self.text = _IonTextReader(iter(()), name, faithful, exact)  # its conversions
-        self.text.fail = self._symbol_table_failure  # type: ignore  # its symbol tables fail here
-        self.value_start = 0
         self.names = {}  # type: Dict[int, str]  # field names by symbol id, for users
         self.Decimal = self.text.Decimal
         self.float32 = struct.Struct(">f").unpack
@@ -4131,9 +4134,6 @@ class _IonBinaryReader:
     def fail(self, message: str, pos: int) -> IonReadError:
         offset = self.base + pos
         return IonReadError("%s, byte %d: %s" % (self.name or "Ion data", offset, message), self.name, None, offset)
-
-    def _symbol_table_failure(self, message: str, _: int) -> IonReadError:
-        return self.fail(message, self.value_start)
 
     def _ensure(self, pos: int, count: int) -> int:
         """Make buf hold ``count`` bytes from ``pos``, reading more; the new position of
@@ -4220,8 +4220,7 @@ class _IonBinaryReader:
                     table, _ = self._value(inner, value_end, ())
                 finally:
                     self.faithful = self.text.faithful = faithful
-                self.value_start = pos
-                self.text._use_symbol_table(table, pos)
+                self.text.symbols = _next_symbol_table(table, self.text.symbols, lambda message: self.fail(message, pos))
                 self.names = {}
                 return _SKIP, end
         value, after = self._value(pos, end, ())
@@ -4229,7 +4228,7 @@ class _IonBinaryReader:
             raise self.fail("a value is shorter than its length says", pos)
         if value is _SKIP:
             return _SKIP, end  # padding
-        if buf[pos] >> 4 == 7 and self.text._is_marker_symbol(value, 0):
+        if buf[pos] >> 4 == 7 and (value.text if isinstance(value, _IonSymbol) else value) == "$ion_1_0":
             return _SKIP, end  # the symbol $ion_1_0 at the top: a no-op
         return value, end
 
