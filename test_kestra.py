@@ -5890,9 +5890,9 @@ def test_ion_read_binary_without_amazon_ion(tmp_path):
 @given(documents)
 def test_ion_read_binary_matches_amazon_ion(document):
     """The documents of the text test, written as binary by amazon.ion, read as amazon.ion reads them."""
+    path, theirs = amazon_ion_values(document)  # skips without amazon.ion
     from amazon.ion import simpleion
 
-    path, theirs = amazon_ion_values(document)
     try:
         with open(path, "wb") as file:
             file.write(simpleion.dumps(theirs, binary=True, sequence_as_stream=True))
