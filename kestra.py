@@ -16,6 +16,7 @@ The file can be copied next to a script and imported as is (Python 3.8+).
 from __future__ import annotations
 
 import _thread
+import atexit
 import collections.abc
 import enum
 import io
@@ -92,6 +93,8 @@ class ContextNotFoundError(KestraError, FileNotFoundError):
 # Frame encoding ###############################################################
 # Turns a Python value into the JSON of one frame: strict JSON on one ASCII line,
 # with a documented form for common non-JSON types and an error naming the key.
+# ASCII because the Docker task runner decodes each 1,024-byte piece of a line on
+# its own: a character cut in two would arrive as U+FFFD.
 
 _json_string = json.encoder.encode_basestring_ascii
 _PLAIN_SCALARS = frozenset((str, int, bool, type(None)))
@@ -181,8 +184,6 @@ def _frame(payload: Any) -> str:
     # only then is the value searched for the ones that are not text.
     if "\\ud" in text:
         _raise_first_problem(payload, _surrogate_problem)
-    if "}::" in text or "::{" in text:
-        text = _guard_markers(text)
     return "::" + text + "::"
 
 
@@ -410,21 +411,6 @@ def _iso_duration(delta: Any) -> str:
     return "PT%s%sS" % (sign, text.rstrip("0").rstrip(".") if fraction else text)
 
 
-def _guard_markers(text: str) -> str:
-    """Escape ``}::`` and ``::{`` inside the JSON strings of a frame (the only place
-    they can occur).
-
-    The Docker task runner cuts lines at 1,024 bytes and glues the pieces back only
-    while they do not end with ``}::``: a string holding those three characters at a
-    cut would end the frame early. ``\\u007d`` and ``\\u007b`` decode to the same text.
-    """
-    if "}::" in text:
-        text = text.replace("}::", "\\u007d::")
-    if "::{" in text:
-        text = text.replace("::{", "::\\u007b")
-    return text
-
-
 # Frame writing ################################################################
 # Puts each frame on the script's stdout: on a fresh line, in one write, flushed
 # before returning, never interleaved with another thread's frame or print.
@@ -445,6 +431,10 @@ class _Emitter:
         self.lock = _thread.RLock()
         self.busy = False
         self.queued = []  # type: List[str]
+        # Assets wait for the end of the process (see _hold_assets); a forked child
+        # starts without its parent's, which the parent sends itself.
+        self.held_assets = {}  # type: Dict[str, List[Any]]
+        self.exiting = False  # the held assets went out: nothing comes after them
 
 
 _emitter = _Emitter()
@@ -705,7 +695,12 @@ class Kestra:
 
     @staticmethod
     def _send(map_: Mapping[str, Any]) -> None:
-        """Write one frame for ``map_`` to stdout, flushed before returning."""
+        """Write one frame for ``map_`` to stdout, flushed before returning. Its
+        ``assets`` are checked now but held back for the process's last line."""
+        if "assets" in map_:
+            map_ = _hold_assets(map_)
+            if not map_:
+                return
         _write_frame(_frame(map_))
 
     @staticmethod
@@ -750,7 +745,12 @@ class Kestra:
 
     @staticmethod
     def assets(map_: Mapping[str, Any]) -> None:
-        """Send asset lineage (Kestra 1.2+), shaped as the server reads it.
+        """Declare asset lineage (Kestra 1.2+, recorded by Enterprise servers),
+        shaped as the server reads it.
+
+        The map is checked and copied now, and sent when the process exits, merged
+        with the other calls' into one frame, the last line of its output: an
+        open-source server stops reading the task's output at an assets frame.
 
         Example: ``Kestra.assets({"outputs": [{"id": "orders", "type": "TABLE"}]})``
         """
@@ -906,6 +906,47 @@ def _check_assets(assets: Any) -> None:
                 )
             if side == "outputs" and not (isinstance(entry.get("type"), str) and entry["type"]):
                 raise KestraError("%s needs a non-empty 'type' (for example 'TABLE')" % where)
+
+
+def _hold_assets(map_: Mapping[str, Any]) -> Dict[str, Any]:
+    """Keep the assets of a frame for the end of the process and return the rest.
+
+    Kestra's open-source servers (1.3 and 2.0 seen) have no asset inventory: their
+    emitter throws, and the exception ends the thread reading that output stream, so
+    every later line of the task is lost and the script's next write fails with
+    EPIPE. Nothing in a task's environment tells the edition, so every process holds
+    its assets back and sends them once, at exit (_send_held_assets): on stdout,
+    because a frame on stderr turns a task with ``warningOnStdErr`` into a WARNING.
+    """
+    assets = map_["assets"]
+    _check_assets(assets)
+    copied = json.loads(_frame({"assets": assets})[2:-2])["assets"]  # fails now, not at exit
+    rest = {key: value for key, value in map_.items() if key != "assets"}
+    emitter = _emitter
+    with emitter.lock:
+        if emitter.exiting:  # sent during exit, after the held line: nothing follows it
+            rest["assets"] = copied
+            return rest
+        for side, entries in copied.items():
+            emitter.held_assets.setdefault(side, []).extend(entries)
+    return rest
+
+
+def _send_held_assets() -> None:
+    """At exit, the assets every call held back, as one frame (registered with atexit
+    when kestra is imported, so it runs after the exit handlers registered later)."""
+    emitter = _emitter
+    with emitter.lock:
+        held, emitter.held_assets = emitter.held_assets, {}
+        emitter.exiting = True
+    if held:
+        try:
+            _write_frame(_frame({"assets": held}))
+        except KestraError as exc:
+            _say_on_stderr("kestra: the assets declared with Kestra.assets() were not sent: %s" % exc)
+
+
+atexit.register(_send_held_assets)
 
 
 def _send_metric(name: str, type_: str, value: Any, tags: Any, description: Any) -> None:
@@ -1106,8 +1147,6 @@ def _log_frame(levelno: int, message: str) -> str:
     if "\\ud" in encoded and _surrogate_problem(message):
         # A log line must not be lost over its content: show surrogates as \udXXX.
         encoded = _json_string(message.encode("utf-8", "backslashreplace").decode("utf-8"))
-    if "}::" in encoded or "::{" in encoded:
-        encoded = _guard_markers(encoded)
     return '::{"logs":[{"level":"%s","message":%s}]}::' % (_log_level(levelno), encoded)
 
 

