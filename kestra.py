@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import _thread
 import atexit
+import collections
 import collections.abc
 import enum
 import io
@@ -2727,7 +2728,12 @@ class Flow:
     def follow_logs(self, execution_id: str, min_level: Optional[str] = None) -> Iterator[Dict[str, Any]]:
         """Yield the execution's log entries (dicts with timestamp, level, message,
         taskId...) as they come, stored ones first, until the execution has ended and
-        the stream has been quiet for ``poll_interval``. ``min_level`` filters (WARN...)."""
+        the stream has been quiet for ``poll_interval``. ``min_level`` filters (WARN...).
+
+        The server's stream sends the stored entries, then subscribes to new ones: an
+        entry stored in between is never streamed (seen on Kestra 1.3.25). So once the
+        execution has ended, the stored entries are read once more, and those the
+        stream missed are yielded last."""
         import queue
         import threading
 
@@ -2747,8 +2753,12 @@ class Flow:
                 try:
                     kind, item = reader.items.get(timeout=max(0.05, self.poll_interval))
                 except queue.Empty:
-                    if ended:
-                        return  # quiet for an interval after the end: nothing more will come
+                    if ended:  # quiet for an interval after the end: nothing more will come
+                        reader.stop()
+                        thread.join(timeout=5)
+                        for entry in reader.missed_entries(thread.is_alive()):
+                            yield entry
+                        return
                     execution = self._get_execution_if_stored(execution_id, created)
                     ended = execution is not None and _state(execution) in _TERMINAL_STATES
                     continue
@@ -2816,11 +2826,49 @@ class _LogStreamReader:
         self.items = queue.Queue()  # type: Any  # ("entry", dict) or ("error", exception)
         self.stopped = False
         self.connection = None  # type: Any
+        self.sent = collections.Counter()  # type: Any  # entries put in ``items``, by _log_key
+
+    def offer(self, entry: Any, this_stream: Any) -> bool:
+        """Whether ``entry``, the latest of a stream or list that replays the stored
+        entries, is new; counted, so that two identical lines are two entries."""
+        key = _log_key(entry)
+        this_stream[key] += 1
+        if this_stream[key] <= self.sent[key]:
+            return False
+        self.sent[key] += 1
+        return True
+
+    def missed_entries(self, still_reading: bool) -> List[Dict[str, Any]]:
+        """After the stream: what is left in ``items``, then the stored entries it never sent."""
+        import queue
+
+        left = []
+        while True:
+            try:
+                kind, item = self.items.get_nowait()
+            except queue.Empty:
+                break
+            if kind == "entry":
+                left.append(item)
+        if still_reading:  # the reader did not stop in time: its counts are in use
+            return left
+        try:
+            response = self.flow._request("GET", self.flow._api("logs", self.execution_id), params=self.params)
+            self.flow._raise_for(response, "reading the logs of execution %s" % self.execution_id)
+            stored = response.json()
+        except (KestraError, ValueError) as exc:
+            self.flow._log_warning("execution %s: the stored logs could not be read to complete the stream "
+                                   "(lines it missed may be absent): %s", self.execution_id, exc)
+            return left
+        if not isinstance(stored, list):
+            return left
+        this_list = collections.Counter()  # type: Any
+        return left + [entry for entry in stored if isinstance(entry, dict) and self.offer(entry, this_list)]
 
     def run(self) -> None:
         import http.client
 
-        flow, seen = self.flow, 0
+        flow = self.flow
         while not self.stopped:
             try:
                 self.connection, response = flow._request(
@@ -2830,13 +2878,12 @@ class _LogStreamReader:
                 if response.status >= 400:
                     flow._raise_for(Response("GET", "logs", response.status, response.reason, response.msg,
                                              response.read()), "following the logs of execution %s" % self.execution_id)
-                index = 0
+                this_stream = collections.Counter()  # type: Any
                 for event_id, _, data in _sse_events(response, lambda: self.stopped):
                     if event_id == "progress" and data:
-                        index += 1
-                        if index > seen:
-                            seen = index
-                            self.items.put(("entry", json.loads(data)))
+                        entry = json.loads(data)
+                        if self.offer(entry, this_stream):
+                            self.items.put(("entry", entry))
             except (OSError, http.client.HTTPException, ValueError):
                 pass  # broken: connect again, unless stopped
             except KestraError as exc:
@@ -2856,6 +2903,16 @@ class _LogStreamReader:
                 connection.sock.shutdown(_socket_shut_rdwr())
             except OSError:
                 pass
+
+
+def _log_key(entry: Any) -> str:
+    """What tells two log entries apart, the same in the stream and in the stored list
+    (a store may keep fewer digits of the timestamp: seconds are compared)."""
+    if not isinstance(entry, dict):
+        return repr(entry)
+    fields = [entry.get(name) for name in ("taskRunId", "attemptNumber", "level", "message", "taskId", "triggerId")]
+    fields.append(str(entry.get("timestamp"))[:19])
+    return json.dumps(fields, default=str)
 
 
 def _socket_shut_rdwr() -> int:

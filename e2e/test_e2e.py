@@ -503,14 +503,19 @@ COUNTED_LINES = ["line %02d" % number for number in range(1, 21)]
 
 
 def test_follow_logs_and_get_logs_give_every_line_in_order(server, flows):
-    """follow_logs yields the task's lines live, in order, once each, and ends; get_logs
-    then holds the same lines in the same order."""
+    """follow_logs yields every line of the task once, live and in order, and ends; get_logs
+    then holds the same lines in the same order. The server's stream can miss a line stored
+    between its read of the stored ones and its subscription (seen on 1.3.25, under load):
+    follow_logs then gives it after the others, from the stored list."""
     flow = make_flow(server)
     started = make_flow(server, wait_for_completion=False).execute(flows.namespace, flows.require("count"))
     entries = collect_within(flow.follow_logs(started.execution_id), RUN_TIMEOUT_S)
-    followed = [entry for entry in entries if entry.get("taskId") == "count" and entry["message"].startswith("line ")]
-    assert [entry["message"] for entry in followed] == COUNTED_LINES
-    assert {entry["level"] for entry in followed} == {"INFO"}
+    followed = [entry["message"] for entry in entries
+                if entry.get("taskId") == "count" and entry["message"].startswith("line ")]
+    assert sorted(followed) == COUNTED_LINES
+    streamed = followed[:followed.index(COUNTED_LINES[-1]) + 1]  # what came after: missed, caught up
+    assert streamed == sorted(streamed), "lines out of order: %s" % followed
+    assert {entry["level"] for entry in entries if entry["message"] in COUNTED_LINES} == {"INFO"}
 
     text = flow.get_logs(started.execution_id).text
     assert re.findall(r"(?m)^\S+ INFO (line \d\d)$", text) == COUNTED_LINES
