@@ -909,7 +909,7 @@ def _check_assets(assets: Any) -> None:
                 raise KestraError("%s needs a non-empty 'type' (for example 'TABLE')" % where)
 
 
-def _hold_assets(map_: Mapping[str, Any]) -> Dict[str, Any]:
+def _hold_assets(map_: Any) -> Any:
     """Keep the assets of a frame for the end of the process and return the rest.
 
     Kestra's open-source servers (1.3 and 2.0 seen) have no asset inventory: their
@@ -919,6 +919,8 @@ def _hold_assets(map_: Mapping[str, Any]) -> Dict[str, Any]:
     its assets back and sends them once, at exit (_send_held_assets): on stdout,
     because a frame on stderr turns a task with ``warningOnStdErr`` into a WARNING.
     """
+    if not isinstance(map_, collections.abc.Mapping):
+        return map_  # not a frame: _frame says so
     assets = map_["assets"]
     _check_assets(assets)
     copied = json.loads(_frame({"assets": assets})[2:-2])["assets"]  # fails now, not at exit
