@@ -3186,6 +3186,23 @@ _ION_TYPES = ("null", "bool", "int", "float", "decimal", "timestamp", "symbol", 
 _ION_SYSTEM_SYMBOLS = (None, "$ion", "$ion_1_0", "$ion_symbol_table", "name", "version", "imports",
                        "symbols", "max_id", "$ion_shared_symbol_table")
 _ION_READ_CHUNK = 1 << 16  # characters of text decoded at a time
+# Bounds that keep any input, however made, to values or an IonReadError in time
+# linear in its size. Each error names the bound and where it was hit.
+_ION_MAX_DEPTH = 200  # containers inside containers (Python's stack holds 2 frames a level)
+_ION_MAX_DIGITS = 1000000  # digits of an int or of a decimal's coefficient (0.6 s to convert)
+_ION_MAX_EXPONENT = 1 << 31  # a decimal's exponent: Java's BigDecimal keeps its scale in an int
+
+
+def _digits_int(text: str) -> int:
+    """``int(text)`` for ASCII digits (and a leading "-") of any length, exactly: Python
+    3.11+ refuses to convert more than 4,300 digits in one go (sys.get_int_max_str_digits),
+    so longer texts are converted by halves, which is also faster."""
+    if len(text) <= 4000:
+        return int(text)
+    if text[0] == "-":
+        return -_digits_int(text[1:])
+    half = len(text) // 2
+    return _digits_int(text[:-half]) * 10 ** half + _digits_int(text[-half:])
 
 
 # The faithful model: what the Ion data model says a value is, for the conformance
@@ -3384,7 +3401,9 @@ class _IonPatterns:
         self.number = re.compile(r"-?(?:0|[1-9][0-9]*(?:_[0-9]+)*)(\.(?:[0-9]+(?:_[0-9]+)*)?)?([eEdD][+-]?[0-9]+)?")
         self.short_string = re.compile(r'"([^"\\\n\r]*(?:\\(?:\r\n|[\s\S])[^"\\\n\r]*)*)"')
         self.quoted_symbol = re.compile(r"'([^'\\\n\r]*(?:\\(?:\r\n|[\s\S])[^'\\\n\r]*)*)'")
-        self.long_string = re.compile(r"'''([^'\\]*(?:(?:\\(?:\r\n|[\s\S])|'(?!''))[^'\\]*)*)'''")
+        # One way only to match any text (a backslash takes the next character, and a
+        # "\n" after it is ordinary text): no backtracking blow-up on an unclosed string.
+        self.long_string = re.compile(r"'''([^'\\]*(?:(?:\\[\s\S]|'(?!''))[^'\\]*)*)'''")
         self.escape = re.compile(r"\\(?:([abtnfrv?0'\"/\\])|x([0-9A-Fa-f]{2})|u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|(\r\n|[\r\n])|([\s\S]?))")
         self.control = re.compile(r"[\x00-\x08\x0e-\x1f]")
         self.version_marker = re.compile(r"\$ion_[0-9]+_[0-9]+\Z")
@@ -3462,12 +3481,14 @@ class _IonTextReader:
         self.bytes_before = 0
         self.encoding = "utf-8"  # of the file, for byte offsets in errors
         self.symbols = _SymbolTable()
+        self.depth = 0  # containers open around the position being read
 
     # -- buffer ------------------------------------------------------------------
 
-    def _fill(self, keep_from: int) -> int:
-        """Drop the text before ``keep_from`` and add whole lines of the next chunks;
-        the new position of ``keep_from`` (0).
+    def _fill(self, keep_from: int, at_least: int = 0) -> int:
+        """Drop the text before ``keep_from`` and add whole lines of the next chunks,
+        ``at_least`` characters of them if the data has so many; the new position of
+        ``keep_from`` (0).
 
         The buffer always ends at a line end (or the end of the data): no token can
         hold a line break, so a token is never cut in two; a value spanning lines is
@@ -3477,14 +3498,24 @@ class _IonTextReader:
             self.lines_before += dropped.count("\n")
             self.bytes_before += len(dropped.encode(self.encoding, "surrogatepass"))
         self.buf = self.buf[keep_from:]
+        added = []  # whole lines, then the text after the last line end
+        count = 0
+        line = [self.pending]  # pieces of a line not ended yet: joined once, not chunk by chunk
         for text, _ in self.chunks:
-            text = self.pending + text
             cut = max(text.rfind("\n"), text.rfind("\r")) + 1
-            self.buf += text[:cut]
-            self.pending = text[cut:]
-            if cut:
+            if not cut:
+                line.append(text)
+                continue
+            line.append(text[:cut])
+            added.append("".join(line))
+            count += len(added[-1])
+            line = [text[cut:]]
+            if count >= at_least:
+                self.buf += "".join(added)
+                self.pending = line[0]
                 return 0
-        self.buf += self.pending
+        added.extend(line)
+        self.buf += "".join(added)
         self.pending = ""
         self.eof = True
         return 0
@@ -3518,17 +3549,21 @@ class _IonTextReader:
     def values(self) -> Iterator[Any]:
         pos = 0
         while True:
+            needed = len(self.buf) - pos  # the text a value failed in: read at least as much again
             try:
                 pos = self._skip(pos)
                 if pos >= len(self.buf):
                     if self.eof:
                         return
                     raise _NeedMore()
+                self.depth = 0  # a value read again after _NeedMore starts from its top
                 value, end = self._top_value(pos)
                 if end >= len(self.buf) and not self.eof:
                     raise _NeedMore()  # a number or a long string may go on in the next chunk
             except _NeedMore:
-                pos = self._fill(pos)
+                # A value is read again from its start once more text is in: doubling the
+                # text each time keeps a value over many lines linear, not quadratic.
+                pos = self._fill(pos, needed)
                 continue
             pos = end
             if value is not _SKIP:
@@ -3639,15 +3674,19 @@ class _IonTextReader:
         if pos >= len(buf):
             self._more(pos)
         char = buf[pos]
-        if char == "{":
-            if buf.startswith("{{", pos):
-                value, pos = self._lob(pos)
-            else:
+        if char in "{[(" and not buf.startswith("{{", pos):
+            depth = self.depth + 1
+            if depth > _ION_MAX_DEPTH:
+                raise self.fail("containers nested deeper than %d levels, the most kestra.py reads"
+                                % _ION_MAX_DEPTH, pos)
+            self.depth = depth  # not restored when this raises: the top value is read again, or not at all
+            if char == "{":
                 value, pos = self._struct(pos)
-        elif char == "[":
-            value, pos = self._sequence(pos, "]")
-        elif char == "(":
-            value, pos = self._sequence(pos, ")")
+            else:
+                value, pos = self._sequence(pos, "]" if char == "[" else ")")
+            self.depth = depth - 1
+        elif char == "{":
+            value, pos = self._lob(pos)
         elif char == '"':
             value, pos = self._short_string(pos)
             return self._text_value(value, annotations), pos
@@ -3781,9 +3820,13 @@ class _IonTextReader:
                 return text
             return self._text_value(text, [])
         if kind == "int":
-            return int(match.group("int"))
+            text = match.group("int")
+            return int(text) if len(text) <= 4000 else _SKIP  # long ones: the general path
         if kind == "decimal":
-            return self.Decimal(match.group("decimal")) if self.exact else float(match.group("decimal"))
+            text = match.group("decimal")
+            if len(text) > 4000:
+                return _SKIP
+            return self.Decimal(text) if self.exact else float(text)
         if kind == "keyword":
             return _KEYWORD_VALUES[match.group("keyword")]
         try:
@@ -3902,7 +3945,7 @@ class _IonTextReader:
     def _symbol_for(self, word: str, pos: int) -> _IonSymbol:
         """The symbol an identifier names: its text, or a symbol id ($10) resolved."""
         if word[0] == "$" and word[1:].isdigit():
-            symbol = self.symbols.resolve(int(word[1:]))
+            symbol = self.symbols.resolve(int(word[1:]) if len(word) < 24 else -1)
             if symbol is None:
                 raise self.fail("symbol id %s is not in the symbol table" % word, pos)
             return symbol
@@ -4073,6 +4116,7 @@ class _IonTextReader:
             if radix is None or not self._stop_ok(radix.end()):
                 raise self.fail("invalid number", pos)
             text = radix.group().replace("_", "")
+            self._check_digits(len(text) - 2 - (text[0] == "-"), pos)
             value = int(text[3:] if text[0] == "-" else text[2:], base)
             return (-value if text[0] == "-" else value), radix.end()
         if not self._stop_ok(end):
@@ -4081,15 +4125,25 @@ class _IonTextReader:
         if "_" in text:
             text = text.replace("_", "")
         fraction, exponent = match.group(1), match.group(2)
+        self._check_digits(len(text) - len(exponent or "") - (fraction is not None) - (text[0] == "-"), pos)
         if exponent is None:
             if fraction is None:
-                return int(text), end
+                return _digits_int(text), end
         elif exponent[0] in "eE":
             return float(text), end
+        else:
+            exponent_digits = exponent.lstrip("dD+-").lstrip("0")
+            if len(exponent_digits) > 10 or int(exponent_digits or 0) > _ION_MAX_EXPONENT:
+                raise self.fail("a decimal exponent beyond +-2**31, the most Kestra (Java's BigDecimal) "
+                                "writes and kestra.py reads", pos)
         decimal_value = self.Decimal(text.replace("d", "e").replace("D", "e"))
         if self.faithful or self.exact:
             return decimal_value, end
         return float(decimal_value), end
+
+    def _check_digits(self, count: int, pos: int) -> None:
+        if count > _ION_MAX_DIGITS:
+            raise self.fail("a number of %d digits, more than the %d kestra.py reads" % (count, _ION_MAX_DIGITS), pos)
 
     def _timestamp(self, match: Any, pos: int) -> Any:
         year, month, day, hour, minute, second, fraction, offset = match.groups()
@@ -4228,6 +4282,7 @@ class _IonBinaryReader:
         self.buf = b""
         self.base = 0  # file offset of buf[0]
         self.eof = False
+        self.depth = 0  # containers open around the value being read
 
     def fail(self, message: str, pos: int) -> IonReadError:
         offset = self.base + pos
@@ -4242,7 +4297,8 @@ class _IonBinaryReader:
         parts = [self.buf[pos:]]
         have = len(parts[0])
         while have < count and not self.eof:
-            data = self.file.read(max(_ION_READ_CHUNK, count - have))
+            # A length read from the file may be absurd: read what comes, a bounded piece at a time.
+            data = self.file.read(min(max(_ION_READ_CHUNK, count - have), 1 << 24))
             if isinstance(data, str):
                 raise KestraError("the Ion file %s must be opened in binary mode ('rb')" % (self.name or "object"))
             if not data:
@@ -4485,16 +4541,23 @@ class _IonBinaryReader:
             value = _IonClob(buf[start:stop]) if self.faithful else bytes(buf[start:stop])
         elif kind == 10:
             value = bytes(buf[start:stop])
-        elif kind == 0xD:
-            value = self._struct(start, stop) if self.faithful else self._user_struct(start, stop)
         else:
-            items = []
-            cursor = start
-            while cursor < stop:
-                item, cursor = self._value(cursor, stop, ())
-                if item is not _SKIP:
-                    items.append(item)
-            value = _IonSExp(items) if kind == 0xC and self.faithful else items
+            depth = self.depth + 1
+            if depth > _ION_MAX_DEPTH:
+                raise self.fail("containers nested deeper than %d levels, the most kestra.py reads"
+                                % _ION_MAX_DEPTH, pos)
+            self.depth = depth  # a failure ends the read: no need to restore it then
+            if kind == 0xD:
+                value = self._struct(start, stop) if self.faithful else self._user_struct(start, stop)
+            else:
+                items = []
+                cursor = start
+                while cursor < stop:
+                    item, cursor = self._value(cursor, stop, ())
+                    if item is not _SKIP:
+                        items.append(item)
+                value = _IonSExp(items) if kind == 0xC and self.faithful else items
+            self.depth = depth - 1
         return (text._annotated(list(annotations), value) if annotations else value), stop
 
     def _struct(self, start: int, stop: int) -> Any:
@@ -4650,8 +4713,20 @@ class _IonBinaryReader:
         if cursor > stop:
             raise self.fail("a decimal's exponent goes past its length", pos)
         coefficient, negative_zero = self._int_bytes(cursor, stop)
-        digits = self.Decimal(abs(coefficient)).as_tuple().digits  # exact, whatever its size
-        return self.Decimal((1 if coefficient < 0 or negative_zero else 0, digits, exponent))
+        return self.Decimal((1 if coefficient < 0 or negative_zero else 0, self._digits(coefficient, pos),
+                             self._exponent(exponent, pos)))
+
+    def _digits(self, coefficient: int, pos: int) -> tuple:
+        """The decimal digits of ``abs(coefficient)``, exactly, within _ION_MAX_DIGITS."""
+        if coefficient.bit_length() > _ION_MAX_DIGITS * 3.33:  # 10**n needs about 3.32n bits
+            raise self.fail("a decimal of more than %d digits, the most kestra.py reads" % _ION_MAX_DIGITS, pos)
+        return self.Decimal(abs(coefficient)).as_tuple().digits
+
+    def _exponent(self, exponent: int, pos: int) -> int:
+        if abs(exponent) > _ION_MAX_EXPONENT:
+            raise self.fail("a decimal exponent beyond +-2**31, the most Kestra (Java's BigDecimal) writes "
+                            "and kestra.py reads", pos)
+        return exponent
 
     def _timestamp(self, start: int, stop: int, pos: int) -> _IonTimestamp:
         if stop - start < 2:
@@ -4671,13 +4746,15 @@ class _IonBinaryReader:
             coefficient, _ = self._int_bytes(cursor, stop)  # a negative zero is a zero
             if coefficient < 0:
                 raise self.fail("a negative fraction of a second", pos)
-            fraction = self.Decimal((0, self.Decimal(coefficient).as_tuple().digits, exponent))
+            fraction = self.Decimal((0, self._digits(coefficient, pos), self._exponent(exponent, pos)))
             if fraction >= 1:
                 raise self.fail("a fraction of a second of 1 or more", pos)
             if not fraction and exponent >= 0:
                 fraction = None  # 0d0: no fraction digits
         elif cursor > stop:
             raise self.fail("a timestamp's fields go past its length", pos)
+        if not fields:
+            raise self.fail("a timestamp needs a year", pos)
         if len(fields) == 4:
             raise self.fail("a timestamp with an hour but no minute", pos)
         precision = ("year", "month", "day", None, "minute", "second")[len(fields) - 1]

@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import datetime
 import decimal
+import functools
 import enum
 import fractions
 import hashlib
@@ -6167,6 +6168,174 @@ def test_kestra_rows_read_the_same_in_any_chunks(tmp_path, monkeypatch):
     for chunk in (1, 2, 5, 13):
         monkeypatch.setattr(kestra, "_ION_READ_CHUNK", chunk)
         assert kestra.Kestra.read(path) == expected
+
+
+# Any bytes: values or IonReadError, in time linear in their size. The cases a fuzzer
+# found (e2e/fuzz_ion.py) are kept here, each with the bound it now meets.
+
+def ion_outcome(data, exact=False):
+    """("ok", the values) or ("IonReadError", the error); anything else propagates."""
+    try:
+        return "ok", Kestra.read(io.BytesIO(data), exact=exact)
+    except kestra.IonReadError as error:
+        return "IonReadError", error
+
+
+def test_long_strings_read_across_every_buffer_boundary():
+    # A long string whose lines end with an escaped line end (\ then LF, CR LF or CR), or
+    # raw, longer than one 64 KiB buffer, so that the buffer ends at every position around
+    # a line end. A CR LF escape once made the pattern backtrack without end: the sweep
+    # runs in a child, bounded.
+    run = run_python(r"""
+        import io, kestra
+        Q = "'" * 3
+        for end in ("\n", "\r\n", "\r"):
+            for escaped in (True, False):
+                line = "abcdefghi" + ("\\" if escaped else "") + end
+                for shift in range(len(line) + 2):
+                    text = "x" * (65536 - len(Q) - shift) + end + line * 7000
+                    data = (Q + text + Q + "\n").encode()
+                    expected = text.replace("\r\n", "\n").replace("\r", "\n")
+                    if escaped:
+                        expected = expected.replace("\\\n", "")
+                    [value] = kestra.Kestra.read(io.BytesIO(data))
+                    assert value == expected, (end, escaped, shift)
+                    try:  # unterminated: an error, at once
+                        kestra.Kestra.read(io.BytesIO(data[:-4]))
+                    except kestra.IonReadError:
+                        pass
+                    else:
+                        raise AssertionError("an unterminated long string read")
+        print("swept")
+    """, timeout=120)
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    assert run.stdout == b"swept\n"
+
+
+def test_a_value_over_many_buffers_is_not_read_again_each_time(monkeypatch):
+    # One list of 40,000 lines: each refill reads the value again from its start, so each
+    # must at least double the text, or the reading is quadratic.
+    calls = []
+    original = kestra._IonTextReader._top_value
+    monkeypatch.setattr(kestra._IonTextReader, "_top_value", lambda self, pos: calls.append(1) or original(self, pos))
+    data = ("[" + "".join("%d,\n" % n for n in range(40000)) + "0]\n").encode()
+    monkeypatch.setattr(kestra, "_ION_READ_CHUNK", 64)
+    assert Kestra.read(io.BytesIO(data)) == [list(range(40000)) + [0]]
+    assert len(calls) <= 2 + math.log2(len(data) / 64), len(calls)
+
+
+@pytest.mark.parametrize("digits", [4300, 4301, 5000, 50001])
+def test_ints_longer_than_pythons_conversion_limit_read_exactly(digits):
+    number = kestra._digits_int("7" * digits)
+    assert number % 10 ** 20 == int("7" * 20) and len(str(decimal.Decimal(number))) == digits
+    text = "7" * digits
+    data = ("%s\n{a:-%s,b:[%s]}\n0x%s\n" % (text, text, text, "f" * digits)).encode()
+    assert Kestra.read(io.BytesIO(data)) == [number, {"a": -number, "b": [number]}, int("f" * digits, 16)]
+    [exact] = Kestra.read(io.BytesIO(("1.%sd2\n" % text).encode()), exact=True)
+    assert exact == decimal.Decimal("1.%se2" % text)
+    binary = kestra._ION_BINARY_MARKER + binary_value(2, number.to_bytes((number.bit_length() + 7) // 8, "big"))
+    assert Kestra.read(io.BytesIO(binary)) == [number]
+
+
+def test_digits_int_is_int():
+    for text in ["0", "-1", "9" * 4000, "1" + "0" * 9000, "-" + "123456789" * 1000]:
+        assert kestra._digits_int(text) == int(decimal.Decimal(text))
+
+
+def nested(depth, kind):
+    opening, closing = {"list": ("[", "]"), "sexp": ("(", ")"), "struct": ("{a:", "}")}[kind]
+    return opening * depth + "1" + closing * depth
+
+
+def binary_nested(depth):
+    value = binary_value(2, b"\x01")
+    for _ in range(depth):
+        value = binary_value(0xB, value)
+    return kestra._ION_BINARY_MARKER + value
+
+
+@pytest.mark.parametrize("kind", ["list", "sexp", "struct"])
+def test_nesting_is_bounded_with_an_error_that_says_so(kind):
+    assert ion_outcome(("x::" + nested(200, kind) + "\n").encode())[0] == "ok"
+    outcome, error = ion_outcome(("{top:1}\n" + nested(201, kind) + "\n").encode())
+    assert outcome == "IonReadError"
+    assert "nested deeper than 200 levels" in str(error) and error.line == 2
+    opening = len(nested(1, kind).split("1")[0])
+    assert error.offset == len("{top:1}\n") + 200 * opening  # the 201st container
+    assert ion_outcome(("[" * 100000 + "\n").encode())[0] == "IonReadError"  # no RecursionError
+
+
+def test_binary_nesting_is_bounded_with_an_error_that_says_so():
+    assert Kestra.read(io.BytesIO(binary_nested(200))) == [functools.reduce(lambda v, _: [v], range(200), 1)]
+    outcome, error = ion_outcome(binary_nested(201))
+    assert outcome == "IonReadError" and "nested deeper than 200 levels" in str(error)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"1" * 1000001 + b"\n", "a number of 1000001 digits, more than the 1000000"),
+    (b"0x" + b"f" * 1000001 + b"\n", "a number of 1000001 digits"),
+    (b"1." + b"5" * 1000000 + b"\n", "a number of 1000001 digits"),
+    (b"1d2147483649\n", "a decimal exponent beyond +-2**31"),
+    (b"1d-99999999999999999999999\n", "a decimal exponent beyond +-2**31"),
+    (b"$99999999999999999999999999999\n", "is not in the symbol table"),
+])
+def test_numbers_are_bounded_with_an_error_that_says_so(data, message):
+    outcome, error = ion_outcome(data)
+    assert outcome == "IonReadError" and message in str(error), error
+    assert len(str(error)) < 400  # says where, without echoing the whole number
+
+
+def test_the_largest_numbers_kestra_writes_read():
+    assert Kestra.read(io.BytesIO(b"1d2147483648\n-1d-2147483648\n"), exact=True) == [
+        decimal.Decimal("1e2147483648"), decimal.Decimal("-1e-2147483648")]
+    assert Kestra.read(io.BytesIO(b"1" * 1000000 + b"\n")) == [kestra._digits_int("1" * 1000000)]
+
+
+@pytest.mark.parametrize("payload, message", [
+    (binary_value(5, binary_var_int(1 << 40) + b"\x01"), "a decimal exponent beyond +-2**31"),
+    (binary_value(5, binary_var_int(-(1 << 40)) + b"\x01"), "a decimal exponent beyond +-2**31"),
+    (binary_value(6, b"\x00\x80"), "a timestamp needs a year"),  # the offset takes every byte
+    (binary_timestamp(0, [2000, 1, 1, 0, 0, 0], (-(1 << 40), b"\x01")), "a decimal exponent beyond"),
+    (b"\x8e" + binary_var_uint(1 << 62), "the data ends inside a value"),  # 2**62 bytes announced
+    (b"\x8e" + binary_var_uint(1 << 70), "a length longer than this reader can hold"),
+])
+def test_corrupted_binary_values_raise_ion_read_error(payload, message):
+    outcome, error = ion_outcome(kestra._ION_BINARY_MARKER + payload)
+    assert outcome == "IonReadError" and message in str(error), error
+
+
+FUZZ_FOUND = [b"(" * 600, b"x::" * 3000 + b"1", b"{a:" * 700, b"[1,2,(" * 400, b"9" * 9000 + b" 1",
+              b"1d" + b"9" * 30, b"1.5d-" + b"9" * 30, b"{a:" + b"7" * 6000 + b"}", b"[" + b"7" * 6000 + b"]",
+              b"$" + b"9" * 5000, b"2000-01-01T00:00:00." + b"5" * 5000 + b"Z", b"'''a\\\r\n" * 30000,
+              kestra._ION_BINARY_MARKER + b"\x5e\x8a\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\xc0\x01",
+              kestra._ION_BINARY_MARKER + b"\x62\xc0\x80", kestra._ION_BINARY_MARKER + b"\xee\xff\xff\xff\xff\xff"]
+
+
+@pytest.mark.parametrize("chunk", [7, 1 << 16])
+def test_inputs_found_by_fuzzing_give_values_or_ion_read_error(chunk, monkeypatch):
+    # Each raised something else before: RecursionError, ValueError, OverflowError,
+    # decimal.InvalidOperation, or hung.
+    monkeypatch.setattr(kestra, "_ION_READ_CHUNK", chunk)
+    for data in FUZZ_FOUND:
+        for exact in (False, True):
+            ion_outcome(data, exact=exact)
+
+
+ION_FUZZ_SEEDS = [b'{a:1,b:"x",c:[1.5,2d3,null],d:2024-04-21T13:43:24.340Z,e:LocalDate::"2024-04-21"}\n',
+                  b"(a + 1 'b' $0) '''l\\\r\nong''' {{aGk=}} 0x1F 1_000 nan -inf\n",
+                  kestra._ION_BINARY_MARKER + binary_value(0xD, b"\x84" + binary_value(8, b"abc"))]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.sampled_from(ION_FUZZ_SEEDS),
+       edits=st.lists(st.tuples(st.integers(0, 200), st.binary(max_size=8), st.integers(0, 4)), max_size=6))
+def test_any_bytes_read_as_values_or_ion_read_error(seed, edits):
+    data = bytearray(seed)
+    for where, inserted, deleted in edits:
+        where = min(where, len(data))
+        data[where:where + deleted] = inserted
+    for exact in (False, True):
+        ion_outcome(bytes(data), exact=exact)
 
 
 # README #######################################################################
