@@ -4844,21 +4844,31 @@ def _decoded_chunks(file: Any, name: Optional[str], encoding: str = "utf-8-sig")
 def _ion_stream(source: Any, faithful: bool, exact: bool) -> Iterator[Any]:
     file, name, opened = _ion_source(source)
     try:
-        head = file.read(4)
-        if isinstance(head, str):
-            raise KestraError("the Ion file %s must be opened in binary mode ('rb')" % (name or "object"))
-        if head == _ION_BINARY_MARKER:
-            for value in _IonBinaryReader(_Prepended(head, file), name, faithful, exact).values():
-                yield value
-            return
-        encoding = _text_encoding(head)
-        reader = _IonTextReader(_decoded_chunks(_Prepended(head, file), name, encoding), name, faithful, exact)
-        reader.encoding = encoding if encoding != "utf-8-sig" else "utf-8"
-        for value in reader.values():
+        for value in _ion_file_values(file, name, faithful, exact):
             yield value
+    except RecursionError:  # within _ION_MAX_DEPTH, but called from deep in a program
+        raise IonReadError("%s: values nested too deeply for the Python stack left to this call "
+                           "(sys.getrecursionlimit() is %d)" % (name or "Ion data", sys.getrecursionlimit()),
+                           name, None, None) from None
     finally:
         if opened:
             file.close()
+
+
+def _ion_file_values(file: Any, name: Optional[str], faithful: bool, exact: bool) -> Iterator[Any]:
+    """The values of an open Ion file, text or binary (its first bytes tell)."""
+    head = file.read(4)
+    if isinstance(head, str):
+        raise KestraError("the Ion file %s must be opened in binary mode ('rb')" % (name or "object"))
+    if head == _ION_BINARY_MARKER:
+        for value in _IonBinaryReader(_Prepended(head, file), name, faithful, exact).values():
+            yield value
+        return
+    encoding = _text_encoding(head)
+    reader = _IonTextReader(_decoded_chunks(_Prepended(head, file), name, encoding), name, faithful, exact)
+    reader.encoding = encoding if encoding != "utf-8-sig" else "utf-8"
+    for value in reader.values():
+        yield value
 
 
 class _Prepended:

@@ -6265,6 +6265,16 @@ def test_nesting_is_bounded_with_an_error_that_says_so(kind):
     assert ion_outcome(("[" * 100000 + "\n").encode())[0] == "IonReadError"  # no RecursionError
 
 
+def test_nesting_within_the_bound_called_from_deep_in_a_program_is_an_ion_read_error():
+    def deep(levels):
+        if levels:
+            return deep(levels - 1)
+        return ion_outcome(("[" * 190 + "]" * 190 + "\n").encode())
+
+    outcome, error = deep(sys.getrecursionlimit() - 150)
+    assert outcome == "IonReadError" and "nested too deeply for the Python stack left" in str(error)
+
+
 def test_binary_nesting_is_bounded_with_an_error_that_says_so():
     assert Kestra.read(io.BytesIO(binary_nested(200))) == [functools.reduce(lambda v, _: [v], range(200), 1)]
     outcome, error = ion_outcome(binary_nested(201))
