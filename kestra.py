@@ -1574,12 +1574,15 @@ class Response:
     @property
     def text(self) -> str:
         charset = self.headers.get_content_charset() if hasattr(self.headers, "get_content_charset") else None
-        return self.content.decode(charset or "utf-8", "replace")
+        try:
+            return self.content.decode(charset or "utf-8", "replace")
+        except LookupError:  # a charset Python does not know: Kestra writes UTF-8
+            return self.content.decode("utf-8", "replace")
 
     def json(self) -> Any:
         try:
             return json.loads(self.content.decode("utf-8"))
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than Python's stack
             raise InvalidResponseError(
                 "the answer to %s %s is not valid JSON (%s): %r"
                 % (self.method, _shown_url(self.url), exc, self.content[:200])
@@ -1597,7 +1600,7 @@ def _server_message(response: Response) -> Optional[str]:
     """What the server said about an error: 1.x JSON ``message``, 2.0 problem+json."""
     try:
         body = json.loads(response.content.decode("utf-8"))
-    except ValueError:
+    except (ValueError, RecursionError):
         text = response.content.decode("utf-8", "replace").strip()
         return text[:500] or None
     if isinstance(body, dict):
@@ -1839,8 +1842,10 @@ def _exchange(
             connection.endheaders(body)
         else:
             _send_streamed(connection, body)
+        sock = connection.sock
         response = connection.getresponse()
         if stream:
+            connection.kestra_socket = sock  # kept: see _LogStreamReader.stop
             return connection, response
         content = response.read()
     except (OSError, http.client.HTTPException) as exc:
@@ -2062,6 +2067,7 @@ class Flow:
         self._sleep = time.sleep  # replaced by tests: no real sleeping there
         self._clock = time.monotonic
         self._versions = {}  # type: Dict[str, Optional[tuple]]  # hostname -> server version
+        self._version_texts = {}  # type: Dict[str, str]  # hostname -> the version as the server says it
         self._version_lock = _thread.allocate_lock()
         self._tls = None  # type: Any
 
@@ -2197,7 +2203,12 @@ class Flow:
             reply[0].close()
         if not location:
             raise InvalidResponseError("%s %s: a redirect without a Location" % (method, _shown_url(url)))
-        new_url = urllib.parse.urljoin(url, location)
+        try:
+            new_url = urllib.parse.urljoin(url, location)
+            urllib.parse.urlsplit(new_url).port  # noqa: B018 - raises on a bad port or host
+        except ValueError as exc:
+            raise InvalidResponseError("%s %s: a redirect to an invalid Location (%s): %r%s"
+                                       % (method, _shown_url(url), exc, location[:200], self._server_said())) from None
         if method not in ("GET", "HEAD", "DELETE"):
             raise KestraError(
                 "%s %s was redirected to %s; the request is not sent again there. Point "
@@ -2326,11 +2337,30 @@ class Flow:
             response = self._request("GET", root + "/api/v1/configs", auth=False)
             if response.status_code == 200:
                 try:
-                    version = _parse_version(response.json().get("version"))
+                    text = response.json().get("version")
                 except (InvalidResponseError, AttributeError):
-                    version = None
+                    text = None
+                version = _parse_version(text)
+                if version is not None:
+                    self._version_texts[root] = str(text)[:40]
             self._versions[root] = version
         return self._versions[root]
+
+    def _server_said(self) -> str:
+        """Which server gave an answer of the wrong shape, for the error: "(Kestra 1.3.25
+        answered)"; a proxy in between may be the one to blame."""
+        text = self._version_texts.get(self._root())
+        return " (Kestra %s answered)" % text if text else " (the server did not say its Kestra version)"
+
+    def _execution(self, value: Any, what: str) -> Dict[str, Any]:
+        """``value`` if it is an execution as Kestra's API gives one, where kestra.py reads
+        it; else InvalidResponseError naming the field that is not. The one place where
+        the shape of an execution is checked."""
+        problem = _execution_problem(value)
+        if problem is not None:
+            raise InvalidResponseError("%s: the answer is not an execution as Kestra's API gives one: %s%s"
+                                       % (what, problem, self._server_said()))
+        return value
 
     def _legacy(self) -> bool:
         """Whether the server predates tenants in API paths (before 0.23)."""
@@ -2436,13 +2466,9 @@ class Flow:
             )
         if response.status_code == 409:
             raise ConflictError("flow %s.%s is disabled (409): %s" % (namespace, flow, _server_message(response) or ""), response)
-        self._raise_for(response, "creating an execution of %s.%s" % (namespace, flow))
-        execution = response.json()
-        if not isinstance(execution, dict) or not isinstance(execution.get("id"), str):
-            raise InvalidResponseError(
-                "creating an execution of %s.%s: the answer has no execution id: %r" % (namespace, flow, response.content[:200])
-            )
-        return execution
+        what = "creating an execution of %s.%s" % (namespace, flow)
+        self._raise_for(response, what)
+        return self._execution(response.json(), what)
 
     def wait(self, execution_id: str, *, timeout: Any = _UNSET, kill_on_timeout: Optional[bool] = None) -> FlowExecution:
         """Wait for an execution created earlier (say, with ``wait_for_completion=False``)
@@ -2525,7 +2551,7 @@ class Flow:
         if response.status_code != 200:
             return None
         try:
-            return response.json()
+            return self._execution(response.json(), "reading execution %s" % execution_id)
         except InvalidResponseError:
             return None
 
@@ -2561,12 +2587,11 @@ class Flow:
                 if event_id in ("progress", "end") and data:
                     try:
                         execution = json.loads(data)
-                    except ValueError:
-                        continue
-                    if isinstance(execution, dict):
-                        last = execution
-                        if event_id == "end" or _state(execution) in _TERMINAL_STATES:
-                            return last, True
+                    except (ValueError, RecursionError):
+                        continue  # a broken event: the next one, or a read of the state, tells
+                    last = self._execution(execution, "following execution %s" % execution_id)
+                    if event_id == "end" or _state(execution) in _TERMINAL_STATES:
+                        return last, True
             # Closed before the end (a proxy cutting streams?), or the deadline: the caller
             # reads the state and pauses; following again at once could spin.
             return last, False
@@ -2581,8 +2606,9 @@ class Flow:
         response = self._request("GET", self._api("executions", execution_id), deadline=deadline)
         if response.status_code == 404 and self._clock() - created <= _NOT_YET_GRACE_S:
             return None  # stored asynchronously: not yet
-        self._raise_for(response, "reading execution %s" % execution_id)
-        return response.json()
+        what = "reading execution %s" % execution_id
+        self._raise_for(response, what)
+        return self._execution(response.json(), what)
 
     def _timed_out(self, execution_id: str, last: Optional[Dict[str, Any]], timeout: Optional[float],
                    kill: bool, url: str) -> ExecutionTimeoutError:
@@ -2634,7 +2660,7 @@ class Flow:
 
     def get_execution(self, execution_id: str) -> Dict[str, Any]:
         """The execution as a dict (state, inputs, labels, task runs...)."""
-        return self.check_status(execution_id).json()
+        return self._execution(self.check_status(execution_id).json(), "reading execution %s" % execution_id)
 
     def get_logs(self, execution_id: str) -> Response:
         """The execution's logs as text (``.text``), one ``<instant> <LEVEL> <message>`` per line."""
@@ -2643,7 +2669,9 @@ class Flow:
         return response
 
     def kill(self, execution_id: str) -> None:
-        """Ask the server to kill a running execution; ConflictError if it already ended."""
+        """Ask the server to kill a running execution. Kestra 1.3.25 and 2.0 accept the
+        request for an execution that has already ended too, and change nothing; a server
+        that answers 409 for it raises ConflictError."""
         version = self._version()
         paths = [("executions", execution_id, "actions", "kill")] if version and version >= (2, 0) else \
             [("executions", execution_id, "kill")]
@@ -2684,14 +2712,24 @@ class Flow:
     def _stored_outputs(self, execution_id: str) -> List[Dict[str, Any]]:
         response = self._request("GET", self._api("outputs", execution_id))
         self._raise_for(response, "reading the outputs of execution %s" % execution_id)
+        what = "reading the outputs of execution %s" % execution_id
+        entries = response.json()
+        problem = _list_problem(entries, {"taskRunId": str, "taskId": str})
+        if problem is not None:
+            raise InvalidResponseError("%s: the answer is not Kestra's list of task outputs: %s%s"
+                                       % (what, problem, self._server_said()))
         runs = []
-        for entry in response.json() or []:
+        for entry in entries or []:
             run_id = entry.get("taskRunId")
             if not run_id:
                 continue
             detail = self._request("GET", self._api("outputs", execution_id, run_id))
             self._raise_for(detail, "reading the outputs of task run %s" % run_id)
-            runs.append({"taskId": entry.get("taskId"), "outputs": detail.json()})
+            outputs = detail.json()
+            if outputs is not None and not isinstance(outputs, dict):
+                raise InvalidResponseError("reading the outputs of task run %s: they are %s, where Kestra's API "
+                                           "has an object%s" % (run_id, _json_kind(outputs), self._server_said()))
+            runs.append({"taskId": entry.get("taskId"), "outputs": outputs})
         return runs
 
     def download_file(self, execution_id: str, kestra_uri: str, destination: Any) -> Any:
@@ -2862,16 +2900,19 @@ class _LogStreamReader:
             self.flow._log_warning("execution %s: the stored logs could not be read to complete the stream "
                                    "(lines it missed may be absent): %s", self.execution_id, exc)
             return left
-        if not isinstance(stored, list):
+        if not isinstance(stored, list) or not all(isinstance(entry, dict) for entry in stored):
+            self.flow._log_warning("execution %s: the stored logs are not Kestra's list of entries%s "
+                                   "(lines the stream missed may be absent)", self.execution_id, self.flow._server_said())
             return left
         this_list = collections.Counter()  # type: Any
-        return left + [entry for entry in stored if isinstance(entry, dict) and self.offer(entry, this_list)]
+        return left + [entry for entry in stored if self.offer(entry, this_list)]
 
     def run(self) -> None:
         import http.client
 
         flow = self.flow
         while not self.stopped:
+            response = None
             try:
                 self.connection, response = flow._request(
                     "GET", flow._api("logs", self.execution_id, "follow"), params=self.params,
@@ -2884,14 +2925,20 @@ class _LogStreamReader:
                 for event_id, _, data in _sse_events(response, lambda: self.stopped):
                     if event_id == "progress" and data:
                         entry = json.loads(data)
+                        if not isinstance(entry, dict):
+                            raise InvalidResponseError(
+                                "following the logs of execution %s: an entry is %s, where Kestra's API has an "
+                                "object%s" % (self.execution_id, _json_kind(entry), flow._server_said()))
                         if self.offer(entry, this_stream):
                             self.items.put(("entry", entry))
-            except (OSError, http.client.HTTPException, ValueError):
-                pass  # broken: connect again, unless stopped
-            except KestraError as exc:
+            except KestraError as exc:  # before ValueError: InvalidResponseError is one too
                 self.items.put(("error", exc))
                 return
+            except (OSError, http.client.HTTPException, ValueError, RecursionError):
+                pass  # broken (or an event that is not JSON): connect again, unless stopped
             finally:
+                if response is not None:
+                    response.close()  # after "Connection: close" the socket is the answer's
                 if self.connection is not None:
                     self.connection.close()
             if not self.stopped:
@@ -2900,9 +2947,12 @@ class _LogStreamReader:
     def stop(self) -> None:
         self.stopped = True
         connection = self.connection
-        if connection is not None and connection.sock is not None:
+        # The stream's own socket: http.client lets go of connection.sock when the
+        # answer says "Connection: close" (or is HTTP/1.0), though the read goes on.
+        sock = getattr(connection, "kestra_socket", None) if connection is not None else None
+        if sock is not None:
             try:  # wakes the thread up from its read
-                connection.sock.shutdown(_socket_shut_rdwr())
+                sock.shutdown(_socket_shut_rdwr())
             except OSError:
                 pass
 
@@ -2930,6 +2980,70 @@ def _header(response: Any, name: str) -> Optional[str]:
 
 def _default_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
+
+
+# What kestra.py reads of an execution, and the JSON type each must have (None: absent
+# or null is fine). Anything else in the answer is the user's to read, unchecked.
+_EXECUTION_FIELDS = {"id": str, "namespace": (str, type(None)), "flowId": (str, type(None)),
+                     "url": (str, type(None)), "taskRunList": (list, type(None))}
+_TASK_RUN_FIELDS = {"taskId": (str, type(None)), "outputs": (dict, type(None)), "state": (dict, type(None))}
+
+
+def _execution_problem(value: Any) -> Optional[str]:
+    """What makes ``value`` unlike an execution of Kestra's API, where kestra.py reads
+    it (its id, state, task runs, outputs); None when nothing does."""
+    problem = _object_problem(value, _EXECUTION_FIELDS, "the answer")
+    if problem is not None:
+        return problem
+    state = value.get("state")
+    if not isinstance(state, dict) or not isinstance(state.get("current"), str):
+        return "'state' is %s, where Kestra's API has an object with the text 'current'" % (
+            _json_kind(state) if not isinstance(state, dict) else "an object whose 'current' is %s"
+            % _json_kind(state.get("current")))
+    for index, run in enumerate(value.get("taskRunList") or []):
+        problem = _object_problem(run, _TASK_RUN_FIELDS, "taskRunList[%d]" % index)
+        if problem is None and run.get("state") is not None and not isinstance(run["state"].get("current"), str):
+            problem = "taskRunList[%d]['state']['current'] is %s, not a text" % (index, _json_kind(run["state"].get("current")))
+        if problem is not None:
+            return problem
+    return None
+
+
+def _object_problem(value: Any, fields: Dict[str, Any], where: str) -> Optional[str]:
+    if not isinstance(value, dict):
+        return "%s is %s, where Kestra's API has an object" % (where, _json_kind(value))
+    for name, kind in fields.items():
+        if not isinstance(value.get(name), kind):
+            return "%s[%r] is %s, where Kestra's API has %s" % (
+                where, name, _json_kind(value.get(name)) if name in value else "missing",
+                _kind_name(kind))
+    return None
+
+
+def _list_problem(value: Any, fields: Dict[str, Any]) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        return "it is %s, where Kestra's API has a list" % _json_kind(value)
+    for index, entry in enumerate(value):
+        problem = _object_problem(entry, {name: (kind, type(None)) for name, kind in fields.items()}, "item %d" % index)
+        if problem is not None:
+            return problem
+    return None
+
+
+_JSON_KINDS = {str: "a text", dict: "an object", list: "a list", type(None): "null", bool: "a boolean",
+               int: "a number", float: "a number"}
+
+
+def _kind_name(kind: Any) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(_JSON_KINDS.get(each, each.__name__) for each in kinds)
+
+
+def _json_kind(value: Any) -> str:
+    """What a decoded JSON value is, in the words of an error message: "a list"..."""
+    return _JSON_KINDS.get(type(value), _type_name(value))
 
 
 def _state(execution: Optional[Dict[str, Any]]) -> Optional[str]:

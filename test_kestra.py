@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import datetime
 import decimal
+import email
 import functools
 import enum
 import fractions
@@ -808,6 +809,7 @@ class FakeKestra:
         # Messages the log stream never sends, though they are stored: a real 1.3.25
         # loses a line logged between its read of the stored ones and its subscription.
         self.unstreamed_logs = set()  # type: set
+        self.close_streams = False  # streams say "Connection: close", as behind some proxies
         self.url = ""
         self.requests: List[Recorded] = []
         self.violations: List[str] = []
@@ -1095,6 +1097,8 @@ def _check_fault(fault: Any) -> None:
         return
     if isinstance(fault, tuple) and len(fault) == 2 and fault[0] == "redirect" and isinstance(fault[1], str):
         return
+    if isinstance(fault, tuple) and len(fault) == 3 and fault[0] == "body" and isinstance(fault[1], bytes):
+        return
     if isinstance(fault, str) and (fault in _NAMED_FAULTS or re.fullmatch(r"stall:[0-9]+(\.[0-9]+)?", fault)):
         return
     raise ValueError("unknown fault %r" % (fault,))
@@ -1291,6 +1295,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return True
         if isinstance(fault, tuple) and fault[0] == "redirect":
             self._send(302, b"", None, {"Location": fault[1]})
+        elif isinstance(fault, tuple) and fault[0] == "body":  # ("body", bytes, content type): 200 with it
+            self._send(200, fault[1], fault[2])
         elif isinstance(fault, tuple):  # ("status", code, headers)
             self._error(fault[1], "Injected fault: %s" % _phrase(fault[1]), dict(fault[2]))
         elif isinstance(fault, int):
@@ -1365,7 +1371,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._chunked = self.request_version == "HTTP/1.1"
         if self._chunked:
             self.send_header("Transfer-Encoding", "chunked")
-        else:
+        if not self._chunked or self.server.fake.close_streams:
             self.close_connection = True
             self.send_header("Connection", "close")
         self.end_headers()
@@ -4691,6 +4697,120 @@ def test_a_large_file_uploads_in_bounded_memory(fake, tmp_path):
     assert int(probe.stdout.decode().split()[-1]) <= 64 * 1024  # kB
     received = fake.last_execution.received_files["doc"]
     assert received["size"] == size and received["sha256"] == hashlib.sha256(b"\0" * size).hexdigest()
+
+
+# Answers of the wrong shape (a proxy, a load balancer, another Kestra): a result or a
+# KestraError, never another exception. e2e/fuzz_flow.py found each of these.
+
+DEEP_JSON = b"[" * 100000 + b"]" * 100000
+
+
+@pytest.mark.parametrize("endpoint, body, call, field", [
+    ("execution", b'{"id": "x", "state": {"current": {"a": 1}}}', "get_execution", "'current' is an object"),
+    ("execution", b'{"id": "x", "state": []}', "get_execution", "'state' is a list"),
+    ("execution", b"-1", "get_execution", "the answer is a number"),
+    ("execution", b'{"id": 7, "state": {"current": "SUCCESS"}}', "get_execution", "['id'] is a number"),
+    ("execution", b'{"id": "x", "flowId": 12345, "state": {"current": "RUNNING"}}', "wait", "['flowId'] is a number"),
+    ("execution", b'{"id": "x", "state": {"current": "SUCCESS"}, "taskRunList": {"a": 1}}', "outputs",
+     "['taskRunList'] is an object"),
+    ("execution", b'{"id": "x", "state": {"current": "SUCCESS"}, "taskRunList": [1]}', "outputs",
+     "taskRunList[0] is a number"),
+    ("execution", b'{"id": "x", "state": {"current": "SUCCESS"}, "taskRunList": [{"outputs": [1]}]}', "outputs",
+     "taskRunList[0]['outputs'] is a list"),
+    ("execution", DEEP_JSON, "get_execution", "not valid JSON"),
+    ("create", b'{"id": "x", "state": {"current": null}}', "execute", "'current' is null"),
+    ("create", b'["not", "an", "execution"]', "execute", "the answer is a list"),
+])
+def test_an_answer_of_the_wrong_shape_is_an_invalid_response_error(fake, endpoint, body, call, field):
+    fake.auto_advance = False
+    execution_id = client(fake, wait_for_completion=False).execute("company.team", "hello").execution_id
+    fake.fail(endpoint, ("body", body, "application/json"))
+    flow = client(fake, timeout=5)
+    action = {
+        "get_execution": lambda: flow.get_execution(execution_id),
+        "wait": lambda: flow.wait(execution_id),
+        "outputs": lambda: flow.outputs(execution_id),
+        "execute": lambda: flow.execute("company.team", "hello"),
+    }[call]
+    with pytest.raises(kestra.InvalidResponseError) as info:
+        action()
+    assert field in str(info.value)
+    if "JSON" not in field:
+        assert "(Kestra 1.3.25 answered)" in str(info.value)
+
+
+execution_shaped = st.fixed_dictionaries({}, optional={
+    "id": st.one_of(st.text(max_size=5), json_values), "namespace": json_values, "flowId": json_values,
+    "state": st.one_of(json_values, st.fixed_dictionaries({"current": st.one_of(st.sampled_from(["SUCCESS", "RUNNING"]),
+                                                                                 json_values)})),
+    "taskRunList": st.one_of(json_values, st.lists(st.one_of(json_values, st.fixed_dictionaries(
+        {}, optional={"taskId": json_values, "outputs": json_values, "state": json_values})), max_size=3)),
+})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(document=st.one_of(json_values, execution_shaped), call=st.sampled_from(["get_execution", "outputs", "wait"]))
+def test_any_json_for_an_execution_gives_a_result_or_a_kestra_error(fake, document, call):
+    fake.fail("execution", ("body", json.dumps(document).encode(), "application/json"))
+    flow = client(fake, timeout=2, poll_interval=0.01)
+    try:
+        getattr(flow, call)("nope")
+    except KestraError:
+        pass
+    with fake._cond:
+        fake._faults.clear()  # an unused fault must not reach the next example
+
+
+def test_a_2_0_outputs_list_of_the_wrong_shape_is_an_invalid_response_error(no_kestra_env):
+    with FakeKestra(version="2.0.0-SNAPSHOT") as server:
+        server.add_flow("company.team", "hello", task_runs=[{"taskId": "t1", "outputs": {"vars": {"a": 1}}}])
+        flow = client(server)
+        execution_id = client(server, wait_for_completion=False).execute("company.team", "hello").execution_id
+        for body, field in ((b'[573371.36, {"taskRunId": "r"}]', "item 0 is a number"),
+                            (b"17", "it is a number, where Kestra's API has a list"),
+                            (b'[{"taskRunId": 5}]', "item 0['taskRunId'] is a number")):
+            server.fail("outputs", ("body", body, "application/json"))
+            with pytest.raises(kestra.InvalidResponseError, match=re.escape(field)) as info:
+                flow.outputs(execution_id)
+            assert "(Kestra 2.0.0-SNAPSHOT answered)" in str(info.value)
+
+
+def test_an_error_answer_nested_too_deep_is_still_the_typed_error(fake):
+    fake.fail("execution", ("status", 401, {"Content-Type": "application/json"}))
+    flow = client(fake)
+    with pytest.raises(kestra.AuthenticationError):
+        flow.get_execution("nope")
+    fake.fail("execution", ("body", DEEP_JSON, "application/json"))
+    with pytest.raises(kestra.InvalidResponseError):
+        flow.get_execution("nope")
+
+
+def test_a_redirect_to_an_invalid_address_is_an_invalid_response_error(fake):
+    fake.fail("execution", ("redirect", "http://[::1"))
+    with pytest.raises(kestra.InvalidResponseError, match="a redirect to an invalid Location"):
+        client(fake).get_execution("x")
+
+
+def test_an_unknown_charset_reads_as_utf_8():
+    response = kestra.Response("GET", "http://h/x", 200, "OK", email.message_from_string(
+        "Content-Type: text/plain; charset=bogus-8\n\n"), "caf\u00e9".encode("utf-8"))
+    assert response.text == "caf\u00e9"
+
+
+@pytest.mark.parametrize("close", [False, True])
+def test_follow_logs_ends_even_when_the_log_stream_says_connection_close(no_kestra_env, close):
+    # http.client lets go of the socket of an answer that says "Connection: close": the
+    # reader must still be woken up, and the stored entries read at the end.
+    with FakeKestra() as server:
+        server.add_flow("company.team", "quiet", logs=[("INFO", "one")])
+        server.close_streams = close
+        execution_id = client(server, wait_for_completion=False).execute("company.team", "quiet").execution_id
+        server.unstreamed_logs = {"one"}
+        started = time.monotonic()
+        messages = [entry["message"] for entry in client(server, poll_interval=0.05).follow_logs(execution_id)]
+        assert messages == ["one"]
+        assert time.monotonic() - started < 4
+
 
 
 # Ion reading ##################################################################

@@ -1,0 +1,417 @@
+"""Record a real Kestra server's answers to kestra.Flow, as test data.
+
+    python e2e/record_answers.py --server http://127.0.0.1:28080 [--user U --password P]
+
+Runs kestra.Flow operations against the server through a small recording HTTP proxy on
+loopback (Flow.hostname points at the proxy, which forwards to the server), and writes
+every exchange to e2e/answers/<server version>.json: a list of exchanges, each with
+the scenario that caused it (``label``), ``method``, ``path`` (path and query),
+``status``, ``reason``, the response headers that matter, and the body (``body``:
+text; ``body_base64``: bytes that are not UTF-8; an event stream as its raw text, up
+to where the client stopped reading). No request header is recorded, so credentials
+never reach the file; the script checks the file for them before writing it.
+
+The flows of e2e/flows are created in a namespace of their own (``--namespace``,
+default ``fuzz.record.r<random>``) and deleted at the end. Standard library and
+kestra.py only. e2e/fuzz_flow.py serves these answers, mutated, to Flow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import http.server
+import json
+import os
+import secrets
+import select
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import kestra  # noqa: E402
+
+FLOWS_DIR = HERE / "flows"
+ANSWERS_DIR = HERE / "answers"
+KEPT_HEADERS = ("Content-Type", "Content-Length", "Transfer-Encoding", "WWW-Authenticate", "Location", "Retry-After")
+MAX_LIST_ENTRIES = 60        # a JSON list (logs) longer than this keeps its first entries
+MAX_TEXT_CHARS = 60_000      # a longer text body is cut at a line end
+MAX_STREAM_SECONDS = 60.0    # an event stream is recorded for this long at most
+HOP_HEADERS = {"host", "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"}
+
+
+class Recorder:
+    """The recorded exchanges, and the label of the scenario now running."""
+
+    def __init__(self, upstream: str) -> None:
+        parts = urllib.parse.urlsplit(upstream)
+        self.upstream_host = parts.hostname
+        self.upstream_port = parts.port or 80
+        self.exchanges = []
+        self.lock = threading.Lock()
+        self.label = "start"
+        self.active = 0
+        self.idle = threading.Condition(self.lock)
+
+    def begin(self) -> str:
+        with self.lock:
+            self.active += 1
+            return self.label
+
+    def end(self, exchange: dict) -> None:
+        with self.lock:
+            if exchange is not None:
+                self.exchanges.append(exchange)
+            self.active -= 1
+            self.idle.notify_all()
+
+    def wait_idle(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        with self.lock:
+            while self.active and time.monotonic() < end:
+                self.idle.wait(0.1)
+
+
+def _client_gone(sock: socket.socket) -> bool:
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+def make_handler(recorder: Recorder) -> type:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"  # one exchange per connection, bodies close-delimited if need be
+
+        def log_message(self, *args) -> None:
+            pass
+
+        def _request_body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                body = b""
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass
+                        return body
+                    body += self.rfile.read(size)
+                    self.rfile.readline()
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def _forward(self) -> None:
+            label = recorder.begin()
+            exchange = None
+            try:
+                exchange = self._relay(label)
+            finally:
+                recorder.end(exchange)
+
+        def _relay(self, label: str) -> dict:
+            body = self._request_body()
+            headers = {name: value for name, value in self.headers.items()
+                       if name.lower() not in HOP_HEADERS and name.lower() != "transfer-encoding"}
+            if body or self.command in ("POST", "PUT", "PATCH"):
+                headers["Content-Length"] = str(len(body))
+            headers["Host"] = "%s:%d" % (recorder.upstream_host, recorder.upstream_port)
+            upstream = http.client.HTTPConnection(recorder.upstream_host, recorder.upstream_port, timeout=120)
+            upstream.request(self.command, self.path, body=body or None, headers=headers)
+            upstream_sock = upstream.sock  # http.client lets go of it when the answer closes the connection
+            response = upstream.getresponse()
+            kept = {name: response.getheader(name) for name in KEPT_HEADERS if response.getheader(name) is not None}
+            streamed = (response.getheader("Content-Type") or "").startswith("text/event-stream")
+            self.send_response(response.status, response.reason)
+            for name, value in response.getheaders():
+                if name.lower() not in HOP_HEADERS and name.lower() not in ("transfer-encoding", "content-length"):
+                    self.send_header(name, value)
+            if streamed:
+                self.end_headers()
+                content = self._pump(upstream_sock, response)
+            else:
+                content = response.read()
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                try:
+                    self.wfile.write(content)
+                    self.wfile.flush()
+                except OSError:
+                    pass
+            upstream.close()
+            exchange = {
+                "label": label,
+                "method": self.command,
+                "path": self.path,
+                "request_content_type": (self.headers.get("Content-Type") or "").split(";")[0] or None,
+                "status": response.status,
+                "reason": response.reason,
+                "headers": kept,
+                "sse": streamed,
+            }
+            exchange.update(body_fields(content, kept.get("Content-Type") or "", streamed))
+            return exchange
+
+        def _pump(self, upstream_sock: socket.socket, response: http.client.HTTPResponse) -> bytes:
+            """Relay an event stream as it comes, until it ends, the client leaves or
+            MAX_STREAM_SECONDS pass; what was relayed is returned."""
+            received = []
+            finished = threading.Event()
+
+            def pump() -> None:
+                try:
+                    while True:
+                        chunk = response.read1(65536)
+                        if not chunk:
+                            break
+                        received.append(chunk)
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                except (OSError, ValueError, http.client.HTTPException):
+                    pass
+                finally:
+                    finished.set()
+
+            thread = threading.Thread(target=pump, daemon=True)
+            thread.start()
+            started = time.monotonic()
+            while not finished.wait(0.1):
+                if _client_gone(self.connection) or time.monotonic() - started > MAX_STREAM_SECONDS:
+                    break
+            try:
+                upstream_sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            thread.join(5)
+            return b"".join(received)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _forward
+
+    return Handler
+
+
+def body_fields(content: bytes, content_type: str, streamed: bool) -> dict:
+    """The body as stored: text (cut when huge: long JSON lists keep their first
+    entries, long text its first lines) or base64 for bytes that are not UTF-8."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"body_base64": base64.b64encode(content[:MAX_TEXT_CHARS]).decode("ascii"),
+                "truncated": len(content) > MAX_TEXT_CHARS}
+    truncated = False
+    if not streamed and "json" in content_type:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        if isinstance(value, list) and len(value) > MAX_LIST_ENTRIES:
+            text = json.dumps(value[:MAX_LIST_ENTRIES], separators=(",", ":"))
+            truncated = True
+    if len(text) > MAX_TEXT_CHARS:
+        cut = text.rfind("\n", 0, MAX_TEXT_CHARS)
+        text = text[: cut + 1 if cut > 0 else MAX_TEXT_CHARS]
+        truncated = True
+    return {"body": text, "truncated": truncated}
+
+
+class Session:
+    """The scenarios, each under a label, through the proxy."""
+
+    def __init__(self, recorder: Recorder, proxy_url: str, user: str, password: str, namespace: str) -> None:
+        self.recorder = recorder
+        self.proxy_url = proxy_url
+        self.user = user
+        self.password = password
+        self.namespace = namespace
+        self.notes = []
+
+    def flow(self, **options) -> kestra.Flow:
+        flow = kestra.Flow(**options)
+        flow.hostname = self.proxy_url
+        flow.user, flow.password, flow.api_token = self.user, self.password, None
+        return flow
+
+    def step(self, label: str, action):
+        """Run one scenario; a KestraError is an expected answer for some of them."""
+        self.recorder.wait_idle(10)
+        self.recorder.label = label
+        try:
+            result = action()
+            self.notes.append("%-28s ok: %s" % (label, _short(result)))
+            return result
+        except kestra.KestraError as exc:
+            self.notes.append("%-28s %s: %s" % (label, type(exc).__name__, _short(exc)))
+            return None
+
+    def run(self) -> None:
+        ns = self.namespace
+        flow = self.flow(timeout=120, poll_interval=0.5)
+        self.step("configs", lambda: flow._version())
+        yaml = {"Content-Type": "application/x-yaml"}
+        for name in ("hello", "fail", "warn", "long", "count", "inputs"):
+            source = (FLOWS_DIR / ("%s.yaml" % name)).read_text(encoding="utf-8").replace("__NAMESPACE__", ns)
+            self.step("flows.create", lambda: flow._make_request("POST", "/api/v1/main/flows", data=source,
+                                                                 headers=yaml).json()["id"])
+        hello = (FLOWS_DIR / "hello.yaml").read_text(encoding="utf-8").replace("__NAMESPACE__", ns)
+        self.step("flows.create.exists", lambda: flow._make_request("POST", "/api/v1/main/flows", data=hello,
+                                                                    headers=yaml))
+        self.step("flows.create.invalid", lambda: flow._make_request(
+            "POST", "/api/v1/main/flows", data="id: broken\nnamespace: %s\ntasks: 3\n" % ns, headers=yaml))
+
+        # A run with inputs and labels, waited on this side: create, follow, logs, outputs.
+        self.step("execute.hello.inputs_labels", lambda: flow.execute(
+            ns, "hello", {"team": "data", "size": 3}, labels={"ticket": "#42", "team": "data & ops"}))
+        self.step("execute.hello.server_wait", lambda: self.flow().execute(ns, "hello", server_wait=True))
+        self.step("execute.fail", lambda: flow.execute(ns, "fail"))
+        self.step("execute.warn", lambda: flow.execute(ns, "warn"))
+
+        payload = "day,rows\n2024-04-21,120\ncaf\u00e9,\u2713\n".encode("utf-8")
+        inputs = {
+            "text": "na\u00efve & <b>\"bold\"</b>", "count": 42, "ratio": 3.25, "flag": False,
+            "moment": "2024-04-21T13:43:24.123+02:00", "document": {"name": "Zo\u00eb", "values": [1, 2.5]},
+            "numbers": [3, 1, 2], "choice": "green & blue",
+            "payload": ("payload.csv", payload, "text/csv"), "lib": HERE.parent / "kestra.py",
+        }
+        done = self.step("execute.inputs", lambda: flow.execute(ns, "inputs", inputs))
+        if done is not None:
+            self.step("outputs", lambda: flow.outputs(done.execution_id))
+            uri = (done.execution.get("inputs") or {}).get("payload")
+            if uri:
+                self.step("download_file", lambda: len(flow.download_file(done.execution_id, uri, _Sink()).data))
+            self.step("download_file.unknown", lambda: flow.download_file(
+                done.execution_id, "kestra:///%s/inputs/none/no-such-file.txt" % ns.replace(".", "/"), _Sink()))
+        self.step("execute.inputs.bad_input", lambda: flow.execute(ns, "inputs", dict(inputs, count="not a number")))
+
+        # Created without waiting, then waited for, then its logs read every way.
+        started = self.step("execute.count.no_wait", lambda: self.flow(wait_for_completion=False).execute(ns, "count"))
+        if started is not None:
+            run_id = started.execution_id
+            self.step("wait.count", lambda: flow.wait(run_id))
+            self.step("get_execution", lambda: flow.get_execution(run_id)["state"]["current"])
+            self.step("get_logs", lambda: len(flow.get_logs(run_id).text))
+            self.step("logs.list", lambda: len(flow._make_request("GET", "/api/v1/main/logs/%s" % run_id).json()))
+            self.step("follow_logs", lambda: len(list(flow.follow_logs(run_id))))
+            self.step("follow_logs.min_level", lambda: len(list(flow.follow_logs(run_id, min_level="WARN"))))
+            self.step("follow_logs.running", lambda: self._follow_running(ns))
+            self.step("kill.succeeded", lambda: flow.kill(run_id))
+
+        # Kill a running execution, then kill it again once it has ended: 409.
+        long_run = self.step("execute.long.no_wait", lambda: self.flow(wait_for_completion=False).execute(ns, "long"))
+        if long_run is not None:
+            long_id = long_run.execution_id
+            time.sleep(2)
+            self.step("kill", lambda: flow.kill(long_id))
+            self.step("wait.killed", lambda: flow.wait(long_id))
+            self.step("kill.ended", lambda: flow.kill(long_id))
+
+        # Errors.
+        self.step("get_execution.unknown", lambda: flow.get_execution("NoSuchExecution0000"))
+        self.step("get_logs.unknown", lambda: flow.get_logs("NoSuchExecution0000"))
+        self.step("kill.unknown", lambda: flow.kill("NoSuchExecution0000"))
+        self.step("download_file.unknown_execution", lambda: flow.download_file(
+            "NoSuchExecution0000", "kestra:///%s/hello/x.txt" % ns.replace(".", "/"), _Sink()))
+        self.step("execute.unknown_flow", lambda: flow.execute(ns, "no_such_flow"))
+        wrong = self.flow()
+        wrong.password = "not-the-password"
+        self.step("auth.wrong_password", lambda: wrong.get_execution("NoSuchExecution0000"))
+        self.step("auth.wrong_password.create", lambda: wrong.execute(ns, "hello"))
+        nobody = self.flow()
+        nobody.user = nobody.password = None
+        self.step("auth.none", lambda: nobody.get_execution("NoSuchExecution0000"))
+
+    def _follow_running(self, ns: str) -> int:
+        """follow_logs on an execution that is still running: the stream carries new lines."""
+        started = self.flow(wait_for_completion=False).execute(ns, "count")
+        return len(list(self.flow(poll_interval=0.5).follow_logs(started.execution_id)))
+
+
+class _Sink:
+    """A binary file object that keeps what is written."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def write(self, data: bytes) -> int:
+        self.data += data
+        return len(data)
+
+
+def _short(value) -> str:
+    text = repr(value) if not isinstance(value, Exception) else str(value)
+    return text if len(text) < 140 else text[:137] + "..."
+
+
+def secrets_found(text: str, password: str, user: str) -> list:
+    basic = base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+    return [secret for secret in (password, basic, basic.rstrip("=")) if secret and secret in text]
+
+
+def record(server: str, user: str, password: str, namespace: str, out_dir: Path) -> Path:
+    recorder = Recorder(server)
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), make_handler(recorder))
+    proxy.daemon_threads = True
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    proxy_url = "http://127.0.0.1:%d" % proxy.server_address[1]
+    session = Session(recorder, proxy_url, user, password, namespace)
+    try:
+        session.run()
+    finally:
+        recorder.wait_idle(15)
+        proxy.shutdown()
+        cleanup(server, user, password, namespace)
+    version = None
+    for exchange in recorder.exchanges:
+        if exchange["path"].startswith("/api/v1/configs") and exchange["status"] == 200:
+            version = json.loads(exchange["body"]).get("version")
+    if not version:
+        raise SystemExit("the server did not give its version")
+    for note in session.notes:
+        print("  " + note)
+    text = json.dumps(recorder.exchanges, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    found = secrets_found(text, password, user)
+    if found:
+        raise SystemExit("refusing to write: the answers hold a credential")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / ("%s.json" % version)
+    path.write_text(text, encoding="utf-8")
+    print("%s: %d exchanges, %d bytes" % (path, len(recorder.exchanges), len(text.encode("utf-8"))))
+    return path
+
+
+def cleanup(server: str, user: str, password: str, namespace: str) -> None:
+    """Delete the namespace's flows, straight on the server (not recorded)."""
+    flow = kestra.Flow()
+    flow.hostname, flow.user, flow.password, flow.api_token = server, user, password, None
+    for name in ("hello", "fail", "warn", "long", "count", "inputs"):
+        try:
+            flow._make_request("DELETE", "/api/v1/main/flows/%s/%s" % (namespace, name))
+        except kestra.KestraError:
+            pass
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--server", action="append", required=True, help="a server URL (repeatable)")
+    parser.add_argument("--user", default=os.environ.get("KESTRA_USER") or "admin@kestra.io")
+    parser.add_argument("--password", default=os.environ.get("KESTRA_PASSWORD") or "Admin1234")
+    parser.add_argument("--namespace", default=None)
+    parser.add_argument("--out", default=str(ANSWERS_DIR))
+    args = parser.parse_args(argv)
+    for server in args.server:
+        namespace = args.namespace or "fuzz.record.r" + secrets.token_hex(3)
+        print("recording %s (namespace %s)" % (server, namespace))
+        record(server, args.user, args.password, namespace, Path(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
