@@ -2508,6 +2508,7 @@ class Flow:
                         execution = self._get_execution_if_stored(execution_id, created, deadline)
                         if execution is not None:
                             last = execution
+                            self._saw(execution)
                             if _state(execution) in _TERMINAL_STATES:
                                 return execution
                         self._sleep_within(deadline)
@@ -2519,11 +2520,7 @@ class Flow:
                         return final
                     raise self._timed_out(execution_id, final or last, timeout, kill, url) from None
         except KeyboardInterrupt:
-            _say_on_stderr(
-                "kestra: stopped waiting for execution %s, which keeps running on the server: %s "
-                "(kill it with Flow().kill(%r), or wait again with Flow().wait(%r))"
-                % (execution_id, url, execution_id, execution_id)
-            )
+            self._say_stopped_waiting(execution_id, url)
             raise
         except FailedExponentialBackoff as exc:
             raise FailedExponentialBackoff(
@@ -2531,6 +2528,18 @@ class Flow:
                 "with Flow().wait(%r) once the server answers" % (exc, execution_id, execution_id),
                 exc.attempts, exc.status_code,
             ) from None
+
+    def _saw(self, execution: Dict[str, Any]) -> None:
+        """Called with each state of the execution that a wait reads; the command line
+        draws its progress from it."""
+
+    def _say_stopped_waiting(self, execution_id: str, url: str) -> None:
+        """Says, after Ctrl-C, that the execution keeps running and how to kill it."""
+        _say_on_stderr(
+            "kestra: stopped waiting for execution %s, which keeps running on the server: %s "
+            "(kill it with Flow().kill(%r), or wait again with Flow().wait(%r))"
+            % (execution_id, url, execution_id, execution_id)
+        )
 
     def _sleep_within(self, deadline: Optional[float]) -> None:
         if deadline is None:
@@ -2590,6 +2599,7 @@ class Flow:
                     except (ValueError, RecursionError):
                         continue  # a broken event: the next one, or a read of the state, tells
                     last = self._execution(execution, "following execution %s" % execution_id)
+                    self._saw(last)
                     if event_id == "end" or _state(execution) in _TERMINAL_STATES:
                         return last, True
             # Closed before the end (a proxy cutting streams?), or the deadline: the caller
@@ -2777,13 +2787,7 @@ class Flow:
         import queue
         import threading
 
-        if min_level is None:
-            params = None
-        elif (self._version() or (0,)) >= (2, 0):
-            params = [("filters[level][GREATER_THAN_OR_EQUAL_TO]", min_level)]
-        else:
-            params = [("minLevel", min_level)]
-        reader = _LogStreamReader(self, execution_id, params)
+        reader = _LogStreamReader(self, execution_id, self._log_level_params(min_level))
         thread = threading.Thread(target=reader.run, name="kestra-logs-%s" % execution_id, daemon=True)
         thread.start()
         created = self._clock()
@@ -2808,6 +2812,14 @@ class Flow:
         finally:
             reader.stop()
             thread.join(timeout=5)
+
+    def _log_level_params(self, min_level: Optional[str]) -> Optional[List[tuple]]:
+        """The query that keeps log entries at ``min_level`` or above, as this server names it."""
+        if min_level is None:
+            return None
+        if (self._version() or (0,)) >= (2, 0):
+            return [("filters[level][GREATER_THAN_OR_EQUAL_TO]", min_level)]
+        return [("minLevel", min_level)]
 
     # Logging of this client ----------------------------------------------------
 
@@ -5033,3 +5045,824 @@ def __dir__() -> List[str]:
 
 
 _track_stdout_lines()
+
+
+# Command line #################################################################
+# ``python kestra.py ...`` and ``python -m kestra ...``: run, watch and inspect executions,
+# deploy flows and read Ion files from a shell. argparse loads only when it runs.
+
+_EXIT_CODES_HELP = """\
+exit codes:
+  0    SUCCESS, or the command did what it was asked
+  1    the execution ended FAILED (deploy: a flow was refused or unreadable)
+  2    usage or bad input: unknown flow, execution or input, a value the server refused
+  3    the execution ended WARNING
+  4    the execution ended KILLED or CANCELLED
+  5    the wait timed out (--timeout)
+  6    the execution ended in another final state (RETRIED, SKIPPED, RESUBMITTED)
+  7    connection, authentication or server error
+  130  interrupted (Ctrl-C); a running execution keeps running
+
+The server and credentials come from KESTRA_HOSTNAME, KESTRA_USER and
+KESTRA_PASSWORD, or KESTRA_API_TOKEN; --ask-password prompts for the password.
+Data goes to stdout (JSON, JSON Lines, file bytes); everything else to stderr."""
+
+_EXIT_BY_STATE = {"SUCCESS": 0, "FAILED": 1, "WARNING": 3, "KILLED": 4, "CANCELLED": 4}
+_EXIT_OTHER_STATE = 6
+_EXIT_USAGE = 2
+_EXIT_TIMEOUT = 5
+_EXIT_SERVER = 7
+_EXIT_INTERRUPTED = 130
+_LOG_LEVEL_NAMES = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
+_FLOW_ID_LINE = r"^%s:[ \t]*([\"']?)([^\s\"'#]+)\1[ \t]*(?:#.*)?$"  # a top-level `id:` or `namespace:`
+
+
+class _UsageError(KestraError):
+    """A command line that cannot be run as given: exit code 2."""
+
+
+class _CommandLineFlow(Flow):
+    """A Flow that reports each state a wait reads to the command line's progress,
+    and leaves the Ctrl-C message to the command line, which knows its own syntax."""
+
+    progress = None  # type: Optional[_Progress]
+
+    def _saw(self, execution: Dict[str, Any]) -> None:
+        if self.progress is not None:
+            self.progress.update(execution)
+
+    def _say_stopped_waiting(self, execution_id: str, url: str) -> None:
+        pass  # said by _wait_and_report, which also covers the reads before the wait
+
+
+class _Progress:
+    """A wait's progress on stderr: on a terminal, one live line redrawn in place
+    (state, elapsed time, tasks done of total, current task); elsewhere, one line
+    per state change. Log lines printed meanwhile go above the live line."""
+
+    def __init__(self, stream: Any, execution_id: str, live: bool, quiet: bool) -> None:
+        import threading
+
+        self.stream = stream
+        self.execution_id = execution_id
+        self.live = live and not quiet
+        self.quiet = quiet
+        self.started = time.monotonic()
+        self.state = None  # type: Optional[str]
+        self.text = ""  # the live line as last drawn
+        self.execution = None  # type: Optional[Dict[str, Any]]
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+        self.ticker = None  # type: Any
+        if self.live:  # the elapsed time moves even when the server says nothing
+            self.ticker = threading.Thread(target=self._tick, name="kestra-progress", daemon=True)
+            self.ticker.start()
+
+    def update(self, execution: Dict[str, Any]) -> None:
+        with self.lock:
+            self.execution = execution
+            state = _state(execution)
+            if self.live:
+                self._draw()
+            elif not self.quiet and state != self.state:
+                self._write("kestra: execution %s is %s (%s)\n" % (self.execution_id, state, self._elapsed()))
+            self.state = state
+
+    def print_line(self, text: str) -> None:
+        """Print a line of text (a log line) on stderr, keeping the live line below it."""
+        with self.lock:
+            if self.text:
+                self._write("\r\x1b[K")
+            self._write(text + "\n")
+            if self.text:
+                self._draw()
+
+    def close(self) -> None:
+        self.stopped.set()
+        with self.lock:
+            if self.text:
+                self._write("\r\x1b[K")
+                self.text = ""
+
+    def _tick(self) -> None:
+        while not self.stopped.wait(1.0):
+            with self.lock:
+                if not self.stopped.is_set():
+                    self._draw()
+
+    def _draw(self) -> None:
+        import shutil
+
+        width = shutil.get_terminal_size((80, 24)).columns
+        self.text = _progress_text(self.execution, self._elapsed())[:max(10, width - 1)]
+        self._write("\r\x1b[K" + self.text)
+
+    def _elapsed(self) -> str:
+        seconds = int(time.monotonic() - self.started)
+        return "%dm%02ds" % divmod(seconds, 60) if seconds >= 60 else "%ds" % seconds
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _progress_text(execution: Optional[Dict[str, Any]], elapsed: str) -> str:
+    """``RUNNING 12s, 2/5 tasks done, running load``: the live progress line."""
+    if execution is None:
+        return "waiting %s" % elapsed
+    runs = [run for run in execution.get("taskRunList") or [] if isinstance(run, dict)]
+    states = [_state(run) for run in runs]
+    done = sum(1 for state in states if state in _TERMINAL_STATES)
+    text = "%s %s, %d/%d tasks done" % (_state(execution), elapsed, done, len(runs))
+    current = [run.get("taskId") for run, state in zip(runs, states) if state not in _TERMINAL_STATES]
+    if current and isinstance(current[-1], str):
+        text += ", running %s" % current[-1]
+    return text
+
+
+def _parser() -> Any:
+    """The argument parser: connection options, then one subcommand per action."""
+    import argparse
+
+    def connection_options(parser: Any, defaults: bool) -> None:
+        # On the main parser with real defaults; on each subcommand too, without defaults,
+        # so that `kestra.py status --host URL ID` works and does not reset the main ones.
+        default = (lambda value: value) if defaults else (lambda value: argparse.SUPPRESS)
+        group = parser.add_argument_group("connection")
+        group.add_argument("--host", default=default(None), metavar="URL",
+                           help="the Kestra server (default: $KESTRA_HOSTNAME, else http://localhost:8080)")
+        group.add_argument("--user", default=default(None), help="the user for Basic auth (default: $KESTRA_USER)")
+        group.add_argument("--tenant", default=default(None), help="the tenant (default: main)")
+        group.add_argument("--ask-password", action="store_true", default=default(False),
+                           help="prompt for the password (stdin must be a terminal); never pass it as a flag")
+        group.add_argument("--debug", action="store_true", default=default(False),
+                           help="log each request and show tracebacks on stderr")
+        group.add_argument("--quiet", "-q", action="store_true", default=default(False),
+                           help="no progress or status lines on stderr, only errors")
+
+    def wait_options(parser: Any) -> None:
+        parser.add_argument("--timeout", type=_positive_seconds, metavar="SECONDS",
+                            help="stop waiting after this long (exit code 5)")
+        parser.add_argument("--kill-on-timeout", action="store_true", help="kill the execution when --timeout is reached")
+        parser.add_argument("--logs", action="store_true", help="print the execution's log lines on stderr at the end")
+        parser.add_argument("--follow", action="store_true", help="stream the execution's log lines to stderr while it runs")
+        parser.add_argument("--json", action="store_true",
+                            help="print one JSON document: id, namespace, flow, state, url, outputs, error")
+
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="kestra.py", formatter_class=formatter, epilog=_EXIT_CODES_HELP,
+        description="Run, watch and inspect Kestra executions, deploy flows and read Ion files.")
+    connection_options(parser, True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    def command(name: str, run: Callable, help_text: str) -> Any:
+        sub = commands.add_parser(name, help=help_text, description=help_text, formatter_class=formatter,
+                                  epilog=_EXIT_CODES_HELP)
+        connection_options(sub, False)
+        sub.set_defaults(run=run)
+        return sub
+
+    sub = command("execute", _run_execute, "create an execution of a flow and, by default, wait for its end")
+    sub.add_argument("namespace")
+    sub.add_argument("flow")
+    sub.add_argument("-i", "--input", dest="inputs", action="append", default=[], metavar="KEY=VALUE",
+                     help="an input: KEY=text, KEY=@PATH (a FILE input; @- reads stdin), KEY:=JSON (typed)")
+    sub.add_argument("-l", "--label", dest="labels", action="append", default=[], metavar="KEY=VALUE",
+                     help="a label of the execution")
+    sub.add_argument("--labels-from-inputs", action="store_true", help="make a label of each input that is not a file")
+    waiting = sub.add_mutually_exclusive_group()
+    waiting.add_argument("--wait", dest="wait", action="store_true", default=True, help="wait for the end (default)")
+    waiting.add_argument("--no-wait", dest="wait", action="store_false",
+                         help="print the execution's id (or --json document) and return at once")
+    wait_options(sub)
+
+    sub = command("wait", _run_wait, "wait for an execution's end; exit code by its final state")
+    sub.add_argument("execution_id", metavar="ID")
+    wait_options(sub)
+
+    sub = command("status", _run_status, "print an execution's id, namespace, flow, state and url as JSON")
+    sub.add_argument("execution_id", metavar="ID")
+    sub = command("outputs", _run_outputs, "print an execution's task outputs as JSON")
+    sub.add_argument("execution_id", metavar="ID")
+    sub = command("kill", _run_kill, "ask the server to kill an execution")
+    sub.add_argument("execution_id", metavar="ID")
+
+    sub = command("logs", _run_logs, "print an execution's log lines (timestamp, level, message)")
+    sub.add_argument("execution_id", metavar="ID")
+    sub.add_argument("--follow", "-f", action="store_true", help="keep printing new lines until the execution ends")
+    sub.add_argument("--min-level", type=str.upper, choices=_LOG_LEVEL_NAMES, help="leave out lower levels")
+    sub.add_argument("--json", action="store_true", help="one JSON object per entry (JSON Lines)")
+
+    sub = command("download", _run_download, "write a file of an execution (kestra:///...) to stdout or a file")
+    sub.add_argument("execution_id", metavar="ID")
+    sub.add_argument("kestra_uri", metavar="KESTRA_URI")
+    sub.add_argument("-o", "--output", metavar="FILE", help="the file to write (default, or -: stdout)")
+
+    sub = command("read", _run_read, "print the rows of an Ion file as JSON Lines")
+    sub.add_argument("path", metavar="FILE.ion", help="the Ion file, text or binary; - reads stdin")
+    sub.add_argument("--exact", action="store_true",
+                     help="decimals as JSON strings of their exact text; strings kept as they are")
+
+    sub = command("deploy", _run_deploy, "create or update flows from YAML files or folders")
+    sub.add_argument("paths", nargs="+", metavar="PATH", help="a flow's YAML file, or a folder searched for *.yml and *.yaml")
+    sub.add_argument("--dry-run", action="store_true", help="ask the server to validate the flows, without saving them")
+    sub.add_argument("--json", action="store_true", help="one JSON object per flow on stdout (JSON Lines)")
+
+    command("version", _run_version, "print the client's version, and the server's version and edition")
+    return parser
+
+
+def _positive_seconds(text: str) -> float:
+    import argparse
+
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError("expected a number of seconds above 0, got %r" % text)
+    return seconds
+
+
+def _main(argv: Optional[List[str]] = None) -> int:
+    """Run the command line (``python kestra.py --help``); returns the exit code."""
+    arguments = _parser().parse_args(argv)  # exits 2 on a usage error, with argparse's message
+    if arguments.debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(name)s: %(message)s")
+    try:
+        return arguments.run(arguments)
+    except KeyboardInterrupt:
+        _say_on_stderr("kestra: interrupted")
+        return _EXIT_INTERRUPTED
+    except BrokenPipeError:  # `... | head`: the reader has all it wanted
+        _silence_stdout()
+        return 0
+    except Exception as exc:  # noqa: BLE001 - each kind gets its exit code and one line
+        if arguments.debug:
+            import traceback
+
+            traceback.print_exc()
+        code, message = _failure(exc, arguments)
+        _say_on_stderr("kestra: " + message)
+        return code
+
+
+def _failure(exc: BaseException, arguments: Any) -> tuple:
+    """(exit code, one line in plain words saying what to do) for an error."""
+    host = _shown_host(arguments)
+    if isinstance(exc, _UsageError):
+        return _EXIT_USAGE, str(exc)
+    if isinstance(exc, AuthenticationError):
+        kind = _auth_kind_of(arguments)
+        if kind == "token":
+            advice = "the server refused the API token: check KESTRA_API_TOKEN"
+        elif kind == "basic":
+            advice = "wrong user or password: check KESTRA_USER and KESTRA_PASSWORD (or use --ask-password)"
+        else:
+            advice = "the server needs credentials: set KESTRA_USER and KESTRA_PASSWORD, or KESTRA_API_TOKEN"
+        return _EXIT_SERVER, "%s (%s answered 401)" % (advice, host)
+    if isinstance(exc, ForbiddenError):
+        return _EXIT_SERVER, "%s; these credentials are not allowed to do this" % exc
+    if isinstance(exc, NotFoundError):
+        return _EXIT_USAGE, "%s; check the ids and --tenant (server %s)" % (exc, host)
+    if isinstance(exc, InvalidRequestError):
+        return _EXIT_USAGE, "the server refused the request: %s" % (exc.server_message or exc)
+    if isinstance(exc, FailedExponentialBackoff) and exc.status_code is None:
+        return _EXIT_SERVER, ("the Kestra server is unreachable at %s: check --host (or KESTRA_HOSTNAME) and that "
+                              "the server is running (%s)" % (host, exc))
+    if isinstance(exc, IonReadError):
+        return _EXIT_USAGE, str(exc)
+    if isinstance(exc, KestraError):
+        return _EXIT_SERVER, str(exc)
+    if isinstance(exc, OSError):
+        return _EXIT_USAGE, str(exc)
+    return _EXIT_SERVER, "unexpected %s: %s (run again with --debug for the traceback)" % (type(exc).__name__, exc)
+
+
+def _shown_host(arguments: Any) -> str:
+    hostname = arguments.host or os.environ.get("KESTRA_HOSTNAME") or "http://localhost:8080"
+    try:
+        return _shown_url(hostname.strip())
+    except ValueError:
+        return "the configured address"
+
+
+def _auth_kind_of(arguments: Any) -> str:
+    flow = getattr(arguments, "connected_flow", None)
+    try:
+        return flow._auth_kind() if flow is not None else "none"
+    except KestraError:
+        return "none"
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the flush at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _command_flow(arguments: Any) -> _CommandLineFlow:
+    """The Flow for a command: the environment, then --host, --user, --tenant and
+    --ask-password; checked before anything is sent."""
+    flow = _CommandLineFlow(tenant=arguments.tenant, labels_from_inputs=getattr(arguments, "labels_from_inputs", False))
+    if arguments.host:
+        flow.hostname = arguments.host
+    if arguments.user:
+        flow.user = arguments.user
+    arguments.connected_flow = flow
+    try:
+        flow._root()
+        if arguments.ask_password:
+            _ask_password(flow)
+        flow._auth_headers()
+    except KestraError as exc:
+        raise _UsageError(str(exc)) from None
+    return flow
+
+
+def _ask_password(flow: Flow) -> None:
+    if not (sys.stdin is not None and sys.stdin.isatty()):
+        raise _UsageError("--ask-password needs a terminal on stdin; set KESTRA_PASSWORD in the environment instead")
+    if not flow.user:
+        raise _UsageError("--ask-password needs a user: give --user or set KESTRA_USER")
+    import getpass
+
+    flow.password = getpass.getpass("Password for %s at %s: " % (flow.user, _shown_url(flow._root())))
+    flow.api_token = None  # a password was asked for: Basic it is
+
+
+def _say(arguments: Any, message: str) -> None:
+    """A status line on stderr, unless --quiet."""
+    if not arguments.quiet:
+        _say_on_stderr("kestra: " + message)
+
+
+def _write_json(document: Any) -> None:
+    """One JSON document on one line of stdout (ASCII: safe whatever the locale)."""
+    sys.stdout.write(_json_line(document))
+    sys.stdout.flush()
+
+
+def _json_line(document: Any) -> str:
+    try:
+        return json.dumps(document, ensure_ascii=True, allow_nan=False, default=_json_default) + "\n"
+    except ValueError:  # NaN or an infinity somewhere: as text, which JSON can hold
+        return json.dumps(_finite(document), ensure_ascii=True, allow_nan=False, default=_json_default) + "\n"
+
+
+def _json_default(value: Any) -> Any:
+    """The JSON form of what Ion and executions hold beyond JSON: dates and times as
+    ISO-8601 text, Decimal as its exact text (a JSON number would be read as a double),
+    bytes as base64."""
+    import base64
+    import datetime
+    import decimal
+
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    raise TypeError("%s cannot be written as JSON" % _type_name(value))
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as the text "NaN", "Infinity" and "-Infinity"."""
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+# Command line: executions -------------------------------------------------------
+
+
+def _run_execute(arguments: Any) -> int:
+    inputs = _parsed_inputs(arguments.inputs)
+    labels = _parsed_pairs(arguments.labels, "-l/--label")
+    try:
+        for name in inputs:
+            _check_input_id(name)
+        _label_values(labels, inputs if arguments.labels_from_inputs else None)
+    except KestraError as exc:
+        raise _UsageError(str(exc)) from None
+    flow = _command_flow(arguments)
+    _check_flow_inputs(flow, arguments.namespace, arguments.flow, inputs)
+    flow.wait_for_completion = False
+    started = flow.execute(arguments.namespace, arguments.flow, inputs, labels=labels)
+    execution = started.execution or {}
+    url = _absolute_url(flow, started.url)
+    _say(arguments, "created execution %s of %s.%s: %s" % (started.execution_id, arguments.namespace,
+                                                           arguments.flow, url))
+    if not arguments.wait:
+        if arguments.json:
+            _write_json(_summary(execution, url, None, None))
+        else:
+            sys.stdout.write(started.execution_id + "\n")
+            sys.stdout.flush()
+        return 0
+    return _wait_and_report(arguments, flow, started.execution_id)
+
+
+def _run_wait(arguments: Any) -> int:
+    return _wait_and_report(arguments, _command_flow(arguments), arguments.execution_id)
+
+
+def _parsed_inputs(items: List[str]) -> Dict[str, Any]:
+    """-i values: KEY=text, KEY=@PATH (a FILE input; @- is stdin), KEY:=JSON."""
+    import pathlib
+
+    inputs = {}  # type: Dict[str, Any]
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise _UsageError("-i/--input %r: expected KEY=VALUE, KEY=@PATH or KEY:=JSON" % item)
+        if key.endswith(":"):
+            key = key[:-1]
+            try:
+                parsed = json.loads(value)
+            except ValueError as exc:
+                raise _UsageError("-i/--input %s: the value after := is not JSON (%s): %r" % (key, exc, value)) from None
+        elif value == "@-":
+            parsed = ("stdin", sys.stdin.buffer, "application/octet-stream")
+        elif value.startswith("@"):
+            path = value[1:]
+            if not os.path.isfile(path):
+                raise _UsageError("-i/--input %s: no file at %r (a FILE input reads KEY=@PATH)" % (key, path))
+            parsed = pathlib.Path(path)
+        else:
+            parsed = value
+        if key in inputs:
+            raise _UsageError("-i/--input %s is given twice" % key)
+        inputs[key] = parsed
+    return inputs
+
+
+def _parsed_pairs(items: List[str], option: str) -> List[tuple]:
+    pairs = []
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals:
+            raise _UsageError("%s %r: expected KEY=VALUE" % (option, item))
+        pairs.append((key, value))
+    return pairs
+
+
+def _check_flow_inputs(flow: Flow, namespace: str, flow_id: str, inputs: Mapping[str, Any]) -> None:
+    """Name an unknown flow or input in plain words before creating anything: the server
+    ignores inputs the flow does not declare."""
+    _require_name("namespace", namespace)
+    _require_name("flow", flow_id)
+    response = flow._request("GET", flow._api("flows", namespace, flow_id))
+    if response.status_code == 404:
+        raise _UsageError("flow %s.%s not found at %s (tenant %s): check the namespace, the flow id and --tenant"
+                          % (namespace, flow_id, _shown_url(flow._root()), flow.tenant or "main"))
+    if response.status_code in (401, 403):
+        flow._raise_for(response, "reading flow %s.%s" % (namespace, flow_id))
+    if response.status_code != 200:
+        return  # the create will say what is wrong
+    try:
+        declared = response.json().get("inputs") or []
+        names = {entry.get("id") or entry.get("name") for entry in declared}
+    except (InvalidResponseError, AttributeError):
+        return
+    unknown = sorted(set(inputs) - names)
+    if unknown:
+        raise _UsageError("flow %s.%s has no input %s (its inputs: %s): check -i"
+                          % (namespace, flow_id, ", ".join(repr(name) for name in unknown),
+                             ", ".join(sorted(str(name) for name in names)) or "none"))
+
+
+def _wait_and_report(arguments: Any, flow: _CommandLineFlow, execution_id: str) -> int:
+    """Wait with progress and optional log following, then print the result and
+    return the exit code of its final state."""
+    import threading
+
+    progress = _Progress(sys.stderr, execution_id, live=_is_terminal(sys.stderr), quiet=arguments.quiet)
+    flow.progress = progress
+    follower = None
+    if arguments.follow:
+        follower = threading.Thread(target=_follow_to_stderr, args=(_plain_copy(flow), execution_id, progress),
+                                    name="kestra-follow", daemon=True)
+        follower.start()
+    try:
+        result = flow.wait(execution_id, timeout=arguments.timeout, kill_on_timeout=arguments.kill_on_timeout)
+    except KeyboardInterrupt:
+        progress.close()
+        _say_on_stderr("kestra: stopped waiting; execution %s keeps running on the server" % execution_id)
+        _say_on_stderr("kestra: to kill it: %s" % _command_text(arguments, "kill", execution_id))
+        _say_on_stderr("kestra: to wait again: %s" % _command_text(arguments, "wait", execution_id))
+        return _EXIT_INTERRUPTED
+    except ExecutionTimeoutError as exc:
+        progress.close()
+        if exc.killed:
+            note = "a kill was requested (--kill-on-timeout)"
+        else:
+            note = "it keeps running; kill it with: %s" % _command_text(arguments, "kill", execution_id)
+        _say_on_stderr("kestra: execution %s did not end within %s s (last state %s): %s"
+                       % (execution_id, _seconds_text(arguments.timeout), exc.state or "unknown", note))
+        if arguments.json:
+            _write_json({"id": execution_id, "namespace": None, "flow": None, "state": exc.state, "url": None,
+                         "outputs": None, "error": str(exc)})
+        return _EXIT_TIMEOUT
+    finally:
+        progress.close()
+    if follower is not None:
+        follower.join(timeout=max(30.0, flow.request_timeout))
+    state = result.status or "UNKNOWN"
+    if arguments.logs and result.log:
+        sys.stderr.write(result.log if result.log.endswith("\n") else result.log + "\n")
+        sys.stderr.flush()
+    if result.error:  # on one line: its log lines joined
+        _say_on_stderr("kestra: execution %s ended %s: %s" % (execution_id, state, "; ".join(result.error.splitlines())))
+    else:
+        _say(arguments, "execution %s ended %s: %s" % (execution_id, state, result.url))
+    if arguments.json:
+        _write_json(_summary(result.execution or {}, result.url, result.outputs, result.error))
+    else:
+        _write_json(result.outputs if result.outputs is not None else {})
+    return _EXIT_BY_STATE.get(state, _EXIT_OTHER_STATE)
+
+
+def _summary(execution: Dict[str, Any], url: Optional[str], outputs: Any, error: Optional[str]) -> Dict[str, Any]:
+    return {"id": execution.get("id"), "namespace": execution.get("namespace"), "flow": execution.get("flowId"),
+            "state": _state(execution), "url": url, "outputs": outputs, "error": error}
+
+
+def _absolute_url(flow: Flow, url: Optional[str]) -> Optional[str]:
+    """The execution's page as a full address: Kestra 1.3 and 2.0 give it from /ui/."""
+    if url and url.startswith("/"):
+        import urllib.parse
+
+        return urllib.parse.urljoin(flow._root() + "/", url)
+    return url
+
+
+def _seconds_text(seconds: Optional[float]) -> str:
+    return "%g" % seconds if seconds is not None else "?"
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _plain_copy(flow: _CommandLineFlow) -> Flow:
+    """The same connection, without progress: for a second thread."""
+    import copy
+
+    twin = copy.copy(flow)
+    twin.progress = None
+    return twin
+
+
+def _follow_to_stderr(flow: Flow, execution_id: str, progress: _Progress) -> None:
+    try:
+        for entry in flow.follow_logs(execution_id):
+            progress.print_line(_log_text(entry))
+    except KestraError as exc:
+        progress.print_line("kestra: the log stream of execution %s failed: %s" % (execution_id, exc))
+
+
+def _log_text(entry: Dict[str, Any]) -> str:
+    """``<timestamp> <LEVEL> <message>``: the line the server's log download writes."""
+    return "%s %s %s" % (entry.get("timestamp"), entry.get("level"), entry.get("message"))
+
+
+def _command_text(arguments: Any, *words: str) -> str:
+    """The exact command line that runs ``words`` the way this one was started."""
+    import shlex
+
+    main_module = sys.modules.get("__main__")
+    spec = getattr(main_module, "__spec__", None)
+    if spec is not None and spec.name in ("kestra", "kestra.__main__"):
+        parts = [sys.executable, "-m", "kestra"]
+    else:
+        parts = [sys.executable, sys.argv[0] if sys.argv and sys.argv[0] else "kestra.py"]
+    if arguments.host:
+        parts += ["--host", _shown_url(arguments.host.strip())]
+    if arguments.user:
+        parts += ["--user", arguments.user]
+    if arguments.tenant:
+        parts += ["--tenant", arguments.tenant]
+    if arguments.ask_password:
+        parts.append("--ask-password")
+    return " ".join(shlex.quote(part) for part in parts + list(words))
+
+
+def _run_status(arguments: Any) -> int:
+    flow = _command_flow(arguments)
+    execution = flow.get_execution(arguments.execution_id)
+    url = execution.get("url") or flow._ui_url("executions", execution.get("namespace") or "",
+                                               execution.get("flowId") or "", arguments.execution_id)
+    document = _summary(execution, url, None, None)
+    del document["outputs"], document["error"]
+    _write_json(document)
+    return 0
+
+
+def _run_outputs(arguments: Any) -> int:
+    _write_json(_command_flow(arguments).outputs(arguments.execution_id))
+    return 0
+
+
+def _run_kill(arguments: Any) -> int:
+    _command_flow(arguments).kill(arguments.execution_id)
+    _say(arguments, "asked the server to kill execution %s" % arguments.execution_id)
+    return 0
+
+
+def _run_logs(arguments: Any) -> int:
+    flow = _command_flow(arguments)
+    if arguments.follow:
+        entries = flow.follow_logs(arguments.execution_id, arguments.min_level)  # type: Any
+    else:
+        response = flow._request("GET", flow._api("logs", arguments.execution_id),
+                                 params=flow._log_level_params(arguments.min_level))
+        what = "reading the logs of execution %s" % arguments.execution_id
+        flow._raise_for(response, what)
+        entries = response.json()
+        if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+            raise InvalidResponseError("%s: the answer is not Kestra's list of log entries%s" % (what, flow._server_said()))
+    for entry in entries:
+        sys.stdout.write(_json_line(entry) if arguments.json else _log_text(entry) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+def _run_download(arguments: Any) -> int:
+    flow = _command_flow(arguments)
+    if arguments.output in (None, "-"):
+        sys.stdout.flush()
+        flow.download_file(arguments.execution_id, arguments.kestra_uri, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    else:
+        flow.download_file(arguments.execution_id, arguments.kestra_uri, arguments.output)
+        _say(arguments, "wrote %s" % arguments.output)
+    return 0
+
+
+# Command line: Ion, flows, version -----------------------------------------------
+
+
+def _run_read(arguments: Any) -> int:
+    """The rows as JSON Lines, written in pieces of about 64 KiB."""
+    if arguments.path != "-" and not os.path.isfile(arguments.path):
+        raise _UsageError("read: no file at %r" % arguments.path)
+    source = sys.stdin.buffer if arguments.path == "-" else arguments.path
+    sys.stdout.flush()
+    out = sys.stdout.buffer
+    pending = []  # type: List[str]
+    size = 0
+    try:
+        for row in Kestra.iter_read(source, exact=arguments.exact):
+            line = _json_line(row)
+            pending.append(line)
+            size += len(line)
+            if size >= 1 << 16:
+                out.write("".join(pending).encode("ascii"))
+                pending, size = [], 0
+    finally:  # the rows before an error are written: iter_read has read them
+        out.write("".join(pending).encode("ascii"))
+        out.flush()
+    return 0
+
+
+def _run_deploy(arguments: Any) -> int:
+    paths = _flow_files(arguments.paths)
+    flow = _command_flow(arguments)
+    failed = 0
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as file:
+                source = file.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            report = {"file": path, "namespace": None, "id": None, "result": "failed",
+                      "revision": None, "message": "cannot read the file: %s" % exc}
+        else:
+            report = _deploy_one(flow, path, source, arguments.dry_run)
+        failed += report["result"] in ("failed", "invalid")
+        if arguments.json:
+            _write_json(report)
+        if report["result"] in ("failed", "invalid"):
+            _say_on_stderr("kestra: %s %s: %s" % (report["result"], path, report["message"]))
+        else:
+            what = "%s.%s" % (report["namespace"], report["id"]) if report["id"] else "the flow"
+            revision = ", revision %s" % report["revision"] if report["revision"] is not None else ""
+            _say(arguments, "%s %s (%s)%s" % (report["result"], what, path, revision))
+    return 1 if failed else 0
+
+
+def _flow_files(paths: List[str]) -> List[str]:
+    """The YAML files named, and those found in the folders named (sorted)."""
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            for folder, _, names in sorted(os.walk(path)):
+                found += sorted(os.path.join(folder, name) for name in names if name.endswith((".yml", ".yaml")))
+        elif os.path.isfile(path):
+            found.append(path)
+        else:
+            raise _UsageError("deploy: no file or folder at %r" % path)
+    if not found:
+        raise _UsageError("deploy: no *.yml or *.yaml file in %s" % ", ".join(paths))
+    return found
+
+
+def _flow_identity(source: str) -> tuple:
+    """(namespace, id) from a flow's top-level ``namespace:`` and ``id:`` lines, or
+    (None, None) when they are not plain, single values."""
+    import re
+
+    found = []
+    for key in ("namespace", "id"):
+        matches = re.findall(_FLOW_ID_LINE % key, source, re.M)
+        found.append(matches[0][1] if len(matches) == 1 else None)
+    return tuple(found) if all(found) else (None, None)
+
+
+def _deploy_one(flow: Flow, path: str, source: str, dry_run: bool) -> Dict[str, Any]:
+    """Create, update or validate one flow; a report: file, namespace, id, result
+    (created, updated, unchanged, valid, invalid or failed), revision, message."""
+    namespace, flow_id = _flow_identity(source)
+    report = {"file": path, "namespace": namespace, "id": flow_id, "result": "failed", "revision": None,
+              "message": None}  # type: Dict[str, Any]
+    yaml_headers = [("Content-Type", "application/x-yaml")]
+    body = source.encode("utf-8")
+    if dry_run:
+        response = flow._request("POST", flow._api("flows", "validate"), headers=yaml_headers, body=body)
+        flow._raise_for(response, "validating %s" % path)
+        answer = response.json()
+        if not isinstance(answer, list) or not all(isinstance(entry, dict) for entry in answer):
+            raise InvalidResponseError("validating %s: the answer is not Kestra's list of results%s"
+                                       % (path, flow._server_said()))
+        problems = [str(entry["constraints"]) for entry in answer if entry.get("constraints")]
+        report["result"] = "invalid" if problems else "valid"
+        report["message"] = "; ".join(problems) or None
+        return report
+    existing = None
+    if flow_id is not None:
+        response = flow._request("GET", flow._api("flows", namespace, flow_id), params=[("source", "true")])
+        if response.status_code != 404:
+            flow._raise_for(response, "reading flow %s.%s" % (namespace, flow_id))
+            existing = response.json()
+    if isinstance(existing, dict) and existing.get("source") == source:
+        report.update(result="unchanged", revision=existing.get("revision"))
+        return report
+    if existing is None:
+        response = flow._request("POST", flow._api("flows"), headers=yaml_headers, body=body)
+        report["result"] = "created"
+        if response.status_code in (409, 422) and flow_id is not None and "already exists" in (_server_message(response) or ""):
+            existing = True  # created meanwhile by someone else: update it
+    if existing is not None:
+        response = flow._request("PUT", flow._api("flows", namespace, flow_id), headers=yaml_headers, body=body)
+        report["result"] = "updated"
+    if response.status_code in (400, 404, 409, 422):
+        report.update(result="failed", message="the server refused it (%d): %s"
+                      % (response.status_code, _server_message(response) or response.reason))
+        return report
+    flow._raise_for(response, "saving %s" % path)
+    saved = response.json()
+    if isinstance(saved, dict):
+        report.update(namespace=saved.get("namespace", namespace), id=saved.get("id", flow_id),
+                      revision=saved.get("revision"))
+    return report
+
+
+def _run_version(arguments: Any) -> int:
+    document = {"client": __version__, "server": None, "edition": None}  # type: Dict[str, Any]
+    try:
+        flow = _command_flow(arguments)
+        response = flow._request("GET", flow._root() + "/api/v1/configs", auth=False, attempts=1)
+        answer = response.json() if response.status_code == 200 else None
+        if isinstance(answer, dict):
+            document["server"], document["edition"] = answer.get("version"), answer.get("edition")
+        else:
+            _say(arguments, "the server at %s did not say its version (%d)" % (_shown_host(arguments), response.status_code))
+    except KestraError as exc:
+        _say(arguments, "no answer from %s: %s" % (_shown_host(arguments), exc))
+    _write_json(document)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

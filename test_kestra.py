@@ -258,7 +258,7 @@ INPUT_TYPES = frozenset(
 EXECUTION_KINDS = ("NORMAL", "TEST", "PLAYGROUND")
 FAULT_ENDPOINTS = frozenset(
     ("configs", "ping", "create", "execution", "follow", "logs", "logs_download", "logs_follow",
-     "kill", "file", "outputs", "any")
+     "kill", "file", "outputs", "flow", "flow_create", "flow_update", "flow_validate", "any")
 )
 _NAMED_FAULTS = frozenset(
     ("reset", "reset_after", "truncate", "invalid_json", "not_found_after_create", "sse_drop")
@@ -277,7 +277,15 @@ _ROUTES = (
     ("logs_follow", "GET", ("logs", "*", "follow"), None),
     ("outputs", "GET", ("outputs", "*"), "2.x"),
     ("outputs", "GET", ("outputs", "*", "*"), "2.x"),
+    ("flow_validate", "POST", ("flows", "validate"), None),
+    ("flow_create", "POST", ("flows",), None),
+    ("flow", "GET", ("flows", "*", "*"), None),
+    ("flow_update", "PUT", ("flows", "*", "*"), None),
 )
+# Top-level keys of a flow's YAML that the server knows; any other is a validation error.
+FLOW_KEYS = frozenset(("id", "namespace", "description", "labels", "inputs", "variables", "tasks", "errors",
+                       "finally", "outputs", "triggers", "pluginDefaults", "disabled", "concurrency", "retry",
+                       "sla", "afterExecution", "checks", "revision"))
 
 READ_BLOCK = 256 << 10  # bytes read from the socket at a time
 HEAD_LIMIT = 64 << 10  # every part keeps its first 64 KiB
@@ -755,6 +763,8 @@ class _Flow:
         self.namespace, self.flow_id, self.inputs, self.disabled = namespace, flow_id, inputs, disabled
         self.states, self.logs, self.task_runs, self.outputs = states, logs, task_runs, outputs
         self.files, self.follow = files, follow
+        self.source: Optional[str] = None  # the YAML, for flows deployed through the API
+        self.revision = 1
 
 
 class Execution:
@@ -1599,6 +1609,72 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         name = paths[-1].rsplit("/", 1)[-1]
         self._reply(200, data, "application/octet-stream",
                     {"Content-Disposition": "attachment; filename*=UTF-8''" + urllib.parse.quote(name, safe="")})
+
+    def _flow_yaml(self) -> Tuple[str, str, str]:
+        """(source, namespace, id) of a YAML body; 415 or 422 as the server answers."""
+        recorded = self._recorded
+        if (recorded.headers.get("content-type") or "").split(";")[0].strip() != "application/x-yaml":
+            raise _Reject(415, "Unsupported Media Type: a flow is sent as application/x-yaml", violation=True)
+        source = (recorded.body or b"").decode("utf-8")
+        found = {}
+        for key in ("id", "namespace"):
+            match = re.findall(r"^%s:[ \t]*(\S+)[ \t]*$" % key, source, re.M)
+            found[key] = match[0].strip("'\"") if len(match) == 1 else None
+        unknown = [key for key in re.findall(r"^([A-Za-z_]\w*):", source, re.M) if key not in FLOW_KEYS]
+        if unknown or not found["id"] or not found["namespace"]:
+            problem = ('Unrecognized field "%s"' % unknown[0]) if unknown else "flow.id or flow.namespace: must not be null"
+            raise _Reject(422, "Invalid entity: %s" % problem)
+        return source, found["namespace"], found["id"]
+
+    def _flow_json(self, flow: _Flow, source: bool) -> Dict[str, Any]:
+        document = {"id": flow.flow_id, "namespace": flow.namespace, "revision": flow.revision,
+                    "disabled": flow.disabled, "deleted": False,
+                    "inputs": [{"id": name, "type": kind} for name, kind in flow.inputs.items()]}
+        if source and flow.source is not None:
+            document["source"] = flow.source
+        return document
+
+    def _do_flow(self, tenant: Optional[str], namespace: str, flow_id: str) -> None:
+        fake = self.server.fake
+        with fake._cond:
+            flow = fake._flows.get((namespace, flow_id))
+        if flow is None:
+            raise _Reject(404, "Not Found")
+        self._json(200, self._flow_json(flow, dict(self._recorded.query).get("source") == "true"))
+
+    def _do_flow_create(self, tenant: Optional[str]) -> None:
+        fake = self.server.fake
+        source, namespace, flow_id = self._flow_yaml()
+        with fake._cond:
+            if (namespace, flow_id) in fake._flows:
+                raise _Reject(422, "Invalid entity: flow.id: Flow id already exists")
+            fake.add_flow(namespace, flow_id)
+            flow = fake._flows[(namespace, flow_id)]
+            flow.source = source
+        self._json(200, self._flow_json(flow, True))
+
+    def _do_flow_update(self, tenant: Optional[str], namespace: str, flow_id: str) -> None:
+        fake = self.server.fake
+        source, body_namespace, body_id = self._flow_yaml()
+        if (body_namespace, body_id) != (namespace, flow_id):
+            raise _Reject(422, "Invalid entity: flow.id: Illegal flow id update", violation=True)
+        with fake._cond:
+            flow = fake._flows.get((namespace, flow_id))
+            if flow is None:
+                raise _Reject(404, "Not Found")
+            if flow.source != source:
+                flow.source, flow.revision = source, flow.revision + 1
+        self._json(200, self._flow_json(flow, True))
+
+    def _do_flow_validate(self, tenant: Optional[str]) -> None:
+        try:
+            _source, namespace, flow_id = self._flow_yaml()
+            result = {"index": 0, "flow": flow_id, "namespace": namespace, "outdated": False}
+        except _Reject as reject:
+            if reject.status != 422:
+                raise
+            result = {"index": 0, "constraints": "Validation error: " + reject.message, "outdated": False}
+        self._json(200, [result])
 
     def _do_outputs(self, tenant: Optional[str], execution_id: str, task_run_id: Optional[str] = None) -> None:
         execution = self._execution(tenant, execution_id)
@@ -6468,6 +6544,390 @@ def test_any_bytes_read_as_values_or_ion_read_error(seed, edits):
         ion_outcome(bytes(data), exact=exact)
 
 
+# Command line #################################################################
+# Every subcommand as a real process against the fake server: `python -I kestra.py`
+# from a temporary copy of the file, and `python -m kestra` with PYTHONPATH.
+
+SECRET = "Admin1234"
+
+
+@pytest.fixture(scope="module")
+def cli_copy(tmp_path_factory):
+    """A temporary folder holding a copy of kestra.py, as a user would copy it."""
+    folder = tmp_path_factory.mktemp("cli")
+    shutil.copy(os.path.join(HERE, "kestra.py"), str(folder / "kestra.py"))
+    return folder
+
+
+def cli_env(server: Optional[FakeKestra], **extra: str) -> Dict[str, str]:
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("KESTRA_", "PYTHON")) and name.lower() not in ("http_proxy", "https_proxy")}
+    if server is not None:
+        env.update(KESTRA_HOSTNAME=server.url, KESTRA_USER=ADMIN[0], KESTRA_PASSWORD=ADMIN[1])
+    env.update(extra)
+    return env
+
+
+def cli_command(copy_folder: Any, module: bool) -> List[str]:
+    if module:
+        return [sys.executable, "-m", "kestra"]
+    return [sys.executable, "-I", str(copy_folder / "kestra.py")]
+
+
+def run_cli(copy_folder: Any, server: Optional[FakeKestra], *args: str, module: bool = False,
+            stdin: bytes = b"", env: Optional[Dict[str, str]] = None, cwd: Any = None) -> Any:
+    """Run the command line to its end: a CompletedProcess with bytes stdout and stderr."""
+    environment = env if env is not None else cli_env(server)
+    if module:
+        environment = dict(environment, PYTHONPATH=HERE)
+    return subprocess.run(cli_command(copy_folder, module) + list(args), input=stdin, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=environment, timeout=120, cwd=str(cwd or copy_folder))
+
+
+@pytest.fixture
+def cli_fake(no_kestra_env):
+    with FakeKestra() as server:
+        server.add_flow("company.team", "hello", inputs={"name": "STRING", "count": "INT", "doc": "FILE",
+                                                         "notes": "FILE", "config": "JSON"},
+                        logs=[("INFO", "started"), ("ERROR", "it broke")],
+                        task_runs=[{"taskId": "t1", "state": "SUCCESS", "outputs": {"vars": {"answer": 42}}}],
+                        files={"kestra:///company/team/hello/out.bin": bytes(range(256))})
+        server.add_flow("company.team", "forever", states=("RUNNING",), task_runs=[{"taskId": "sleep"}])
+        yield server
+        assert server.violations == [], server.violations
+        assert server.errors == [], server.errors
+
+
+@pytest.mark.parametrize("final_state, exit_code", [
+    ("SUCCESS", 0), ("FAILED", 1), ("WARNING", 3), ("KILLED", 4), ("CANCELLED", 4), ("SKIPPED", 6)])
+@pytest.mark.parametrize("module", [False, True], ids=["copied-file", "module"])
+def test_cli_execute_exits_with_the_code_of_the_final_state(cli_copy, cli_fake, final_state, exit_code, module):
+    cli_fake.add_flow("company.team", "ends", states=("RUNNING", final_state),
+                      task_runs=[{"taskId": "t1", "state": final_state, "outputs": {"vars": {"n": 1}}}])
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "ends", module=module)
+    assert run.returncode == exit_code, run.stderr
+    execution = cli_fake.last_execution
+    assert json.loads(run.stdout) == ({"t1": {"vars": {"n": 1}}} if final_state != "KILLED" else {"t1": {"vars": {"n": 1}}})
+    stderr = run.stderr.decode()
+    assert "created execution %s of company.team.ends" % execution.id in stderr
+    assert "ended %s" % final_state in stderr
+    assert all(line.startswith("kestra: ") for line in stderr.splitlines()), stderr
+
+
+def test_cli_execute_sends_typed_inputs_files_from_disk_and_stdin_and_labels(cli_copy, cli_fake, tmp_path):
+    (tmp_path / "report.csv").write_bytes(b"a,b\n1,2\n")
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "hello", "-i", "name=Zoë & co", "-i", "count:=3",
+                  "-i", 'config:={"deep": [1, true]}', "-i", "doc=@report.csv", "-i", "notes=@-",
+                  "-l", "team=data", "--labels-from-inputs", "--json", stdin=b"from stdin", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    execution = cli_fake.last_execution
+    assert execution.inputs["name"] == "Zoë & co" and execution.inputs["count"] == 3
+    assert execution.inputs["config"] == {"deep": [1, True]}
+    assert execution.received_files["doc"]["sha256"] == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
+    assert execution.received_files["doc"]["filename"] == "report.csv"
+    assert execution.received_files["notes"]["sha256"] == hashlib.sha256(b"from stdin").hexdigest()
+    labels = {label["key"]: label["value"] for label in execution.labels}
+    assert labels == {"team": "data", "name": "Zoë & co", "count": "3", "config": '{"deep":[1,true]}'}
+    document = json.loads(run.stdout)
+    assert document == {"id": execution.id, "namespace": "company.team", "flow": "hello", "state": "SUCCESS",
+                        "url": document["url"], "outputs": {"t1": {"vars": {"answer": 42}}}, "error": None}
+    assert document["url"].startswith(cli_fake.url + "/ui/main/executions/company.team/hello/")
+
+
+def test_cli_execute_no_wait_prints_the_id_only(cli_copy, cli_fake):
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "forever", "--no-wait")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.decode() == cli_fake.last_execution.id + "\n"
+    assert cli_fake.last_execution.state == "RUNNING"
+
+
+@pytest.mark.parametrize("args, message", [
+    (("execute", "company.team", "nope"), "flow company.team.nope not found at"),
+    (("execute", "company.team", "hello", "-i", "nmae=x"), "flow company.team.hello has no input 'nmae'"),
+    (("execute", "company.team", "hello", "-i", "count"), "expected KEY=VALUE"),
+    (("execute", "company.team", "hello", "-i", "count:=[1"), "the value after := is not JSON"),
+    (("execute", "company.team", "hello", "-i", "doc=@missing.csv"), "no file at 'missing.csv'"),
+    (("execute", "company.team", "hello", "-l", "system.x=1"), "system. labels are the server's own"),
+    (("status", "0000000000000000000000"), "not found (404)"),
+    (("read", "missing.ion"), "read: no file at 'missing.ion'"),
+    (("deploy", "missing-folder"), "no file or folder at 'missing-folder'"),
+])
+def test_cli_bad_input_exits_2_with_one_line_saying_what_to_do(cli_copy, cli_fake, args, message):
+    run = run_cli(cli_copy, cli_fake, *args)
+    assert run.returncode == 2, run.stderr
+    assert run.stdout == b""
+    stderr = run.stderr.decode()
+    assert message in stderr and len(stderr.splitlines()) == 1 and "Traceback" not in stderr, stderr
+    assert cli_fake.creates == 0
+
+
+def test_cli_an_input_the_server_refuses_exits_2_with_its_message(cli_copy, cli_fake):
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "hello", "-i", "count=many")
+    assert run.returncode == 2 and run.stdout == b""
+    assert run.stderr.decode() == "kestra: the server refused the request: Invalid input for `count`, expected INT, but received `many`\n"
+    assert cli_fake.violations == ["POST /api/v1/main/executions/company.team/hello: Invalid input for `count`, "
+                                   "expected INT, but received `many`"]
+    cli_fake.violations.clear()  # sent on purpose
+
+
+def test_cli_usage_errors_exit_2_with_argparse_usage(cli_copy):
+    run = run_cli(cli_copy, None, "execute", "company.team")
+    assert run.returncode == 2 and b"usage:" in run.stderr and run.stdout == b""
+    run = run_cli(cli_copy, None, "wait", "x", "--timeout", "0")
+    assert run.returncode == 2 and b"expected a number of seconds above 0" in run.stderr
+
+
+def test_cli_help_documents_the_exit_codes(cli_copy):
+    run = run_cli(cli_copy, None, "--help")
+    assert run.returncode == 0
+    for line in ("0    SUCCESS", "1    the execution ended FAILED", "2    usage or bad input", "3    the execution ended WARNING",
+                 "4    the execution ended KILLED or CANCELLED", "5    the wait timed out", "6    the execution ended in another",
+                 "7    connection, authentication", "130  interrupted"):
+        assert line in run.stdout.decode()
+
+
+def test_cli_wrong_password_exits_7_and_never_shows_the_password(cli_copy, cli_fake):
+    env = cli_env(cli_fake, KESTRA_PASSWORD="Wr0ngSecret!")
+    run = run_cli(cli_copy, cli_fake, "--debug", "status", "abc", env=env)
+    assert run.returncode == 7
+    assert b"wrong user or password: check KESTRA_USER and KESTRA_PASSWORD" in run.stderr
+    assert b"Wr0ngSecret" not in run.stderr + run.stdout
+    assert b"Traceback" in run.stderr  # --debug shows it
+    run = run_cli(cli_copy, cli_fake, "status", "abc", env=env)
+    assert b"Traceback" not in run.stderr and len(run.stderr.splitlines()) == 1
+
+
+def test_cli_unreachable_server_exits_7_naming_the_host(cli_copy, no_kestra_env):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = cli_env(None, KESTRA_HOSTNAME="http://127.0.0.1:%d" % port)
+    run = run_cli(cli_copy, None, "status", "abc", env=env)
+    assert run.returncode == 7
+    assert ("the Kestra server is unreachable at http://127.0.0.1:%d" % port).encode() in run.stderr
+    assert len(run.stderr.splitlines()) == 1
+
+
+def test_cli_timeout_exits_5_and_kill_on_timeout_kills(cli_copy, cli_fake):
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "forever", "--timeout", "1")
+    assert run.returncode == 5 and run.stdout == b""
+    execution = cli_fake.last_execution
+    assert execution.state == "RUNNING"
+    assert ("kill it with: %s" % sys.executable).encode() in run.stderr and b"kill " + execution.id.encode() in run.stderr
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "forever", "--timeout", "1", "--kill-on-timeout", "--json")
+    assert run.returncode == 5
+    assert cli_fake.last_execution.killed and json.loads(run.stdout)["id"] == cli_fake.last_execution.id
+
+
+def test_cli_inspects_an_execution(cli_copy, cli_fake, tmp_path):
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "hello", "--no-wait")
+    execution_id = run.stdout.decode().strip()
+    run = run_cli(cli_copy, cli_fake, "status", execution_id)
+    assert run.returncode == 0 and json.loads(run.stdout) == {
+        "id": execution_id, "namespace": "company.team", "flow": "hello", "state": "SUCCESS",
+        "url": cli_fake.url + "/ui/main/executions/company.team/hello/" + execution_id}
+    run = run_cli(cli_copy, cli_fake, "outputs", execution_id, module=True)
+    assert run.returncode == 0 and json.loads(run.stdout) == {"t1": {"vars": {"answer": 42}}}
+    run = run_cli(cli_copy, cli_fake, "wait", execution_id, "--json", "--logs")
+    assert run.returncode == 0 and json.loads(run.stdout)["state"] == "SUCCESS"
+    assert b" INFO started\n" in run.stderr and b" ERROR it broke\n" in run.stderr
+    run = run_cli(cli_copy, cli_fake, "logs", execution_id, "--min-level", "warn")
+    assert run.returncode == 0 and run.stdout.decode().endswith(" ERROR it broke\n") and len(run.stdout.splitlines()) == 1
+    run = run_cli(cli_copy, cli_fake, "logs", execution_id, "--follow", "--json")
+    assert [json.loads(line)["message"] for line in run.stdout.splitlines()] == ["started", "it broke"]
+    run = run_cli(cli_copy, cli_fake, "download", execution_id, "kestra:///company/team/hello/out.bin")
+    assert run.returncode == 0 and run.stdout == bytes(range(256))
+    target = tmp_path / "out.bin"
+    run = run_cli(cli_copy, cli_fake, "download", execution_id, "kestra:///company/team/hello/out.bin", "-o", str(target))
+    assert run.returncode == 0 and run.stdout == b"" and target.read_bytes() == bytes(range(256))
+
+
+def test_cli_kill_kills_a_running_execution(cli_copy, cli_fake):
+    execution_id = run_cli(cli_copy, cli_fake, "execute", "company.team", "forever", "--no-wait").stdout.decode().strip()
+    run = run_cli(cli_copy, cli_fake, "kill", execution_id)
+    assert run.returncode == 0 and run.stdout == b"" and b"asked the server to kill" in run.stderr
+    assert cli_fake.executions[execution_id].killed
+    assert run_cli(cli_copy, cli_fake, "wait", execution_id).returncode == 4
+
+
+def test_cli_follow_streams_log_lines_to_stderr(cli_copy, cli_fake):
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "hello", "--follow")
+    assert run.returncode == 0, run.stderr
+    stderr = run.stderr.decode()
+    assert re.search(r"^\S+ INFO started$", stderr, re.M) and re.search(r"^\S+ ERROR it broke$", stderr, re.M)
+    assert json.loads(run.stdout) == {"t1": {"vars": {"answer": 42}}}
+
+
+def test_cli_read_prints_json_lines(cli_copy, tmp_path):
+    (tmp_path / "rows.ion").write_text(
+        '{id:1,amount:24000.000000,hired:1987-06-17,seen:2024-04-21T13:43:24.340Z,'
+        'at:LocalDateTime::"2024-04-21T13:43:24.34",photo:{{aGk=}},f:nan,note:null}\n{id:2}\n')
+    run = run_cli(cli_copy, None, "read", str(tmp_path / "rows.ion"))
+    assert run.returncode == 0, run.stderr
+    rows = [json.loads(line) for line in run.stdout.splitlines()]
+    assert rows == [{"id": 1, "amount": 24000.0, "hired": "1987-06-17", "seen": "2024-04-21T13:43:24.340000+00:00",
+                     "at": "2024-04-21T13:43:24.340000", "photo": "aGk=", "f": "NaN", "note": None}, {"id": 2}]
+    run = run_cli(cli_copy, None, "read", "--exact", "-", stdin=(tmp_path / "rows.ion").read_bytes())
+    assert json.loads(run.stdout.splitlines()[0])["amount"] == "24000.000000"
+
+
+def test_cli_read_of_a_corrupt_file_exits_2(cli_copy, tmp_path):
+    (tmp_path / "bad.ion").write_text("{id:1}\n{id:")
+    run = run_cli(cli_copy, None, "read", str(tmp_path / "bad.ion"))
+    assert run.returncode == 2 and run.stdout == b'{"id": 1}\n' and b"line 2" in run.stderr
+
+
+FLOW_YAML = "id: %s\nnamespace: company.deploy\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: %s\n"
+
+
+def test_cli_deploy_creates_updates_and_leaves_unchanged(cli_copy, cli_fake, tmp_path):
+    folder = tmp_path / "flows"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.yml").write_text(FLOW_YAML % ("a", "one"))
+    (folder / "sub" / "b.yaml").write_text(FLOW_YAML % ("b", "two"))
+    (folder / "notes.txt").write_text("not a flow")
+    run = run_cli(cli_copy, cli_fake, "deploy", str(folder))
+    assert run.returncode == 0, run.stderr
+    assert re.findall(r"created company\.deploy\.(\w)", run.stderr.decode()) == ["a", "b"]
+    (folder / "a.yml").write_text(FLOW_YAML % ("a", "changed"))
+    run = run_cli(cli_copy, cli_fake, "deploy", "--json", str(folder))
+    assert [(line["id"], line["result"], line["revision"]) for line in map(json.loads, run.stdout.splitlines())] == [
+        ("a", "updated", 2), ("b", "unchanged", 1)]
+    assert [request.method for request in sent(cli_fake, "flow_update")] == ["PUT"]
+
+
+def test_cli_deploy_reports_a_refused_flow_and_exits_1(cli_copy, cli_fake, tmp_path):
+    (tmp_path / "good.yml").write_text(FLOW_YAML % ("good", "fine"))
+    (tmp_path / "bad.yml").write_text(FLOW_YAML % ("bad", "x") + "bogus: 1\n")
+    run = run_cli(cli_copy, cli_fake, "deploy", str(tmp_path / "bad.yml"), str(tmp_path / "good.yml"))
+    assert run.returncode == 1
+    stderr = run.stderr.decode()
+    assert "failed %s: the server refused it (422): Invalid entity: Unrecognized field \"bogus\"" % (tmp_path / "bad.yml") in stderr
+    assert "created company.deploy.good" in stderr
+
+
+def test_cli_deploy_dry_run_validates_without_saving(cli_copy, cli_fake, tmp_path):
+    (tmp_path / "good.yml").write_text(FLOW_YAML % ("good", "fine"))
+    (tmp_path / "bad.yml").write_text(FLOW_YAML % ("bad", "x") + "bogus: 1\n")
+    run = run_cli(cli_copy, cli_fake, "deploy", "--dry-run", str(tmp_path))
+    assert run.returncode == 1
+    assert "invalid %s: Validation error: Invalid entity: Unrecognized field" % (tmp_path / "bad.yml") in run.stderr.decode()
+    assert "valid company.deploy.good" in run.stderr.decode()
+    assert sent(cli_fake, "flow_create") == [] and len(sent(cli_fake, "flow_validate")) == 2
+
+
+def test_cli_version_names_client_and_server(cli_copy, cli_fake):
+    run = run_cli(cli_copy, cli_fake, "version")
+    assert run.returncode == 0 and json.loads(run.stdout) == {"client": kestra.__version__, "server": "1.3.25", "edition": "OSS"}
+
+
+def test_cli_progress_is_one_line_per_state_change_off_a_terminal(cli_copy, cli_fake):
+    cli_fake.add_flow("company.team", "steps", states=("RUNNING", "PAUSED", "RUNNING", "SUCCESS"))
+    cli_fake.auto_advance = False
+    process = subprocess.Popen(cli_command(cli_copy, False) + ["execute", "company.team", "steps"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(cli_fake))
+    lines = [process.stderr.readline()]  # created
+    for expected in (b"RUNNING", b"PAUSED", b"RUNNING", b"SUCCESS"):
+        lines.append(process.stderr.readline())
+        assert re.match(rb"kestra: execution \w+ is %s \(\d+s\)\n" % expected, lines[-1]), lines
+        cli_fake.advance()
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0 and stderr.startswith(b"kestra: execution ") and b" ended SUCCESS" in stderr
+    cli_fake.auto_advance = True
+    quiet = run_cli(cli_copy, cli_fake, "--quiet", "execute", "company.team", "steps")
+    assert quiet.returncode == 0 and quiet.stderr == b""
+
+
+def read_until(fd: int, needle: bytes, seconds: float = 30.0) -> bytes:
+    """Read a pseudo-terminal until ``needle`` appears (or fail after ``seconds``)."""
+    data = b""
+    deadline = time.monotonic() + seconds
+    while needle not in data:
+        assert time.monotonic() < deadline, data
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                data += os.read(fd, 4096)
+            except OSError:
+                break
+    return data
+
+
+def test_cli_progress_is_a_live_line_on_a_terminal(cli_copy, cli_fake):
+    import pty
+
+    cli_fake.add_flow("company.team", "slow", states=("RUNNING", "SUCCESS"), task_runs=[{"taskId": "load"}])
+    cli_fake.auto_advance = False
+    main_end, child_end = pty.openpty()
+    process = subprocess.Popen(cli_command(cli_copy, False) + ["execute", "company.team", "slow"],
+                               stdout=subprocess.PIPE, stderr=child_end, env=cli_env(cli_fake))
+    os.close(child_end)
+    try:
+        seen = read_until(main_end, b"RUNNING")
+        seen += read_until(main_end, b"running load")
+        assert b"\r\x1b[KRUNNING" in seen and b"0/1 tasks done, running load" in seen
+        cli_fake.advance()
+        assert process.wait(timeout=60) == 0
+        seen += read_until(main_end, b"ended SUCCESS")
+        assert b"\r\x1b[Kkestra: execution" in seen  # the live line is cleared before the last word
+    finally:
+        process.kill()
+        process.wait()
+        os.close(main_end)
+
+
+def test_cli_ctrl_c_during_a_wait_exits_130_and_leaves_the_execution_running(cli_copy, cli_fake):
+    # SIGINT as a terminal delivers it: a shell's background job would inherit it ignored.
+    process = subprocess.Popen(cli_command(cli_copy, False) + ["execute", "company.team", "forever"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(cli_fake),
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        line = process.stderr.readline()
+        assert b"created execution" in line
+        deadline = time.monotonic() + 30
+        while not sent(cli_fake, "follow") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with open("/proc/%d/cmdline" % process.pid, "rb") as file:
+            assert SECRET.encode() not in file.read()  # the password is nowhere in argv
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    execution = cli_fake.last_execution
+    assert process.returncode == 130 and stdout == b""
+    assert b"keeps running" in stderr
+    kill_command = "kestra: to kill it: %s %s kill %s" % (sys.executable, cli_copy / "kestra.py", execution.id)
+    assert kill_command.encode() in stderr, stderr
+    assert execution.state == "RUNNING" and not execution.killed and sent(cli_fake, "kill") == []
+    assert SECRET.encode() not in stderr
+
+
+def test_cli_never_shows_the_token_or_password(cli_copy, no_kestra_env):
+    token = "tok-3f9a-very-secret"
+    with FakeKestra(user=None, password=None, token=token) as server:
+        server.add_flow("company.team", "hello")
+        env = cli_env(None, KESTRA_HOSTNAME=server.url, KESTRA_API_TOKEN=token)
+        for args in (("--debug", "execute", "company.team", "hello", "--json", "--logs", "--follow"),
+                     ("--debug", "status", "nope")):
+            run = run_cli(cli_copy, server, *args, env=env)
+            assert token.encode() not in run.stdout + run.stderr
+        env["KESTRA_API_TOKEN"] = "tok-wrong-secret"
+        run = run_cli(cli_copy, server, "--debug", "status", "nope", env=env)
+        assert run.returncode == 7 and b"refused the API token" in run.stderr and b"tok-wrong-secret" not in run.stderr
+
+
+def test_cli_ask_password_needs_a_terminal(cli_copy, cli_fake):
+    run = run_cli(cli_copy, cli_fake, "--ask-password", "status", "abc")
+    assert run.returncode == 2 and b"--ask-password needs a terminal on stdin" in run.stderr
+
+
+def test_import_kestra_does_not_load_the_command_line():
+    run = run_python("import sys, kestra; print('argparse' in sys.modules, 'getpass' in sys.modules)")
+    assert run.stdout.split() == [b"False", b"False"]
+
+
+
 # README #######################################################################
 
 
@@ -6508,6 +6968,31 @@ def test_readme_python_examples_run(block, tmp_path, readme_server):
     sending = [name for name in re.findall(r"Kestra\.(\w+)", block) if name not in ("read", "iter_read")]
     if sending and sending[-1] != "capture_logging":
         assert frames, "the example sent nothing"
+
+
+def readme_command_line_blocks():
+    with open(os.path.join(HERE, "README.md"), encoding="utf-8") as file:
+        section = file.read().split("\n## Command line\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.*?)```", section, re.S)
+
+
+@pytest.mark.parametrize("block", readme_command_line_blocks(), ids=lambda block: block.splitlines()[0][:40])
+def test_readme_command_line_examples_run(block, tmp_path, readme_server):
+    shutil.copy(os.path.join(HERE, "kestra.py"), str(tmp_path / "kestra.py"))
+    (tmp_path / "report.csv").write_text("day,rows\n2024-04-21,120\n")
+    (tmp_path / "rows.ion").write_text("{id:1,amount:24000.000000,hired:1987-06-17}\n")
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "hello.yml").write_text(FLOW_YAML % ("readme", "hello"))
+    (tmp_path / "bin").mkdir()
+    os.symlink(sys.executable, str(tmp_path / "bin" / "python"))
+    env = cli_env(readme_server, PATH=str(tmp_path / "bin") + os.pathsep + os.environ.get("PATH", ""))
+    run = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", block], cwd=str(tmp_path), env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    assert run.returncode == 0, run.stderr.decode()
+    assert b"Traceback" not in run.stderr and b"kestra: " in run.stderr
+    if "read rows.ion" in block:
+        assert json.loads((tmp_path / "rows.jsonl").read_text()) == {"id": 1, "amount": "24000.000000",
+                                                                     "hired": "1987-06-17"}
 
 
 def test_readme_names_the_test_command_that_ci_extracts():
