@@ -848,7 +848,9 @@ class Kestra:
         floats (``exact=True``: Decimal), timestamps datetime (date at day precision),
         Kestra's LocalDateTime::/ZonedDateTime::/... strings datetime, date or time,
         strings that look like ISO date-times datetime (not with ``exact=True``),
-        blobs and clobs bytes, nulls None. A corrupt file raises IonReadError.
+        blobs and clobs bytes, nulls None. A corrupt file raises IonReadError, and so
+        does nesting deeper than 200 levels, a number of more than 1,000,000 digits
+        or a decimal exponent beyond +-2**31: any bytes give rows or that error.
         Example: ``rows = Kestra.read("result.ion")``
         """
         return list(_read_ion(path_, exact))
@@ -2432,7 +2434,12 @@ class Flow:
             for part in files:
                 part.close()
         execution_id = execution["id"]
+        # Kestra 1.3.25 and 2.0 give the UI link as a path (/ui/main/executions/...).
         url = execution.get("url") or self._ui_url("executions", namespace, flow, execution_id)
+        if url.startswith("/"):
+            import urllib.parse
+
+            url = urllib.parse.urljoin(self._root() + "/", url)
         self._log_info("created execution %s of %s.%s: %s", execution_id, namespace, flow, url)
         if not self.wait_for_completion:
             return FlowExecution(execution_id, "STARTED", url=url, execution=execution)

@@ -1467,9 +1467,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     fake._cond.wait(0.25)
                 created = execution.snapshots[-1] if execution.snapshots else created
         ui = "/ui/%s/executions" % tenant if tenant else "/ui/executions"
-        created = dict(created, url="%s%s/%s/%s/%s" % (
-            fake.url, ui, urllib.parse.quote(namespace, safe=""), urllib.parse.quote(flow_id, safe=""),
-            execution.id))
+        # A path, as real servers give it (1.3.25 and 2.0 seen), not a whole URL.
+        created = dict(created, url="%s/%s/%s/%s" % (
+            ui, urllib.parse.quote(namespace, safe=""), urllib.parse.quote(flow_id, safe=""), execution.id))
         self._json(200, created)
 
     def _take_inputs(self, flow: _Flow, execution: Execution) -> None:
@@ -3980,7 +3980,7 @@ def test_execute_sends_typed_inputs_and_files_then_waits(fake, tmp_path):
     assert files["third"]["size"] == 2
     assert (result.execution_id, result.status, result.error) == (execution.id, "SUCCESS", None)
     assert result.outputs == {"t1": {"vars": {"answer": 42}}}
-    assert result.url.endswith("/ui/main/executions/company.team/hello/" + execution.id)
+    assert result.url == fake.url + "/ui/main/executions/company.team/hello/" + execution.id  # made whole
     assert "ERROR it broke" in result.log and result.execution["id"] == execution.id
     assert [r.endpoint for r in fake.requests] == ["configs", "create", "follow", "logs_download"]
     assert fake.creates == 1
