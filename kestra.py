@@ -2376,7 +2376,11 @@ class Flow:
         if legacy is None:
             legacy = self._legacy()
         prefix = [] if legacy else [self.tenant or "main"]
-        path = "/".join(urllib.parse.quote(str(segment), safe="") for segment in prefix + list(segments))
+        try:
+            path = "/".join(urllib.parse.quote(str(segment), safe="") for segment in prefix + list(segments))
+        except UnicodeEncodeError as exc:
+            raise KestraError("%r cannot be part of a URL: it holds U+%04X, a lone surrogate, which is not text"
+                              % (exc.object[:80], ord(exc.object[exc.start]))) from None
         return self._root() + "/api/v1/" + path
 
     def _ui_url(self, *segments: str) -> str:
@@ -3032,10 +3036,15 @@ def _object_problem(value: Any, fields: Dict[str, Any], where: str) -> Optional[
     if not isinstance(value, dict):
         return "%s is %s, where Kestra's API has an object" % (where, _json_kind(value))
     for name, kind in fields.items():
-        if not isinstance(value.get(name), kind):
+        field = value.get(name)
+        if not isinstance(field, kind):
             return "%s[%r] is %s, where Kestra's API has %s" % (
-                where, name, _json_kind(value.get(name)) if name in value else "missing",
-                _kind_name(kind))
+                where, name, _json_kind(field) if name in value else "missing", _kind_name(kind))
+        if isinstance(field, str):
+            try:  # JSON can escape what is not text: a lone surrogate
+                field.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return "%s[%r] holds U+%04X, a lone surrogate, which is not text" % (where, name, ord(field[exc.start]))
     return None
 
 

@@ -4844,7 +4844,8 @@ def test_a_2_0_outputs_list_of_the_wrong_shape_is_an_invalid_response_error(no_k
         execution_id = client(server, wait_for_completion=False).execute("company.team", "hello").execution_id
         for body, field in ((b'[573371.36, {"taskRunId": "r"}]', "item 0 is a number"),
                             (b"17", "it is a number, where Kestra's API has a list"),
-                            (b'[{"taskRunId": 5}]', "item 0['taskRunId'] is a number")):
+                            (b'[{"taskRunId": 5}]', "item 0['taskRunId'] is a number"),
+                            (b'[{"taskRunId": "\\u0000\\ud83d"}]', "item 0['taskRunId'] holds U+D83D, a lone surrogate")):
             server.fail("outputs", ("body", body, "application/json"))
             with pytest.raises(kestra.InvalidResponseError, match=re.escape(field)) as info:
                 flow.outputs(execution_id)
@@ -4859,6 +4860,11 @@ def test_an_error_answer_nested_too_deep_is_still_the_typed_error(fake):
     fake.fail("execution", ("body", DEEP_JSON, "application/json"))
     with pytest.raises(kestra.InvalidResponseError):
         flow.get_execution("nope")
+
+
+def test_an_id_that_is_not_text_is_a_kestra_error(fake):
+    with pytest.raises(KestraError, match="holds U\\+D800, a lone surrogate"):
+        client(fake).get_execution("a\ud800")
 
 
 def test_a_redirect_to_an_invalid_address_is_an_invalid_response_error(fake):
