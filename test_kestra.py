@@ -6533,6 +6533,24 @@ def test_inputs_found_by_fuzzing_give_values_or_ion_read_error(chunk, monkeypatc
             ion_outcome(data, exact=exact)
 
 
+def test_the_kept_fuzzing_corpus_reads_as_values_or_ion_read_error():
+    # e2e/ion-corpus.txt: inputs a 30-minute atheris run found to reach new code, each read
+    # the way the fuzzer reads it (text or binary, exact or not, buffers of 7 bytes to 64 KiB).
+    sys.path.insert(0, os.path.join(HERE, "e2e"))
+    try:
+        import fuzz_ion
+    finally:
+        sys.path.remove(os.path.join(HERE, "e2e"))
+    inputs = fuzz_ion.corpus_inputs()
+    assert len(inputs) > 1000
+    previous = signal.signal(signal.SIGALRM, fuzz_ion._alarm)
+    try:
+        problems = [(data, problem) for data in inputs for problem in [fuzz_ion.read_once(data, 30.0)] if problem]
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    assert problems == []
+
+
 ION_FUZZ_SEEDS = [b'{a:1,b:"x",c:[1.5,2d3,null],d:2024-04-21T13:43:24.340Z,e:LocalDate::"2024-04-21"}\n',
                   b"(a + 1 'b' $0) '''l\\\r\nong''' {{aGk=}} 0x1F 1_000 nan -inf\n",
                   kestra._ION_BINARY_MARKER + binary_value(0xD, b"\x84" + binary_value(8, b"abc"))]

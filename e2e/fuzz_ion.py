@@ -5,7 +5,9 @@
     python e2e/fuzz_ion.py --replay FILE...             # run saved inputs once each
 
 Seeds: the Ion conformance files (``$KESTRA_ION_TESTS``, or ``../shared/ion-tests/iontestdata``
-beside the project) and rows shaped like Kestra's. Each input is read as it is, or behind the
+beside the project), rows shaped like Kestra's, and ``e2e/ion-corpus.txt``: the inputs a long
+atheris run found to reach new code, minimized (``--pack DIR`` writes it from a corpus folder),
+one base64 input a line. Each input is read as it is, or behind the
 binary version marker (so that binary Ion gets as many cases as text), exact or not, with the
 text decoded in pieces of 7, 64 or 65,536 bytes (the last is kestra.py's own), so that short
 inputs also cross buffer boundaries. A finding is any other exception, or a read that takes
@@ -44,6 +46,16 @@ TOKENS = [b"[", b"(", b"{a:", b"]", b")", b"}", b"9" * 5000, b"1d" + b"9" * 12, 
           b"{imports:[{name:\"x\",max_id:99999999999}],symbols:[\"a\"]}", kestra._ION_BINARY_MARKER,
           b"\xee\x8e\x81", b"\xde\x9f", b"\x5f" + b"\xff" * 10, b"2000-01-01T", b"1e99999999999", b"$99999999"]
 CHUNK_SIZES = (7, 64, 1 << 16)
+
+
+CORPUS = HERE / "ion-corpus.txt"
+
+
+def corpus_inputs() -> List[bytes]:
+    """The kept corpus: whole inputs, their control byte included."""
+    import base64
+
+    return [base64.b64decode(line) for line in CORPUS.read_text().split()] if CORPUS.exists() else []
 
 
 def seeds() -> List[bytes]:
@@ -121,7 +133,7 @@ def mutate(rng: random.Random, data: bytes, pool: List[bytes]) -> bytes:
 def run(seconds: float, seed: int = 0, case_seconds: float = 5.0, findings_dir: Optional[str] = None) -> Dict[str, bytes]:
     """The built-in mutation loop for ``seconds``: {what went wrong: the first input that did it}."""
     rng = random.Random(seed)
-    pool = [bytes([control]) + body for body in seeds() for control in (0, 1, 2, 4)]
+    pool = [bytes([control]) + body for body in seeds() for control in (0, 1, 2, 4)] + corpus_inputs()
     found = {}  # type: Dict[str, bytes]
     cases = 0
     previous = signal.signal(signal.SIGALRM, _alarm)
@@ -173,6 +185,9 @@ def run_atheris(seconds: float, case_seconds: float, corpus: Optional[str], find
                 if not os.path.exists(path):
                     with open(path, "wb") as file:
                         file.write(bytes([control]) + data)
+        for number, data in enumerate(corpus_inputs()):
+            with open(os.path.join(corpus, "kept-%05d" % number), "wb") as file:
+                file.write(data)
         arguments.append(corpus)
     os.makedirs(findings_dir, exist_ok=True)
     atheris.instrument_all()
@@ -190,7 +205,15 @@ def main() -> int:
     parser.add_argument("--corpus", help="atheris's corpus folder (seeded with the conformance files)")
     parser.add_argument("--findings", default="/tmp/kestra-fuzz-ion")
     parser.add_argument("--replay", nargs="*", help="inputs to read once each")
+    parser.add_argument("--pack", help="write the inputs of this (minimized) corpus folder to e2e/ion-corpus.txt")
     options = parser.parse_args()
+    if options.pack:
+        import base64
+
+        inputs = sorted(path.read_bytes() for path in pathlib.Path(options.pack).iterdir() if path.is_file())
+        CORPUS.write_text("".join(base64.b64encode(data).decode("ascii") + "\n" for data in inputs))
+        print("%d inputs, %d bytes, written to %s" % (len(inputs), CORPUS.stat().st_size, CORPUS))
+        return 0
     if options.replay is not None:
         signal.signal(signal.SIGALRM, _alarm)
         bad = 0
