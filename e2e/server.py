@@ -539,7 +539,11 @@ def stop(release: Release, log=print) -> None:
         if not pid_alive(pid):
             break
     (state / "server.pid").unlink()
-    log("Kestra %s stopped (PID %d)" % (release.kestra, pid))
+    try:  # the version it said it was when it started (a --jar's may differ from the line's default)
+        version = (state / "server.version").read_text().strip()
+    except OSError:
+        version = release.kestra
+    log("Kestra %s stopped (PID %d)" % (version, pid))
 
 
 def reap(pid: int) -> None:
