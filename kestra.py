@@ -5484,7 +5484,7 @@ def _run_execute(arguments: Any) -> int:
     flow.wait_for_completion = False
     started = flow.execute(arguments.namespace, arguments.flow, inputs, labels=labels)
     execution = started.execution or {}
-    url = _absolute_url(flow, started.url)
+    url = started.url  # Flow.execute makes the server's /ui/... path a whole URL
     _say(arguments, "created execution %s of %s.%s: %s" % (started.execution_id, arguments.namespace,
                                                            arguments.flow, url))
     if not arguments.wait:
@@ -5620,15 +5620,6 @@ def _wait_and_report(arguments: Any, flow: _CommandLineFlow, execution_id: str) 
 def _summary(execution: Dict[str, Any], url: Optional[str], outputs: Any, error: Optional[str]) -> Dict[str, Any]:
     return {"id": execution.get("id"), "namespace": execution.get("namespace"), "flow": execution.get("flowId"),
             "state": _state(execution), "url": url, "outputs": outputs, "error": error}
-
-
-def _absolute_url(flow: Flow, url: Optional[str]) -> Optional[str]:
-    """The execution's page as a full address: Kestra 1.3 and 2.0 give it from /ui/."""
-    if url and url.startswith("/"):
-        import urllib.parse
-
-        return urllib.parse.urljoin(flow._root() + "/", url)
-    return url
 
 
 def _seconds_text(seconds: Optional[float]) -> str:
