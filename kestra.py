@@ -5212,6 +5212,9 @@ def _parser() -> Any:
                            help="the Kestra server (default: $KESTRA_HOSTNAME, else http://localhost:8080)")
         group.add_argument("--user", default=default(None), help="the user for Basic auth (default: $KESTRA_USER)")
         group.add_argument("--tenant", default=default(None), help="the tenant (default: main)")
+        group.add_argument("--retries", type=_retry_count, default=default(None), metavar="N",
+                           help="try a failed request N more times, waiting 1, 2, 4... s in between "
+                                "(default: 4); 0 fails at the first connection error")
         group.add_argument("--ask-password", action="store_true", default=default(False),
                            help="prompt for the password (stdin must be a terminal); never pass it as a flag")
         group.add_argument("--debug", action="store_true", default=default(False),
@@ -5291,6 +5294,14 @@ def _parser() -> Any:
 
     command("version", _run_version, "print the client's version, and the server's version and edition")
     return parser
+
+
+def _retry_count(text: str) -> int:
+    import argparse
+
+    if not (text.isdigit() and text.isascii() and int(text) <= 20):
+        raise argparse.ArgumentTypeError("expected a whole number from 0 to 20, got %r" % text)
+    return int(text)
 
 
 def _positive_seconds(text: str) -> float:
@@ -5396,6 +5407,8 @@ def _command_flow(arguments: Any) -> _CommandLineFlow:
         flow.hostname = arguments.host
     if arguments.user:
         flow.user = arguments.user
+    if arguments.retries is not None:
+        flow.retry = RetryPolicy(attempts=arguments.retries + 1)
     arguments.connected_flow = flow
     try:
         flow._root()

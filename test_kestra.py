@@ -6726,10 +6726,25 @@ def test_cli_unreachable_server_exits_7_naming_the_host(cli_copy, no_kestra_env)
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = cli_env(None, KESTRA_HOSTNAME="http://127.0.0.1:%d" % port)
-    run = run_cli(cli_copy, None, "status", "abc", env=env)
+    run = run_cli(cli_copy, None, "status", "abc", "--retries", "0", env=env)
     assert run.returncode == 7
     assert ("the Kestra server is unreachable at http://127.0.0.1:%d" % port).encode() in run.stderr
     assert len(run.stderr.splitlines()) == 1
+
+
+def test_cli_retries_sets_how_often_a_failed_request_is_tried(cli_copy, cli_fake):
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "hello", "--no-wait")
+    execution_id = run.stdout.decode().strip()
+    cli_fake.fail("execution", 503)
+    run = run_cli(cli_copy, cli_fake, "status", execution_id, "--retries", "1")
+    assert run.returncode == 0 and json.loads(run.stdout)["state"] == "SUCCESS"
+    cli_fake.fail("execution", 503)
+    run = run_cli(cli_copy, cli_fake, "--retries", "0", "status", execution_id)
+    assert run.returncode == 7 and b"503" in run.stderr and run.stdout == b""
+    assert cli_fake.pending_faults == {}
+    for wrong in ("-1", "21", "two", "\u0663"):
+        run = run_cli(cli_copy, cli_fake, "status", execution_id, "--retries", wrong)
+        assert run.returncode == 2 and b"expected a whole number from 0 to 20" in run.stderr
 
 
 def test_cli_timeout_exits_5_and_kill_on_timeout_kills(cli_copy, cli_fake):
