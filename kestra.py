@@ -2536,7 +2536,7 @@ class Flow:
         except FailedExponentialBackoff as exc:
             raise FailedExponentialBackoff(
                 "%s, while waiting for execution %s, which may still be running: wait again "
-                "with Flow().wait(%r) once the server answers" % (exc, execution_id, execution_id),
+                "with %s once the server answers" % (exc, execution_id, self._hint("wait", execution_id)),
                 exc.attempts, exc.status_code,
             ) from None
 
@@ -2548,9 +2548,16 @@ class Flow:
         """Says, after Ctrl-C, that the execution keeps running and how to kill it."""
         _say_on_stderr(
             "kestra: stopped waiting for execution %s, which keeps running on the server: %s "
-            "(kill it with Flow().kill(%r), or wait again with Flow().wait(%r))"
-            % (execution_id, url, execution_id, execution_id)
+            "(kill it with %s, or wait again with %s)"
+            % (execution_id, url, self._hint("kill", execution_id), self._hint("wait", execution_id))
         )
+
+    def _hint(self, action: str, execution_id: str) -> str:
+        """How the caller does ``action`` (kill, wait, kill_on_timeout), in its own terms:
+        Python here, a command in the command line."""
+        if action == "kill_on_timeout":
+            return "kill_on_timeout=True"
+        return "Flow().%s(%r)" % (action, execution_id)
 
     def _sleep_within(self, deadline: Optional[float]) -> None:
         if deadline is None:
@@ -2634,7 +2641,8 @@ class Flow:
     def _timed_out(self, execution_id: str, last: Optional[Dict[str, Any]], timeout: Optional[float],
                    kill: bool, url: str) -> ExecutionTimeoutError:
         killed = False
-        note = "it keeps running; kill it with Flow().kill(%r) or pass kill_on_timeout=True" % execution_id
+        note = "it keeps running; kill it with %s or pass %s" % (self._hint("kill", execution_id),
+                                                                 self._hint("kill_on_timeout", execution_id))
         if kill:
             try:
                 self.kill(execution_id)
@@ -5071,7 +5079,8 @@ _EXIT_CODES_HELP = """\
 exit codes:
   0    SUCCESS, or the command did what it was asked
   1    the execution ended FAILED (deploy: a flow was refused or unreadable)
-  2    usage or bad input: unknown flow, execution or input, a value the server refused
+  2    usage or bad input: unknown flow, execution or input, a value the server refused,
+       a disabled flow
   3    the execution ended WARNING
   4    the execution ended KILLED or CANCELLED
   5    the wait timed out (--timeout)
@@ -5085,6 +5094,7 @@ Data goes to stdout (JSON, JSON Lines, file bytes); everything else to stderr.""
 
 _EXIT_BY_STATE = {"SUCCESS": 0, "FAILED": 1, "WARNING": 3, "KILLED": 4, "CANCELLED": 4}
 _EXIT_OTHER_STATE = 6
+_EXIT_FAILED = 1
 _EXIT_USAGE = 2
 _EXIT_TIMEOUT = 5
 _EXIT_SERVER = 7
@@ -5102,6 +5112,12 @@ class _CommandLineFlow(Flow):
     and leaves the Ctrl-C message to the command line, which knows its own syntax."""
 
     progress = None  # type: Optional[_Progress]
+    arguments = None  # type: Any
+
+    def _hint(self, action: str, execution_id: str) -> str:
+        if action == "kill_on_timeout":
+            return "--kill-on-timeout"
+        return _command_text(self.arguments, action, execution_id)
 
     def _saw(self, execution: Dict[str, Any]) -> None:
         if self.progress is not None:
@@ -5268,7 +5284,7 @@ def _parser() -> Any:
     sub.add_argument("execution_id", metavar="ID")
     sub = command("outputs", _run_outputs, "print an execution's task outputs as JSON")
     sub.add_argument("execution_id", metavar="ID")
-    sub = command("kill", _run_kill, "ask the server to kill an execution")
+    sub = command("kill", _run_kill, "ask the server to kill an execution (exit 0 if it had ended already)")
     sub.add_argument("execution_id", metavar="ID")
 
     sub = command("logs", _run_logs, "print an execution's log lines (timestamp, level, message)")
@@ -5337,7 +5353,7 @@ def _main(argv: Optional[List[str]] = None) -> int:
 
             traceback.print_exc()
         code, message = _failure(exc, arguments)
-        _say_on_stderr("kestra: " + message)
+        _say_on_stderr("kestra: " + _one_line(message))
         return code
 
 
@@ -5361,6 +5377,8 @@ def _failure(exc: BaseException, arguments: Any) -> tuple:
         return _EXIT_USAGE, "%s; check the ids and --tenant (server %s)" % (exc, host)
     if isinstance(exc, InvalidRequestError):
         return _EXIT_USAGE, "the server refused the request: %s" % (exc.server_message or exc)
+    if isinstance(exc, ConflictError):  # a disabled flow, an ended execution: not the server's fault
+        return _EXIT_USAGE, str(exc)
     if isinstance(exc, FailedExponentialBackoff) and exc.status_code is None:
         return _EXIT_SERVER, ("the Kestra server is unreachable at %s: check --host (or KESTRA_HOSTNAME) and that "
                               "the server is running (%s)" % (host, exc))
@@ -5404,11 +5422,22 @@ def _command_flow(arguments: Any) -> _CommandLineFlow:
     --ask-password; checked before anything is sent."""
     flow = _CommandLineFlow(tenant=arguments.tenant, labels_from_inputs=getattr(arguments, "labels_from_inputs", False))
     if arguments.host:
+        import urllib.parse
+
+        try:
+            parts = urllib.parse.urlsplit(arguments.host.strip())
+            has_credentials = parts.username is not None or parts.password is not None
+        except ValueError:
+            has_credentials = False  # _root() says what is wrong with it
+        if has_credentials:
+            raise _UsageError("--host must not hold a user or password (a flag lands in shell history and ps): "
+                              "give the URL alone, with --user or KESTRA_USER, and KESTRA_PASSWORD or --ask-password")
         flow.hostname = arguments.host
     if arguments.user:
         flow.user = arguments.user
     if arguments.retries is not None:
         flow.retry = RetryPolicy(attempts=arguments.retries + 1)
+    flow.arguments = arguments
     arguments.connected_flow = flow
     try:
         flow._root()
@@ -5434,7 +5463,12 @@ def _ask_password(flow: Flow) -> None:
 def _say(arguments: Any, message: str) -> None:
     """A status line on stderr, unless --quiet."""
     if not arguments.quiet:
-        _say_on_stderr("kestra: " + message)
+        _say_on_stderr("kestra: " + _one_line(message))
+
+
+def _one_line(text: str) -> str:
+    """``text`` on one line: a server's message may span several (a YAML error, a stack)."""
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def _write_json(document: Any) -> None:
@@ -5484,6 +5518,7 @@ def _finite(value: Any) -> Any:
 
 
 def _run_execute(arguments: Any) -> int:
+    _check_wait_options(arguments)
     inputs = _parsed_inputs(arguments.inputs)
     labels = _parsed_pairs(arguments.labels, "-l/--label")
     try:
@@ -5507,10 +5542,24 @@ def _run_execute(arguments: Any) -> int:
             sys.stdout.write(started.execution_id + "\n")
             sys.stdout.flush()
         return 0
-    return _wait_and_report(arguments, flow, started.execution_id)
+    return _wait_and_report(arguments, flow, started.execution_id, created=execution)
+
+
+def _check_wait_options(arguments: Any) -> None:
+    """Options that would do nothing are refused rather than ignored."""
+    if not getattr(arguments, "wait", True):
+        given = [flag for flag, value in (("--timeout", arguments.timeout is not None), ("--follow", arguments.follow),
+                                          ("--logs", arguments.logs), ("--kill-on-timeout", arguments.kill_on_timeout))
+                 if value]
+        if given:
+            raise _UsageError("%s: nothing to wait for with --no-wait; drop %s, or --no-wait"
+                              % (", ".join(given), "it" if len(given) == 1 else "them"))
+    if arguments.kill_on_timeout and arguments.timeout is None:
+        raise _UsageError("--kill-on-timeout needs --timeout SECONDS")
 
 
 def _run_wait(arguments: Any) -> int:
+    _check_wait_options(arguments)
     return _wait_and_report(arguments, _command_flow(arguments), arguments.execution_id)
 
 
@@ -5525,16 +5574,17 @@ def _parsed_inputs(items: List[str]) -> Dict[str, Any]:
             raise _UsageError("-i/--input %r: expected KEY=VALUE, KEY=@PATH or KEY:=JSON" % item)
         if key.endswith(":"):
             key = key[:-1]
-            try:
-                parsed = json.loads(value)
-            except ValueError as exc:
-                raise _UsageError("-i/--input %s: the value after := is not JSON (%s): %r" % (key, exc, value)) from None
+            parsed = _json_input(key, value)
         elif value == "@-":
+            if any(isinstance(given, tuple) for given in inputs.values()):
+                raise _UsageError("-i/--input %s=@-: stdin is already the file of another input; "
+                                  "give this one a file with %s=@PATH" % (key, key))
             parsed = ("stdin", sys.stdin.buffer, "application/octet-stream")
         elif value.startswith("@"):
             path = value[1:]
-            if not os.path.isfile(path):
-                raise _UsageError("-i/--input %s: no file at %r (a FILE input reads KEY=@PATH)" % (key, path))
+            if not _readable_path(path):
+                raise _UsageError("-i/--input %s: no file at %r (KEY=@PATH sends a file; for a text that begins "
+                                  "with @, use %s:='\"%s\"')" % (key, path, key, value))
             parsed = pathlib.Path(path)
         else:
             parsed = value
@@ -5542,6 +5592,30 @@ def _parsed_inputs(items: List[str]) -> Dict[str, Any]:
             raise _UsageError("-i/--input %s is given twice" % key)
         inputs[key] = parsed
     return inputs
+
+
+def _json_input(key: str, text: str) -> Any:
+    """The value of ``KEY:=JSON``: JSON that the server can take."""
+    def refuse(what: str) -> Any:
+        raise _UsageError("-i/--input %s: %s is not a value an input can take: %r" % (key, what, text))
+
+    def number(digits: str) -> float:
+        value = float(digits)
+        return value if value not in (float("inf"), float("-inf")) else refuse("a number this large")
+
+    try:
+        parsed = json.loads(text, parse_constant=refuse, parse_float=number)
+    except ValueError as exc:
+        raise _UsageError("-i/--input %s: the value after := is not JSON (%s): %r" % (key, exc, text)) from None
+    if parsed is None:
+        raise _UsageError("-i/--input %s:=null: a null input is not sent (the flow's default applies); "
+                          "leave -i %s out instead" % (key, key))
+    return parsed
+
+
+def _readable_path(path: str) -> bool:
+    """A file, a named pipe or a process substitution (/dev/fd/N): not a folder."""
+    return bool(path) and os.path.exists(path) and not os.path.isdir(path)
 
 
 def _parsed_pairs(items: List[str], option: str) -> List[tuple]:
@@ -5563,10 +5637,10 @@ def _check_flow_inputs(flow: Flow, namespace: str, flow_id: str, inputs: Mapping
     if response.status_code == 404:
         raise _UsageError("flow %s.%s not found at %s (tenant %s): check the namespace, the flow id and --tenant"
                           % (namespace, flow_id, _shown_url(flow._root()), flow.tenant or "main"))
-    if response.status_code in (401, 403):
+    if response.status_code == 401:
         flow._raise_for(response, "reading flow %s.%s" % (namespace, flow_id))
     if response.status_code != 200:
-        return  # the create will say what is wrong
+        return  # the create will say what is wrong (403: may create, not read flows)
     try:
         declared = response.json().get("inputs") or []
         names = {entry.get("id") or entry.get("name") for entry in declared}
@@ -5579,9 +5653,11 @@ def _check_flow_inputs(flow: Flow, namespace: str, flow_id: str, inputs: Mapping
                              ", ".join(sorted(str(name) for name in names)) or "none"))
 
 
-def _wait_and_report(arguments: Any, flow: _CommandLineFlow, execution_id: str) -> int:
+def _wait_and_report(arguments: Any, flow: _CommandLineFlow, execution_id: str,
+                     created: Optional[Dict[str, Any]] = None) -> int:
     """Wait with progress and optional log following, then print the result and
-    return the exit code of its final state."""
+    return the exit code of its final state. ``created``: the execution just created
+    by this command, which the server may not have stored yet."""
     import threading
 
     progress = _Progress(sys.stderr, execution_id, live=_is_terminal(sys.stderr), quiet=arguments.quiet)
@@ -5592,7 +5668,17 @@ def _wait_and_report(arguments: Any, flow: _CommandLineFlow, execution_id: str) 
                                     name="kestra-follow", daemon=True)
         follower.start()
     try:
-        result = flow.wait(execution_id, timeout=arguments.timeout, kill_on_timeout=arguments.kill_on_timeout)
+        if created is None:
+            result = flow.wait(execution_id, timeout=arguments.timeout, kill_on_timeout=arguments.kill_on_timeout)
+        else:
+            url = flow._ui_url("executions", arguments.namespace, arguments.flow, execution_id)
+            ended = flow._wait(execution_id, arguments.timeout, arguments.kill_on_timeout, url)
+            progress.close()
+            try:
+                result = flow._result(ended, url)
+            except KeyboardInterrupt:
+                _say_on_stderr("kestra: interrupted; execution %s has ended %s" % (execution_id, _state(ended)))
+                return _EXIT_INTERRUPTED
     except KeyboardInterrupt:
         progress.close()
         _say_on_stderr("kestra: stopped waiting; execution %s keeps running on the server" % execution_id)
@@ -5601,15 +5687,19 @@ def _wait_and_report(arguments: Any, flow: _CommandLineFlow, execution_id: str) 
         return _EXIT_INTERRUPTED
     except ExecutionTimeoutError as exc:
         progress.close()
+        failure = str(exc).partition("the kill request failed: ")[2]
         if exc.killed:
             note = "a kill was requested (--kill-on-timeout)"
         else:
-            note = "it keeps running; kill it with: %s" % _command_text(arguments, "kill", execution_id)
-        _say_on_stderr("kestra: execution %s did not end within %s s (last state %s): %s"
-                       % (execution_id, _seconds_text(arguments.timeout), exc.state or "unknown", note))
+            note = "%s; kill it with: %s" % ("the kill request failed (%s)" % failure.rstrip(".") if failure
+                                             else "it keeps running", _command_text(arguments, "kill", execution_id))
+        _say_on_stderr("kestra: execution %s did not end within %g s (last state %s): %s"
+                       % (execution_id, arguments.timeout, exc.state or "unknown", _one_line(note)))
         if arguments.json:
-            _write_json({"id": execution_id, "namespace": None, "flow": None, "state": exc.state, "url": None,
-                         "outputs": None, "error": str(exc)})
+            seen = progress.execution or created or {}
+            _write_data(dict(_summary(seen, None, None, str(exc)), id=execution_id, state=exc.state,
+                             url=flow._ui_url("executions", seen.get("namespace") or "", seen.get("flowId") or "",
+                                              execution_id) if seen.get("namespace") else None))
         return _EXIT_TIMEOUT
     finally:
         progress.close()
@@ -5619,24 +5709,31 @@ def _wait_and_report(arguments: Any, flow: _CommandLineFlow, execution_id: str) 
     if arguments.logs and result.log:
         sys.stderr.write(result.log if result.log.endswith("\n") else result.log + "\n")
         sys.stderr.flush()
-    if result.error:  # on one line: its log lines joined
-        _say_on_stderr("kestra: execution %s ended %s: %s" % (execution_id, state, "; ".join(result.error.splitlines())))
+    if result.error:  # on one line; Flow's text begins as this line does
+        prefix = "execution %s ended %s" % (execution_id, state)
+        error = _one_line(result.error)
+        _say_on_stderr("kestra: %s%s" % (prefix, error[len(prefix):] if error.startswith(prefix) else ": " + error))
     else:
         _say(arguments, "execution %s ended %s: %s" % (execution_id, state, result.url))
     if arguments.json:
-        _write_json(_summary(result.execution or {}, result.url, result.outputs, result.error))
+        _write_data(_summary(result.execution or {}, result.url, result.outputs, result.error))
     else:
-        _write_json(result.outputs if result.outputs is not None else {})
+        _write_data(result.outputs if result.outputs is not None else {})
     return _EXIT_BY_STATE.get(state, _EXIT_OTHER_STATE)
+
+
+def _write_data(document: Any) -> None:
+    """_write_json for a command whose exit code says more than its output: a reader
+    gone (`| head`) leaves the code as it is."""
+    try:
+        _write_json(document)
+    except BrokenPipeError:
+        _silence_stdout()
 
 
 def _summary(execution: Dict[str, Any], url: Optional[str], outputs: Any, error: Optional[str]) -> Dict[str, Any]:
     return {"id": execution.get("id"), "namespace": execution.get("namespace"), "flow": execution.get("flowId"),
             "state": _state(execution), "url": url, "outputs": outputs, "error": error}
-
-
-def _seconds_text(seconds: Optional[float]) -> str:
-    return "%g" % seconds if seconds is not None else "?"
 
 
 def _is_terminal(stream: Any) -> bool:
@@ -5692,8 +5789,8 @@ def _command_text(arguments: Any, *words: str) -> str:
 def _run_status(arguments: Any) -> int:
     flow = _command_flow(arguments)
     execution = flow.get_execution(arguments.execution_id)
-    url = execution.get("url") or flow._ui_url("executions", execution.get("namespace") or "",
-                                               execution.get("flowId") or "", arguments.execution_id)
+    url = flow._ui_url("executions", execution.get("namespace") or "", execution.get("flowId") or "",
+                       arguments.execution_id)
     document = _summary(execution, url, None, None)
     del document["outputs"], document["error"]
     _write_json(document)
@@ -5706,7 +5803,16 @@ def _run_outputs(arguments: Any) -> int:
 
 
 def _run_kill(arguments: Any) -> int:
-    _command_flow(arguments).kill(arguments.execution_id)
+    """Exit 0 when the execution is being killed, or had ended already (the server's 409)."""
+    flow = _command_flow(arguments)
+    try:
+        flow.kill(arguments.execution_id)
+    except ConflictError:
+        state = _state(flow.get_execution(arguments.execution_id))
+        if state not in _TERMINAL_STATES:
+            raise
+        _say(arguments, "execution %s had already ended %s: nothing to kill" % (arguments.execution_id, state))
+        return 0
     _say(arguments, "asked the server to kill execution %s" % arguments.execution_id)
     return 0
 
@@ -5733,9 +5839,19 @@ def _run_download(arguments: Any) -> int:
     flow = _command_flow(arguments)
     if arguments.output in (None, "-"):
         sys.stdout.flush()
-        flow.download_file(arguments.execution_id, arguments.kestra_uri, sys.stdout.buffer)
-        sys.stdout.buffer.flush()
+        try:
+            flow.download_file(arguments.execution_id, arguments.kestra_uri, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        except KestraError as exc:
+            if not isinstance(exc.__cause__, BrokenPipeError):
+                raise
+            _silence_stdout()  # `| head -c N`: the reader has all it wanted
     else:
+        folder = os.path.dirname(os.path.abspath(arguments.output))
+        if os.path.isdir(arguments.output):
+            raise _UsageError("download: -o %r is a folder; give the path of the file to write" % arguments.output)
+        if not os.path.isdir(folder):
+            raise _UsageError("download: no folder %r to write %r in" % (folder, os.path.basename(arguments.output)))
         flow.download_file(arguments.execution_id, arguments.kestra_uri, arguments.output)
         _say(arguments, "wrote %s" % arguments.output)
     return 0
@@ -5746,8 +5862,9 @@ def _run_download(arguments: Any) -> int:
 
 def _run_read(arguments: Any) -> int:
     """The rows as JSON Lines, written in pieces of about 64 KiB."""
-    if arguments.path != "-" and not os.path.isfile(arguments.path):
-        raise _UsageError("read: no file at %r" % arguments.path)
+    if arguments.path != "-" and not _readable_path(arguments.path):
+        raise _UsageError("read: %r is a folder" % arguments.path if os.path.isdir(arguments.path)
+                          else "read: no file at %r" % arguments.path)
     source = sys.stdin.buffer if arguments.path == "-" else arguments.path
     sys.stdout.flush()
     out = sys.stdout.buffer
@@ -5768,28 +5885,45 @@ def _run_read(arguments: Any) -> int:
 
 
 def _run_deploy(arguments: Any) -> int:
+    """A line per flow; exit 1 when a flow was refused or unreadable, 7 when the server
+    failed on one (the others are still tried), 0 otherwise."""
     paths = _flow_files(arguments.paths)
     flow = _command_flow(arguments)
-    failed = 0
+    exit_code = 0
     for path in paths:
+        report = {"file": path, "namespace": None, "id": None, "result": "failed", "revision": None,
+                  "message": None}  # type: Dict[str, Any]
         try:
-            with open(path, encoding="utf-8") as file:
+            with open(path, encoding="utf-8-sig") as file:  # -sig: a byte order mark is no part of the flow
                 source = file.read()
         except (OSError, UnicodeDecodeError) as exc:
-            report = {"file": path, "namespace": None, "id": None, "result": "failed",
-                      "revision": None, "message": "cannot read the file: %s" % exc}
+            report["message"] = "cannot read the file: %s" % exc
+            exit_code = max(exit_code, _EXIT_FAILED)
         else:
-            report = _deploy_one(flow, path, source, arguments.dry_run)
-        failed += report["result"] in ("failed", "invalid")
+            try:
+                report = _deploy_one(flow, path, source, arguments.dry_run)
+            except (AuthenticationError, ForbiddenError):
+                raise  # the same for every flow: said once
+            except FailedExponentialBackoff as exc:
+                if exc.status_code is None:
+                    raise  # unreachable: the same for every flow
+                report["message"], exit_code = str(exc), _EXIT_SERVER
+            except KestraError as exc:
+                report["message"], exit_code = str(exc), _EXIT_SERVER
+            if report["result"] in _DEPLOY_FAILURES:
+                exit_code = max(exit_code, _EXIT_FAILED)
         if arguments.json:
             _write_json(report)
-        if report["result"] in ("failed", "invalid"):
-            _say_on_stderr("kestra: %s %s: %s" % (report["result"], path, report["message"]))
+        if report["result"] in _DEPLOY_FAILURES:
+            _say_on_stderr("kestra: %s %s: %s" % (report["result"], path, _one_line(report["message"] or "")))
         else:
             what = "%s.%s" % (report["namespace"], report["id"]) if report["id"] else "the flow"
             revision = ", revision %s" % report["revision"] if report["revision"] is not None else ""
             _say(arguments, "%s %s (%s)%s" % (report["result"], what, path, revision))
-    return 1 if failed else 0
+    return exit_code
+
+
+_DEPLOY_FAILURES = ("failed", "invalid")
 
 
 def _flow_files(paths: List[str]) -> List[str]:
@@ -5797,8 +5931,12 @@ def _flow_files(paths: List[str]) -> List[str]:
     found = []
     for path in paths:
         if os.path.isdir(path):
-            for folder, _, names in sorted(os.walk(path)):
-                found += sorted(os.path.join(folder, name) for name in names if name.endswith((".yml", ".yaml")))
+            here = []
+            for folder, folders, names in os.walk(path):
+                folders[:] = [name for name in folders if not name.startswith(".")]  # .git, .github: not flows
+                here += [(folder, name) for name in names
+                         if name.endswith((".yml", ".yaml")) and not name.startswith(".")]
+            found += [os.path.join(folder, name) for folder, name in sorted(here)]
         elif os.path.isfile(path):
             found.append(path)
         else:
@@ -5870,8 +6008,8 @@ def _deploy_one(flow: Flow, path: str, source: str, dry_run: bool) -> Dict[str, 
 
 def _run_version(arguments: Any) -> int:
     document = {"client": __version__, "server": None, "edition": None}  # type: Dict[str, Any]
+    flow = _command_flow(arguments)  # a wrong --host or KESTRA_HOSTNAME is a usage error
     try:
-        flow = _command_flow(arguments)
         response = flow._request("GET", flow._root() + "/api/v1/configs", auth=False, attempts=1)
         answer = response.json() if response.status_code == 200 else None
         if isinstance(answer, dict):

@@ -1620,6 +1620,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         for key in ("id", "namespace"):
             match = re.findall(r"^%s:[ \t]*(\S+)[ \t]*$" % key, source, re.M)
             found[key] = match[0].strip("'\"") if len(match) == 1 else None
+        scalar_tasks = re.search(r"^tasks:[ \t]*(\d+)[ \t]*$", source, re.M)
+        if scalar_tasks:  # Kestra 1.3.25's message for it spans two lines
+            line = source[:scalar_tasks.start()].count("\n") + 1
+            raise _Reject(422, "Invalid entity: Illegal genericflow source: YAML parsing error: Cannot deserialize "
+                          "value of type `java.util.ArrayList<io.kestra.core.models.tasks.GenericTask>` from Integer "
+                          "value (token `JsonToken.VALUE_NUMBER_INT`)\n at [Source: (StringReader); line: %d, column: 8]"
+                          % line)
         unknown = [key for key in re.findall(r"^([A-Za-z_]\w*):", source, re.M) if key not in FLOW_KEYS]
         if unknown or not found["id"] or not found["namespace"]:
             problem = ('Unrecognized field "%s"' % unknown[0]) if unknown else "flow.id or flow.namespace: must not be null"
@@ -6675,6 +6682,21 @@ def test_cli_execute_no_wait_prints_the_id_only(cli_copy, cli_fake):
     (("status", "0000000000000000000000"), "not found (404)"),
     (("read", "missing.ion"), "read: no file at 'missing.ion'"),
     (("deploy", "missing-folder"), "no file or folder at 'missing-folder'"),
+    (("execute", "company.team", "hello", "-i", "count:=NaN"), "count: NaN is not a value an input can take: 'NaN'"),
+    (("execute", "company.team", "hello", "-i", "config:=[1e999]"), "a number this large is not a value"),
+    (("execute", "company.team", "hello", "-i", "count:=null"), "a null input is not sent (the flow's default "
+                                                                "applies); leave -i count out instead"),
+    (("execute", "company.team", "hello", "-i", "doc=@-", "-i", "notes=@-"), "stdin is already the file of another"),
+    (("execute", "company.team", "hello", "-i", "name=@team"), "for a text that begins with @, use name:='\"@team\"'"),
+    (("execute", "company.team", "hello", "--no-wait", "--follow", "--timeout", "3"),
+     "--timeout, --follow: nothing to wait for with --no-wait; drop them, or --no-wait"),
+    (("execute", "company.team", "hello", "--kill-on-timeout"), "--kill-on-timeout needs --timeout SECONDS"),
+    (("wait", "abc", "--kill-on-timeout"), "--kill-on-timeout needs --timeout SECONDS"),
+    (("--host", "http://admin:secret@127.0.0.1:1", "status", "abc"), "--host must not hold a user or password"),
+    (("download", "abc", "kestra:///x", "-o", "no/such/folder/x.bin"), "download: no folder"),
+    (("download", "abc", "kestra:///x", "-o", "."), "download: -o '.' is a folder"),
+    (("read", "."), "read: '.' is a folder"),
+    (("--host", "not a url", "version"), "must be"),
 ])
 def test_cli_bad_input_exits_2_with_one_line_saying_what_to_do(cli_copy, cli_fake, args, message):
     run = run_cli(cli_copy, cli_fake, *args)
@@ -6683,6 +6705,94 @@ def test_cli_bad_input_exits_2_with_one_line_saying_what_to_do(cli_copy, cli_fak
     stderr = run.stderr.decode()
     assert message in stderr and len(stderr.splitlines()) == 1 and "Traceback" not in stderr, stderr
     assert cli_fake.creates == 0
+    assert "secret" not in stderr
+
+
+ION_ROWS_TEXT = "".join('{id:%d,name:"row %d"}\n' % (i, i) for i in range(2000)).encode()
+ION_ROWS_JSON = [{"id": i, "name": "row %d" % i} for i in range(2000)]
+
+
+def test_cli_execute_waits_for_an_execution_not_stored_yet(cli_copy, cli_fake):
+    # Kestra stores a new execution asynchronously: a 404 right after the create is "not yet".
+    cli_fake.fail("execution", "not_found_after_create", "not_found_after_create")
+    cli_fake.fail("follow", "not_found_after_create")
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "hello")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"t1": {"vars": {"answer": 42}}}
+
+
+def test_cli_execute_goes_on_when_the_flow_cannot_be_read(cli_copy, cli_fake):
+    # A role may create executions without reading flows (403): the create decides.
+    cli_fake.fail("flow", 403)
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "hello", "--no-wait")
+    assert run.returncode == 0, run.stderr
+    assert cli_fake.creates == 1
+
+
+def test_cli_a_reader_that_leaves_early_does_not_change_the_exit_code(cli_copy, cli_fake):
+    big = bytes(range(256)) * 4096  # 1 MiB: more than a pipe holds
+    cli_fake.add_flow("company.team", "big", states=("RUNNING", "FAILED"),
+                      files={"kestra:///company/team/big/out.bin": big})
+    for args, expected in ((("execute", "company.team", "big"), 1), (("read", "-"), 0)):
+        process = subprocess.Popen(cli_command(cli_copy, False) + list(args), stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(cli_fake))
+        process.stdout.close()  # the reader is gone before the first byte: `| true`
+        _, stderr = process.communicate(ION_ROWS_TEXT if args[0] == "read" else b"", timeout=60)
+        assert process.returncode == expected, stderr
+        assert b"Traceback" not in stderr and b"Broken pipe" not in stderr, stderr
+    execution_id = cli_fake.last_execution.id
+    process = subprocess.Popen(cli_command(cli_copy, False) + ["download", execution_id,
+                                                               "kestra:///company/team/big/out.bin"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(cli_fake))
+    assert process.stdout.read(10) == big[:10]
+    process.stdout.close()  # `| head -c 10`
+    assert process.wait(timeout=60) == 0
+    assert process.stderr.read() == b""
+    process.stderr.close()
+
+
+def test_cli_reads_from_named_pipes(cli_copy, cli_fake, tmp_path):
+    # `read <(zcat rows.ion.gz)` and `-i doc=@<(...)` hand the command a pipe, not a file.
+    fifo = tmp_path / "rows.fifo"
+    os.mkfifo(str(fifo))
+    writer = threading.Thread(target=fifo.write_bytes, args=(ION_ROWS_TEXT,))
+    writer.start()
+    run = run_cli(cli_copy, cli_fake, "read", str(fifo))
+    writer.join(10)
+    assert run.returncode == 0, run.stderr
+    assert [json.loads(line) for line in run.stdout.splitlines()] == ION_ROWS_JSON
+    writer = threading.Thread(target=fifo.write_bytes, args=(b"piped file",))
+    writer.start()
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "hello", "-i", "doc=@" + str(fifo), "--no-wait")
+    writer.join(10)
+    assert run.returncode == 0, run.stderr
+    assert cli_fake.last_execution.received_files["doc"]["sha256"] == hashlib.sha256(b"piped file").hexdigest()
+
+
+def test_cli_kill_of_an_ended_execution_says_so_and_exits_0(cli_copy, cli_fake):
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "hello", "--no-wait")
+    execution_id = run.stdout.decode().strip()
+    run = run_cli(cli_copy, cli_fake, "kill", execution_id)
+    assert run.returncode == 0 and run.stdout == b""
+    assert run.stderr.decode() == "kestra: execution %s had already ended SUCCESS: nothing to kill\n" % execution_id
+
+
+def test_cli_a_disabled_flow_is_a_usage_error(cli_copy, cli_fake):
+    cli_fake.add_flow("company.team", "off", disabled=True)
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "off")
+    assert run.returncode == 2 and run.stdout == b"" and len(run.stderr.splitlines()) == 1, run.stderr
+    assert b"409" in run.stderr and b"disabled" in run.stderr.lower()
+
+
+def test_cli_a_failed_execution_is_said_once_on_one_line(cli_copy, cli_fake):
+    cli_fake.add_flow("company.team", "broken", states=("RUNNING", "FAILED"),
+                      logs=[("ERROR", "first line\nsecond line")],
+                      task_runs=[{"taskId": "t1", "state": "FAILED"}])
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "broken", "--quiet")
+    assert run.returncode == 1
+    (line,) = run.stderr.decode().splitlines()
+    assert line.startswith("kestra: execution %s ended FAILED" % cli_fake.last_execution.id)
+    assert line.count("ended FAILED") == 1, line
 
 
 def test_cli_an_input_the_server_refuses_exits_2_with_its_message(cli_copy, cli_fake):
@@ -6845,6 +6955,42 @@ def test_cli_deploy_reports_a_refused_flow_and_exits_1(cli_copy, cli_fake, tmp_p
     assert "created company.deploy.good" in stderr
 
 
+def test_cli_deploy_leaves_hidden_folders_and_reads_a_byte_order_mark(cli_copy, cli_fake, tmp_path):
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "workflows" / "ci.yml").write_text("name: ci\non: push\n")
+    (tmp_path / ".hidden.yaml").write_text("not: a flow\n")
+    (tmp_path / "a.yml").write_bytes(b"\xef\xbb\xbf" + (FLOW_YAML % ("a", "one")).encode())
+    for result in ("created", "unchanged"):
+        run = run_cli(cli_copy, cli_fake, "deploy", "--json", str(tmp_path))
+        assert run.returncode == 0, run.stderr
+        assert [(line["id"], line["result"]) for line in map(json.loads, run.stdout.splitlines())] == [("a", result)]
+
+
+def test_cli_deploy_tries_every_flow_when_the_server_fails_on_one(cli_copy, cli_fake, tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / ("%s.yml" % name)).write_text(FLOW_YAML % (name, name))
+    cli_fake.fail("flow_create", 500)
+    run = run_cli(cli_copy, cli_fake, "--retries", "0", "deploy", str(tmp_path))
+    assert run.returncode == 7
+    lines = run.stderr.decode().splitlines()
+    assert lines[0].startswith("kestra: failed %s: " % (tmp_path / "a.yml")) and "500" in lines[0], lines
+    assert lines[1].startswith("kestra: created company.deploy.b"), lines
+    with socket.socket() as probe:  # an unreachable server: said once, not per flow
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = run_cli(cli_copy, cli_fake, "--retries", "0", "--host", "http://127.0.0.1:%d" % port, "deploy", str(tmp_path))
+    assert run.returncode == 7 and len(run.stderr.splitlines()) == 1 and b"unreachable" in run.stderr
+
+
+def test_cli_deploy_puts_a_message_of_several_lines_on_one(cli_copy, cli_fake, tmp_path):
+    (tmp_path / "bad.yml").write_text("id: bad\nnamespace: company.deploy\ntasks: 3\n")
+    run = run_cli(cli_copy, cli_fake, "deploy", str(tmp_path / "bad.yml"))
+    assert run.returncode == 1 and len(run.stderr.splitlines()) == 1
+    assert (b"`JsonToken.VALUE_NUMBER_INT`) at [Source: (StringReader); line: 3, column: 8]" in run.stderr)
+    run = run_cli(cli_copy, cli_fake, "deploy", "--json", str(tmp_path / "bad.yml"))
+    assert json.loads(run.stdout)["message"].endswith("\n at [Source: (StringReader); line: 3, column: 8]")
+
+
 def test_cli_deploy_dry_run_validates_without_saving(cli_copy, cli_fake, tmp_path):
     (tmp_path / "good.yml").write_text(FLOW_YAML % ("good", "fine"))
     (tmp_path / "bad.yml").write_text(FLOW_YAML % ("bad", "x") + "bogus: 1\n")
@@ -6870,7 +7016,9 @@ def test_cli_progress_is_one_line_per_state_change_off_a_terminal(cli_copy, cli_
         lines.append(process.stderr.readline())
         assert re.match(rb"kestra: execution \w+ is %s \(\d+s\)\n" % expected, lines[-1]), lines
         cli_fake.advance()
-    stdout, stderr = process.communicate(timeout=60)
+    # Through the buffered readers: readline() may hold the next line already (communicate() would lose it).
+    stdout, stderr = process.stdout.read(), process.stderr.read()
+    process.wait(timeout=60)
     assert process.returncode == 0 and stderr.startswith(b"kestra: execution ") and b" ended SUCCESS" in stderr
     cli_fake.auto_advance = True
     quiet = run_cli(cli_copy, cli_fake, "--quiet", "execute", "company.team", "steps")
@@ -6959,6 +7107,82 @@ def test_cli_never_shows_the_token_or_password(cli_copy, no_kestra_env):
 def test_cli_ask_password_needs_a_terminal(cli_copy, cli_fake):
     run = run_cli(cli_copy, cli_fake, "--ask-password", "status", "abc")
     assert run.returncode == 2 and b"--ask-password needs a terminal on stdin" in run.stderr
+
+
+def run_cli_on_a_terminal(cli_copy: Any, env: Dict[str, str], args: List[str], typed: bytes) -> Tuple[Any, bytes]:
+    """Run the command line with a pseudo-terminal as its stdin and controlling terminal
+    (where getpass prompts), type ``typed`` once the prompt shows, and give back the
+    finished process (stdout and stderr read) and everything the terminal showed."""
+    import fcntl
+    import pty
+    import termios
+
+    main_end, child_end = pty.openpty()
+
+    def own_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(cli_command(cli_copy, False) + args, stdin=child_end, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env, preexec_fn=own_terminal)
+    os.close(child_end)
+    try:
+        shown = read_until(main_end, b"Password for ")
+        while not re.search(rb"Password for [^\n]*: $", shown):
+            shown += read_until(main_end, b": ")
+        os.write(main_end, typed + b"\n")
+        stdout, stderr = process.communicate(timeout=60)
+        while select.select([main_end], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(main_end, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(main_end)
+    process.stdout_bytes, process.stderr_bytes = stdout, stderr
+    return process, shown
+
+
+def test_cli_ask_password_prompts_on_the_terminal_without_echo(cli_copy, cli_fake):
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "hello", "--no-wait")
+    execution_id = run.stdout.decode().strip()
+    env = cli_env(cli_fake)
+    del env["KESTRA_PASSWORD"]
+    process, shown = run_cli_on_a_terminal(cli_copy, env, ["--ask-password", "status", execution_id],
+                                           ADMIN[1].encode())
+    assert process.returncode == 0, process.stderr_bytes
+    assert json.loads(process.stdout_bytes)["state"] == "SUCCESS"
+    # The prompt is on the terminal, names the user and the server, and the password is not echoed.
+    assert ("Password for %s at %s: " % (ADMIN[0], cli_fake.url)).encode() in shown
+    assert ADMIN[1].encode() not in shown + process.stdout_bytes + process.stderr_bytes
+    assert b"Password" not in process.stderr_bytes
+    # A wrong password typed at the prompt: the server's refusal, exit 7, and the password nowhere.
+    process, shown = run_cli_on_a_terminal(cli_copy, env, ["--ask-password", "status", execution_id],
+                                           b"not-the-password-42")
+    assert process.returncode == 7 and process.stdout_bytes == b""
+    assert b"401" in process.stderr_bytes and len(process.stderr_bytes.splitlines()) == 1
+    assert b"not-the-password-42" not in shown + process.stderr_bytes
+
+
+def test_cli_ask_password_needs_a_user(cli_copy, cli_fake):
+    env = cli_env(cli_fake)
+    del env["KESTRA_PASSWORD"], env["KESTRA_USER"]
+    import pty
+
+    main_end, child_end = pty.openpty()
+    try:
+        run = subprocess.run(cli_command(cli_copy, False) + ["--ask-password", "status", "abc"], stdin=child_end,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=60)
+    finally:
+        os.close(child_end)
+        os.close(main_end)
+    assert run.returncode == 2 and b"--ask-password needs a user: give --user or set KESTRA_USER" in run.stderr
 
 
 def test_import_kestra_does_not_load_the_command_line():

@@ -10,6 +10,8 @@ line, as Kestra 1.x writes them, and as binary Ion, as Kestra 2.0 writes them.
 - ``Kestra.read`` of kestra.py and of the official client (its own venv, which holds
   amazon.ion, whose C extension does its parsing): rows/s and peak RSS (VmHWM);
 - ``Kestra.iter_read`` of kestra.py, each row dropped once seen: rows/s and peak RSS;
+- the command line, ``python kestra.py read FILE`` (and ``--exact``), its JSON Lines
+  read from a pipe by this process: rows/s and peak RSS (the child's ru_maxrss);
 - amazon.ion's own streaming reader (``simpleion.load(..., parse_eagerly=False)``), its
   raw values not converted to dicts and datetimes: rows/s and peak RSS, the reference
   for kestra.py's built-in readers.
@@ -25,6 +27,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(HERE, "bench"))
@@ -167,6 +170,33 @@ def measure(python: str, code: str, path: str, repeat: int) -> tuple:
     return results[0][0], min(seconds for _, seconds, _ in results), max(peak for _, _, peak in results)
 
 
+def measure_cli(path: str, repeat: int, *options: str) -> tuple:
+    """(rows, best seconds, highest peak KiB) of ``python -I kestra.py read PATH``: the
+    rows are the JSON lines it wrote, the peak is the child's own maximum RSS."""
+    results = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-I", os.path.join(HERE, "kestra.py"), "read", path] + list(options),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        lines, last = 0, b"\n"
+        while True:
+            chunk = child.stdout.read(1 << 20)
+            if not chunk:
+                break
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+        errors = child.stderr.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else status
+        seconds = time.perf_counter() - started
+        child.stdout.close()
+        child.stderr.close()
+        if status != 0 or last != b"\n":
+            raise RuntimeError("kestra.py read failed (%r): %s" % (status, errors[-2000:].decode(errors="replace")))
+        results.append((lines, seconds, usage.ru_maxrss))
+    return results[0][0], min(seconds for _, seconds, _ in results), max(peak for _, _, peak in results)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--official", default="2.0.0", help="official kestra version from PyPI")
@@ -200,6 +230,13 @@ def main() -> None:
                     figures[name] = (size / seconds, peak / 1024.0)
                     print("  %-21s %10.0f rows/s   %8.1f s   peak RSS %8.1f MiB"
                           % (name, size / seconds, seconds, peak / 1024.0))
+                for name, flags in (("CLI read", ()), ("CLI read --exact", ("--exact",))):
+                    rows, seconds, peak = measure_cli(path, repeat, *flags)
+                    if rows != size:
+                        raise RuntimeError("%s wrote %d lines for %d rows" % (name, rows, size))
+                    figures[name] = (size / seconds, peak / 1024.0)
+                    print("  %-21s %10.0f rows/s   %8.1f s   peak RSS %8.1f MiB"
+                          % (name, size / seconds, seconds, peak / 1024.0))
                 speed = figures["kestra.py read"][0] / figures["official read"][0]
                 raw = figures["kestra.py iter_read"][0] / figures["amazon.ion stream"][0]
                 print("  kestra.py read is %.2fx the official read; iter_read is %.2fx amazon.ion's streaming"
@@ -209,6 +246,10 @@ def main() -> None:
                     peak = figures["kestra.py iter_read"][1]
                     verdicts.append(("%d rows, %s: iter_read peak RSS <= 64 MiB" % (size, form), peak <= 64,
                                      "%.1f MiB" % peak))
+                    for name in ("CLI read", "CLI read --exact"):
+                        peak = figures[name][1]
+                        verdicts.append(("%d rows, %s: %s peak RSS <= 64 MiB" % (size, form, name), peak <= 64,
+                                         "%.1f MiB" % peak))
                 os.remove(path)
     print("\n## Targets")
     for what, met, figure in verdicts:

@@ -76,8 +76,15 @@ def route(method: str, path: str) -> str:
     if parts and parts[0] == "main":
         parts = parts[1:]
     head, rest = (parts[0], parts[1:]) if parts else ("", [])
-    if head == "flows" and method in ("POST", "PUT"):
-        return "flows"
+    if head == "flows":
+        if method == "POST" and rest == ["validate"]:
+            return "flow_validate"
+        if method == "POST" and not rest:
+            return "flows"
+        if method == "GET" and len(rest) == 2:
+            return "flow_get"
+        if method == "PUT" and len(rest) == 2:
+            return "flow_update"
     if head == "executions":
         if method == "POST" and len(rest) == 2:
             return "create"
@@ -630,6 +637,87 @@ OPERATIONS = {
     "_make_request(POST flows)": lambda flow: flow._make_request(
         "POST", "/api/v1/main/flows", data=FLOW_YAML, headers={"Content-Type": "application/x-yaml"}).json(),
 }
+
+
+# The command line, run in this process: `kestra._main(argv)` against the case's URL.
+# Its oracle: an exit code of the table (never the catch-all "unexpected" message),
+# each message on one line of stderr, JSON on stdout where the command promises it,
+# and no file left by a failed download.
+CLI_EXIT_CODES = frozenset(range(8))
+CLI_JSON_OUTPUT = ("status", "outputs", "version", "--json")
+
+
+def cli(*argv: str):
+    """An operation that runs the command line with ``argv`` (FLOW_FILE, OUT_FILE and
+    EXECUTION_ID placeholders filled in) and checks its oracle."""
+    def operation(flow: kestra.Flow):
+        with tempfile.TemporaryDirectory() as directory:
+            flow_file = os.path.join(directory, "hello.yaml")
+            with open(flow_file, "w", encoding="utf-8") as file:
+                file.write(FLOW_YAML)
+            out_file = os.path.join(directory, "out.bin")
+            args = [{"FLOW_FILE": flow_file, "OUT_FILE": out_file}.get(arg, arg) for arg in argv]
+            code, stdout, stderr = run_cli(flow.hostname, args)
+            text = stderr.decode("utf-8", "replace")
+            assert code in CLI_EXIT_CODES, "exit code %r; stderr: %s" % (code, text)
+            assert "unexpected " not in text, "the catch-all message: %s" % text
+            if "--follow" not in args and "--logs" not in args:  # else log lines are on stderr too
+                assert all(line.startswith("kestra: ") for line in text.splitlines()), "a message of many lines: " + text
+            if code == 0 and any(word in args for word in CLI_JSON_OUTPUT):
+                for line in stdout.decode("utf-8").splitlines():
+                    json.loads(line)
+            if code != 0 and "-o" in args:
+                assert not os.path.exists(out_file), "a failed download left %s" % out_file
+            return code
+    return operation
+
+
+def run_cli(url: str, argv: list) -> tuple:
+    """(exit code, stdout bytes, stderr bytes) of ``kestra._main(["--host", url] + argv)``."""
+    out, err = io.BytesIO(), io.BytesIO()
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout = io.TextIOWrapper(out, encoding="utf-8", write_through=True)
+    sys.stderr = io.TextIOWrapper(err, encoding="utf-8", write_through=True)
+    try:
+        code = kestra._main(["--host", url] + list(argv))
+    finally:
+        for wrapper in (sys.stdout, sys.stderr):
+            wrapper.flush()
+            wrapper.detach()  # the BytesIO stays open for getvalue()
+        sys.stdout, sys.stderr = stdout, stderr
+    return code, out.getvalue(), err.getvalue()
+
+
+def fast_command_flow(arguments):
+    """The command line's Flow, with the fuzzer's short timeouts, retries and pauses."""
+    flow = _command_flow(arguments)
+    flow.request_timeout, flow.poll_interval = 1.0, 0.05
+    flow.retry = kestra.RetryPolicy(attempts=2, backoff=0.0, jitter=False, retry_after_cap=0.05)
+    flow._sleep = lambda seconds: time.sleep(min(seconds, 0.05))
+    return flow
+
+
+_command_flow = kestra._command_flow
+kestra._command_flow = fast_command_flow
+CLI_TIMEOUT = ["--timeout", str(TIMEOUT)]
+OPERATIONS.update({
+    "cli execute": cli("execute", NAMESPACE, FLOW_ID, "-i", "team=data", "-i", "size:=3", "-l", "t=#42",
+                       "--json", *CLI_TIMEOUT),
+    "cli execute --no-wait": cli("execute", NAMESPACE, FLOW_ID, "--no-wait"),
+    "cli execute --follow --kill-on-timeout": cli("execute", NAMESPACE, FLOW_ID, "--follow", "--kill-on-timeout",
+                                                  *CLI_TIMEOUT),
+    "cli wait --logs": cli("wait", EXECUTION_ID, "--logs", *CLI_TIMEOUT),
+    "cli status": cli("status", EXECUTION_ID),
+    "cli outputs": cli("outputs", EXECUTION_ID),
+    "cli kill": cli("kill", EXECUTION_ID),
+    "cli logs": cli("logs", EXECUTION_ID, "--min-level", "INFO"),
+    "follow_logs(cli logs --follow)": cli("logs", EXECUTION_ID, "--follow", "--json"),
+    "cli download -o": cli("download", EXECUTION_ID, FILE_URI, "-o", "OUT_FILE"),
+    "cli download": cli("download", EXECUTION_ID, FILE_URI),
+    "cli deploy": cli("deploy", "--json", "FLOW_FILE"),
+    "cli deploy --dry-run": cli("deploy", "--dry-run", "FLOW_FILE"),
+    "cli version": cli("version"),
+})
 
 
 def _no_wait(flow: kestra.Flow) -> kestra.Flow:

@@ -267,6 +267,22 @@ class Session:
         self.step("flows.create.invalid", lambda: flow._make_request(
             "POST", "/api/v1/main/flows", data="id: broken\nnamespace: %s\ntasks: 3\n" % ns, headers=yaml))
 
+        # What `kestra.py deploy` asks: a flow's source, an update, a validation.
+        self.step("flows.get.source", lambda: flow._make_request(
+            "GET", "/api/v1/main/flows/%s/hello" % ns, params={"source": "true"}).json()["revision"])
+        self.step("flows.get.unknown", lambda: flow._make_request(
+            "GET", "/api/v1/main/flows/%s/no_such_flow" % ns, params={"source": "true"}))
+        self.step("flows.update", lambda: flow._make_request(
+            "PUT", "/api/v1/main/flows/%s/hello" % ns, data=hello + "description: updated\n", headers=yaml
+        ).json()["revision"])
+        self.step("flows.update.invalid", lambda: flow._make_request(
+            "PUT", "/api/v1/main/flows/%s/hello" % ns, data=hello + "bogus: 1\n", headers=yaml))
+        self.step("flows.validate", lambda: flow._make_request(
+            "POST", "/api/v1/main/flows/validate", data=hello, headers=yaml).json())
+        self.step("flows.validate.invalid", lambda: flow._make_request(
+            "POST", "/api/v1/main/flows/validate", headers=yaml,
+            data="id: broken\nnamespace: %s\ntasks:\n  - id: t\n    type: io.kestra.no.SuchTask\n" % ns).json())
+
         # A run with inputs and labels, waited on this side: create, follow, logs, outputs.
         self.step("execute.hello.inputs_labels", lambda: flow.execute(
             ns, "hello", {"team": "data", "size": 3}, labels={"ticket": "#42", "team": "data & ops"}))

@@ -20,6 +20,7 @@ import os
 import pathlib
 import re
 import secrets
+import subprocess
 import sys
 import threading
 import time
@@ -786,3 +787,174 @@ def test_ion_file_written_by_kestra_reads_back(server, flows, tmp_path):
     path = flow.download_file(result.execution_id, uri, tmp_path / "rows.ion")
     assert typed(kestra.Kestra.read(path)) == typed(ION_ROWS)
     assert typed(kestra.Kestra.read(path, exact=True)) == typed(ION_ROWS_EXACT)
+
+
+# The command line ##############################################################
+# `python -I kestra.py ...` as a shell step runs it: a subprocess, its credentials
+# from the environment, data on stdout, the rest on stderr, an exit code per outcome.
+
+def run_cli(server, *args, stdin=b"", timeout=RUN_TIMEOUT_S + 60, **environment):
+    """Run the command line of the working tree's kestra.py against the server."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("KESTRA_", "PYTHON"))}
+    env.update(KESTRA_HOSTNAME=server.url, KESTRA_USER=server.user, KESTRA_PASSWORD=server.password)
+    env.update(environment)
+    return subprocess.run([sys.executable, "-I", str(KESTRA_PY)] + [str(arg) for arg in args], input=stdin,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=timeout)
+
+
+def json_lines(data):
+    return [json.loads(line) for line in data.decode("utf-8").splitlines()]
+
+
+def test_cli_deploy_creates_updates_and_leaves_unchanged(server, tmp_path):
+    """`deploy FOLDER` on the suite's own flows, in a namespace of its own: created, then
+    unchanged, then one updated; `--dry-run` of a flow the server refuses names it and
+    the server's reason, and saves nothing."""
+    namespace = "kestra_py.e2e.cli" + secrets.token_hex(4)
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    for path in sorted(FLOWS_DIR.glob("*.yaml")):
+        (folder / path.name).write_text(path.read_text(encoding="utf-8").replace(NAMESPACE_PLACEHOLDER, namespace),
+                                        encoding="utf-8")
+    names = sorted(path.stem for path in folder.glob("*.yaml"))
+    admin = make_flow(server)
+    try:
+        run = run_cli(server, "deploy", "--json", folder)
+        assert run.returncode == 0, run.stderr
+        reports = json_lines(run.stdout)
+        assert [(report["id"], report["result"], report["revision"]) for report in reports] == [
+            (name, "created", 1) for name in names]
+        for name in names:  # the server has each flow, as sent
+            stored = admin._make_request("GET", api_path("flows", namespace, name)).json()
+            assert stored["id"] == name and stored["namespace"] == namespace
+        run = run_cli(server, "deploy", folder)
+        assert run.returncode == 0 and run.stdout == b""
+        assert re.findall(r"unchanged %s\.(\w+)" % re.escape(namespace), run.stderr.decode()) == names
+
+        hello = folder / "hello.yaml"
+        hello.write_text(hello.read_text(encoding="utf-8") + "description: changed by the CLI test\n",
+                         encoding="utf-8")
+        run = run_cli(server, "deploy", "--json", folder)
+        assert run.returncode == 0, run.stderr
+        assert {report["id"]: (report["result"], report["revision"]) for report in json_lines(run.stdout)} == dict(
+            {name: ("unchanged", 1) for name in names}, hello=("updated", 2))
+        stored = admin._make_request("GET", api_path("flows", namespace, "hello")).json()
+        assert stored.get("description") == "changed by the CLI test"
+
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("id: bad\nnamespace: %s\ntasks:\n  - id: t\n    type: io.kestra.no.SuchTask\n" % namespace,
+                       encoding="utf-8")
+        run = run_cli(server, "deploy", "--dry-run", bad, hello)
+        assert run.returncode == 1, run.stderr
+        stderr = run.stderr.decode()
+        assert re.search(r"invalid %s: .*io\.kestra\.no\.SuchTask" % re.escape(str(bad)), stderr), stderr
+        assert "valid %s.hello" % namespace in stderr
+        with pytest.raises(kestra.NotFoundError):
+            admin._make_request("GET", api_path("flows", namespace, "bad"))
+    finally:
+        for name in names:
+            try:
+                admin._make_request("DELETE", api_path("flows", namespace, name))
+            except kestra.KestraError:
+                pass
+
+
+def test_cli_execute_sends_file_and_typed_inputs_and_labels(server, flows, tmp_path):
+    """`execute` with KEY=VALUE, KEY:=JSON and KEY=@PATH inputs (one FILE from stdin) and
+    labels: the server stores them typed, the FILE arrives whole, `--json` tells the end."""
+    payload = tmp_path / "payload.bin"
+    payload.write_bytes(SMALL_PAYLOAD)
+    inputs = [
+        "text=" + SENT_INPUTS["text"], "count:=1234567", "ratio:=3.25", "flag:=false",
+        "moment=2024-04-21T13:43:24.123+02:00", "document:=" + json.dumps(SENT_INPUTS["document"]),
+        "numbers:=[3, 1, 2]", "choice=green & blue", "payload=@%s" % payload, "lib=@-",
+    ]
+    arguments = ["execute", flows.namespace, flows.require("inputs"), "--json", "--timeout", RUN_TIMEOUT_S,
+                 "--kill-on-timeout", "-l", "team=data & ml", "-l", "run=cli"]
+    for item in inputs:
+        arguments += ["-i", item]
+    run = run_cli(server, *arguments, stdin=KESTRA_PY.read_bytes())
+    assert run.returncode == 0, run.stderr
+    document = json.loads(run.stdout)
+    assert document["state"] == "SUCCESS" and document["namespace"] == flows.namespace
+    assert document["url"].startswith(("http://", "https://")) and document["id"] in document["url"]
+    assert document["outputs"]["hash"]["vars"] == {"sha256": hashlib.sha256(SMALL_PAYLOAD).hexdigest(),
+                                                   "size": len(SMALL_PAYLOAD)}
+    flow = make_flow(server)
+    stored = flow.get_execution(document["id"])
+    assert parse_instant(stored["inputs"]["moment"]) == SENT_INPUTS["moment"]
+    assert typed(without(stored["inputs"], "moment", "payload", "lib")) == typed(without(SENT_INPUTS, "moment"))
+    labels = {label["key"]: label["value"] for label in stored.get("labels") or []}
+    assert labels.get("team") == "data & ml" and labels.get("run") == "cli", labels
+
+
+def test_cli_exit_codes_follow_the_final_state(server, flows):
+    """FAILED exits 1, WARNING 3, a timeout 5 (the execution killed with
+    --kill-on-timeout), an unknown flow 2, a wrong password 7: one plain line each."""
+    run = run_cli(server, "execute", flows.namespace, flows.require("fail"), "--quiet")
+    assert run.returncode == 1 and run.stdout == b"", run.stderr
+    run = run_cli(server, "execute", flows.namespace, flows.require("warn"), "--quiet")
+    assert run.returncode == 3, run.stderr
+    run = run_cli(server, "execute", flows.namespace, flows.require("long"), "--timeout", "3", "--kill-on-timeout",
+                  "--json")
+    assert run.returncode == 5, run.stderr
+    execution_id = json.loads(run.stdout)["id"]
+    wait_for_state(make_flow(server), execution_id, {"KILLED"})
+    run = run_cli(server, "execute", flows.namespace, "no_such_flow_here")
+    assert run.returncode == 2 and run.stdout == b""
+    assert b"no_such_flow_here" in run.stderr and len(run.stderr.splitlines()) == 1, run.stderr
+    run = run_cli(server, "status", execution_id, KESTRA_PASSWORD="not-the-password")
+    assert run.returncode == 7 and b"401" in run.stderr and b"not-the-password" not in run.stderr
+
+
+def test_cli_logs_follow_prints_every_line_once_in_order(server, flows):
+    """`execute --no-wait`, then `logs ID --follow`: the 20 lines of the count flow, in
+    order, each once, and the command ends with the execution."""
+    run = run_cli(server, "execute", flows.namespace, flows.require("count"), "--no-wait")
+    assert run.returncode == 0, run.stderr
+    execution_id = run.stdout.decode().strip()
+    run = run_cli(server, "logs", execution_id, "--follow", "--json")
+    assert run.returncode == 0, run.stderr
+    lines = [entry["message"] for entry in json_lines(run.stdout) if entry["message"].startswith("line ")]
+    assert lines == ["line %02d" % number for number in range(1, 21)]
+    run = run_cli(server, "status", execution_id)
+    assert run.returncode == 0 and json.loads(run.stdout)["state"] == "SUCCESS"
+
+
+def test_cli_downloads_and_reads_an_ion_file_kestra_wrote(server, flows, tmp_path):
+    """`download ID URI -o FILE` then `read FILE` (and `read -` from stdin): the rows as
+    JSON Lines, dates as ISO-8601 text, the same rows Kestra.read gives."""
+    flow = make_flow(server)
+    result = flow.execute(flows.namespace, flows.require("ion"), {"rows": ("rows.jsonl", ION_SOURCE)})
+    assert result.status == "SUCCESS", result.error
+    uri = flow.outputs(result.execution_id)["to_ion"]["uri"]
+    path = tmp_path / "rows.ion"
+    run = run_cli(server, "download", result.execution_id, uri, "-o", path)
+    assert run.returncode == 0 and run.stdout == b"", run.stderr
+    run = run_cli(server, "download", result.execution_id, uri)
+    assert run.returncode == 0 and run.stdout == path.read_bytes()
+
+    def as_json(value):
+        if isinstance(value, (datetime.date, datetime.time)):
+            return value.isoformat()
+        raise TypeError(type(value))
+
+    expected = json.loads(json.dumps(ION_ROWS, default=as_json))
+    assert expected[0]["instant"] == "2024-04-21T13:43:24.340000+00:00"
+    run = run_cli(server, "read", path)
+    assert run.returncode == 0, run.stderr
+    assert typed(json_lines(run.stdout)) == typed(expected)
+    run = run_cli(server, "read", "-", stdin=path.read_bytes())
+    assert typed(json_lines(run.stdout)) == typed(expected)
+    run = run_cli(server, "read", path, "--exact")
+    exact = json.loads(json.dumps(kestra.Kestra.read(path, exact=True), default=lambda value: (
+        str(value) if not isinstance(value, (datetime.date, datetime.time)) else value.isoformat())))
+    assert run.returncode == 0 and json_lines(run.stdout) == exact
+
+
+def test_cli_version_names_the_server(server):
+    run = run_cli(server, "version")
+    assert run.returncode == 0, run.stderr
+    document = json.loads(run.stdout)
+    assert document["client"] == kestra.__version__
+    assert document["server"] == server.version_text and document["edition"] == server.edition
