@@ -2721,8 +2721,9 @@ class Flow:
     def _task_outputs(self, execution: Dict[str, Any]) -> Dict[str, Any]:
         task_runs = execution.get("taskRunList") or []
         version = self._version()
-        if version is not None and version >= (2, 0) and not any("outputs" in run for run in task_runs):
-            task_runs = self._stored_outputs(execution["id"])  # 2.0 keeps them apart
+        if version is not None and version >= (2, 0) and not any(run.get("outputs") for run in task_runs):
+            # 2.0 keeps them apart: the task runs have none (GET), or null (follow, create, kill)
+            task_runs = self._stored_outputs(execution["id"])
         outputs = {}  # type: Dict[str, Any]
         repeated = set()
         for run in task_runs:
@@ -2897,16 +2898,15 @@ class _LogStreamReader:
         self.items = queue.Queue()  # type: Any  # ("entry", dict) or ("error", exception)
         self.stopped = False
         self.connection = None  # type: Any
-        self.sent = collections.Counter()  # type: Any  # entries put in ``items``, by _log_key
+        self.sent = set()  # type: Any  # the _log_key of each entry put in ``items``
 
-    def offer(self, entry: Any, this_stream: Any) -> bool:
-        """Whether ``entry``, the latest of a stream or list that replays the stored
-        entries, is new; counted, so that two identical lines are two entries."""
+    def offer(self, entry: Any) -> bool:
+        """Whether ``entry``, of a stream or list that may replay entries already sent,
+        is new. Two lines alike to the microsecond are taken for one."""
         key = _log_key(entry)
-        this_stream[key] += 1
-        if this_stream[key] <= self.sent[key]:
+        if key in self.sent:
             return False
-        self.sent[key] += 1
+        self.sent.add(key)
         return True
 
     def missed_entries(self, still_reading: bool) -> List[Dict[str, Any]]:
@@ -2935,8 +2935,7 @@ class _LogStreamReader:
             self.flow._log_warning("execution %s: the stored logs are not Kestra's list of entries%s "
                                    "(lines the stream missed may be absent)", self.execution_id, self.flow._server_said())
             return left
-        this_list = collections.Counter()  # type: Any
-        return left + [entry for entry in stored if self.offer(entry, this_list)]
+        return left + [entry for entry in stored if self.offer(entry)]
 
     def run(self) -> None:
         import http.client
@@ -2952,7 +2951,6 @@ class _LogStreamReader:
                 if response.status >= 400:
                     flow._raise_for(Response("GET", "logs", response.status, response.reason, response.msg,
                                              response.read()), "following the logs of execution %s" % self.execution_id)
-                this_stream = collections.Counter()  # type: Any
                 for event_id, _, data in _sse_events(response, lambda: self.stopped):
                     if event_id == "progress" and data:
                         entry = json.loads(data)
@@ -2960,7 +2958,7 @@ class _LogStreamReader:
                             raise InvalidResponseError(
                                 "following the logs of execution %s: an entry is %s, where Kestra's API has an "
                                 "object%s" % (self.execution_id, _json_kind(entry), flow._server_said()))
-                        if self.offer(entry, this_stream):
+                        if self.offer(entry):
                             self.items.put(("entry", entry))
             except KestraError as exc:  # before ValueError: InvalidResponseError is one too
                 self.items.put(("error", exc))
@@ -2989,12 +2987,19 @@ class _LogStreamReader:
 
 
 def _log_key(entry: Any) -> str:
-    """What tells two log entries apart, the same in the stream and in the stored list
-    (a store may keep fewer digits of the timestamp: seconds are compared)."""
+    """What tells two log entries apart, the same in the stream and in the stored list.
+    The timestamp is compared to the microsecond: Kestra 2.0 streams an entry with
+    nanoseconds and stores it with microseconds (2026-12-02T12:45:44.358161841Z and
+    .358161Z), and its stream may send one entry both ways."""
     if not isinstance(entry, dict):
         return repr(entry)
     fields = [entry.get(name) for name in ("taskRunId", "attemptNumber", "level", "message", "taskId", "triggerId")]
-    fields.append(str(entry.get("timestamp"))[:19])
+    timestamp = str(entry.get("timestamp"))
+    head, dot, rest = timestamp[:19], timestamp[19:20], timestamp[20:]
+    if dot == ".":
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        timestamp = "%s.%s%s" % (head, (rest[:digits] + "000000")[:6], rest[digits:])
+    fields.append(timestamp)
     return json.dumps(fields, default=str)
 
 
@@ -5643,14 +5648,18 @@ def _check_flow_inputs(flow: Flow, namespace: str, flow_id: str, inputs: Mapping
         return  # the create will say what is wrong (403: may create, not read flows)
     try:
         declared = response.json().get("inputs") or []
-        names = {entry.get("id") or entry.get("name") for entry in declared}
     except (InvalidResponseError, AttributeError):
         return
-    unknown = sorted(set(inputs) - names)
+    if not isinstance(declared, list) or not all(isinstance(entry, dict) for entry in declared):
+        return  # not the shape Kestra gives: no check rather than a wrong one
+    names = [entry.get("id") or entry.get("name") for entry in declared]  # "name" before Kestra 0.15
+    if not all(isinstance(name, str) for name in names):
+        return
+    unknown = sorted(set(inputs) - set(names))
     if unknown:
         raise _UsageError("flow %s.%s has no input %s (its inputs: %s): check -i"
                           % (namespace, flow_id, ", ".join(repr(name) for name in unknown),
-                             ", ".join(sorted(str(name) for name in names)) or "none"))
+                             ", ".join(sorted(names)) or "none"))
 
 
 def _wait_and_report(arguments: Any, flow: _CommandLineFlow, execution_id: str,
@@ -5803,17 +5812,20 @@ def _run_outputs(arguments: Any) -> int:
 
 
 def _run_kill(arguments: Any) -> int:
-    """Exit 0 when the execution is being killed, or had ended already (the server's 409)."""
+    """Exit 0 when the execution is being killed, or had ended already: Kestra 1.3.25
+    answers 202 to killing an ended execution, the 409 of others is taken the same way."""
     flow = _command_flow(arguments)
-    try:
-        flow.kill(arguments.execution_id)
-    except ConflictError:
-        state = _state(flow.get_execution(arguments.execution_id))
-        if state not in _TERMINAL_STATES:
-            raise
-        _say(arguments, "execution %s had already ended %s: nothing to kill" % (arguments.execution_id, state))
-        return 0
-    _say(arguments, "asked the server to kill execution %s" % arguments.execution_id)
+    state = _state(flow.get_execution(arguments.execution_id))
+    if state not in _TERMINAL_STATES:
+        try:
+            flow.kill(arguments.execution_id)
+            _say(arguments, "asked the server to kill execution %s" % arguments.execution_id)
+            return 0
+        except ConflictError:
+            state = _state(flow.get_execution(arguments.execution_id))
+            if state not in _TERMINAL_STATES:
+                raise
+    _say(arguments, "execution %s had already ended %s: nothing to kill" % (arguments.execution_id, state))
     return 0
 
 

@@ -819,6 +819,9 @@ class FakeKestra:
         # Messages the log stream never sends, though they are stored: a real 1.3.25
         # loses a line logged between its read of the stored ones and its subscription.
         self.unstreamed_logs = set()  # type: set
+        # Messages the log stream sends twice, the second time with nanoseconds, as
+        # Kestra 2.0.0-SNAPSHOT's does for entries stored as the stream subscribes.
+        self.restreamed_logs = set()  # type: set
         self.close_streams = False  # streams say "Connection: close", as behind some proxies
         self.url = ""
         self.requests: List[Recorded] = []
@@ -1024,6 +1027,10 @@ class FakeKestra:
                               "histories": [{"state": current, "date": _iso(execution.history[-1][1])}]}}
             if self._v < (2, 0) and run["outputs"] is not None:
                 item["outputs"] = copy.deepcopy(run["outputs"])
+            elif self._v >= (2, 0):
+                # 2.0 keeps outputs apart: null in the create, follow and kill answers,
+                # absent from GET .../executions/{id} (see _do_execution).
+                item["outputs"] = None
             runs.append(item)
         return runs
 
@@ -1500,6 +1507,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         execution = self._execution(tenant, execution_id)
         with self.server.fake._cond:
             document = execution.snapshots[-1]
+        if self.server.fake._v >= (2, 0):
+            document = dict(document, taskRunList=[{key: value for key, value in run.items() if key != "outputs"}
+                                                   for run in document.get("taskRunList") or []])
         self._json(200, document)
 
     def _do_follow(self, tenant: Optional[str], execution_id: str) -> None:
@@ -1583,15 +1593,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 if keep(entry) and entry["message"] not in self.server.fake.unstreamed_logs:
                     self._event("progress", entry, sent)
                     sent += 1
+            for entry in batch:
+                if keep(entry) and entry["message"] in self.server.fake.restreamed_logs:
+                    self._event("progress", dict(entry, timestamp=entry["timestamp"][:-1] + "000417Z"), sent)
+                    sent += 1
 
     def _do_kill(self, tenant: Optional[str], execution_id: str) -> None:
         fake = self.server.fake
         execution = self._execution(tenant, execution_id)
         with fake._cond:
-            if execution.terminal:
-                raise _Reject(409, "Execution %s is already finished (%s)" % (execution_id, execution.state))
-            fake._enter(execution, "KILLED", killed=True)
-            fake._cond.notify_all()
+            if not execution.terminal:  # an ended one is left as it is, and the answer is the same
+                fake._enter(execution, "KILLED", killed=True)  # (1.3.25: 202; 2.0.0-SNAPSHOT: 200)
+                fake._cond.notify_all()
             document = execution.snapshots[-1]
         if fake._v >= (2, 0):
             self._json(200, document)
@@ -1610,8 +1623,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._reply(200, data, "application/octet-stream",
                     {"Content-Disposition": "attachment; filename*=UTF-8''" + urllib.parse.quote(name, safe="")})
 
-    def _flow_yaml(self) -> Tuple[str, str, str]:
-        """(source, namespace, id) of a YAML body; 415 or 422 as the server answers."""
+    def _flow_yaml(self, unknown_keys_ok: bool = False) -> Tuple[str, str, str]:
+        """(source, namespace, id) of a YAML body; 415 or 422 as the server answers.
+        ``unknown_keys_ok``: an unknown top-level key is kept, not refused."""
         recorded = self._recorded
         if (recorded.headers.get("content-type") or "").split(";")[0].strip() != "application/x-yaml":
             raise _Reject(415, "Unsupported Media Type: a flow is sent as application/x-yaml", violation=True)
@@ -1627,7 +1641,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                           "value of type `java.util.ArrayList<io.kestra.core.models.tasks.GenericTask>` from Integer "
                           "value (token `JsonToken.VALUE_NUMBER_INT`)\n at [Source: (StringReader); line: %d, column: 8]"
                           % line)
-        unknown = [key for key in re.findall(r"^([A-Za-z_]\w*):", source, re.M) if key not in FLOW_KEYS]
+        unknown = [key for key in re.findall(r"^([A-Za-z_]\w*):", source, re.M)
+                   if key not in FLOW_KEYS and not unknown_keys_ok]
         if unknown or not found["id"] or not found["namespace"]:
             problem = ('Unrecognized field "%s"' % unknown[0]) if unknown else "flow.id or flow.namespace: must not be null"
             raise _Reject(422, "Invalid entity: %s" % problem)
@@ -1662,7 +1677,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _do_flow_update(self, tenant: Optional[str], namespace: str, flow_id: str) -> None:
         fake = self.server.fake
-        source, body_namespace, body_id = self._flow_yaml()
+        # An update with an unknown key: Kestra 1.3.25 saved it (200), 2.0.0-SNAPSHOT refused it (422).
+        source, body_namespace, body_id = self._flow_yaml(unknown_keys_ok=fake._v < (2, 0))
         if (body_namespace, body_id) != (namespace, flow_id):
             raise _Reject(422, "Invalid entity: flow.id: Illegal flow id update", violation=True)
         with fake._cond:
@@ -1882,7 +1898,8 @@ def test_the_fake_kestra_refuses_what_the_server_refuses():  # a linear script
         assert fake.last_final_event_at is not None and fake.last_final_event_at <= time.monotonic()
         fake.auto_advance = True
 
-        # 5. Kill on 1.3 (tenant and legacy paths): 202 empty, then 409.
+        # 5. Kill on 1.3 (tenant and legacy paths): 202 empty, and 202 again once it has
+        # ended (Kestra 1.3.25 answered so; an older reading of its source said 409).
         fake.add_flow("company.team", "forever", states=("RUNNING",))
         for prefix in (base, "/api/v1/executions"):
             status, _, data = call(fake, "POST", prefix + "/company.team/forever")
@@ -1890,7 +1907,7 @@ def test_the_fake_kestra_refuses_what_the_server_refuses():  # a linear script
             assert call(fake, "DELETE", "%s/%s/kill" % (prefix, forever_id))[::2] == (202, b"")
             status, _, data = call(fake, "GET", "%s/%s" % (prefix, forever_id))
             assert json.loads(data)["state"]["current"] == "KILLED" and "endDate" in json.loads(data)["state"]
-            assert call(fake, "DELETE", "%s/%s/kill" % (prefix, forever_id))[0] == 409
+            assert call(fake, "DELETE", "%s/%s/kill" % (prefix, forever_id))[::2] == (202, b"")
 
         # 6. Refusals the real server makes.
         status, headers, _ = call(fake, "GET", "%s/%s" % (base, execution_id), headers={"Authorization": ""})
@@ -1945,13 +1962,16 @@ def test_the_fake_kestra_refuses_what_the_server_refuses():  # a linear script
         status, _, data = call(fake, "DELETE", "%s/%s/actions/kill" % (base, forever["id"]))
         killed = json.loads(data)
         assert status == 200 and killed["state"]["current"] == "KILLED"
-        assert "outputs" not in killed["taskRunList"][0]
+        assert killed["taskRunList"][0]["outputs"] is None  # as 2.0.0-SNAPSHOT answers: null here, kept apart
+        status, _, data = call(fake, "GET", "%s/%s" % (base, forever["id"]))
+        assert "outputs" not in json.loads(data)["taskRunList"][0]  # and absent from a GET
         status, _, data = call(fake, "GET", "/api/v1/main/outputs/" + forever["id"])
         listing = json.loads(data)
         assert listing[0]["taskId"] == "t1" and listing[0]["inline"] is True
         status, _, data = call(fake, "GET", "/api/v1/main/outputs/%s/%s" % (forever["id"], listing[0]["taskRunId"]))
         assert json.loads(data) == {"vars": {"a": 1}}
-        assert call(fake, "DELETE", "%s/%s/actions/kill" % (base, forever["id"]))[0] == 409
+        status, _, data = call(fake, "DELETE", "%s/%s/actions/kill" % (base, forever["id"]))
+        assert status == 200 and json.loads(data)["state"]["current"] == "KILLED"  # ended: the same answer
         assert fake.violations == [] and fake.errors == [], (fake.violations, fake.errors)
 
     # 9. 0.22: tenant-less paths only.
@@ -4748,6 +4768,17 @@ def test_follow_logs_gives_the_lines_the_stream_missed_last_and_once(no_kestra_e
             assert server.violations == [] and server.errors == []
 
 
+def test_follow_logs_gives_an_entry_the_stream_sends_twice_once(no_kestra_env):
+    # Kestra 2.0.0-SNAPSHOT: line 01 came from the store (...44.358161Z), then live (...44.358161841Z).
+    with FakeKestra(version="2.0.0-SNAPSHOT") as server:
+        server.add_flow("company.team", "twice", logs=[("INFO", "one"), ("INFO", "same"), ("INFO", "same"),
+                                                       ("INFO", "two")])
+        server.restreamed_logs = {"one", "same"}
+        execution_id = client(server, wait_for_completion=False).execute("company.team", "twice").execution_id
+        messages = [entry["message"] for entry in client(server, poll_interval=0.05).follow_logs(execution_id)]
+        assert messages == ["one", "same", "same", "two"]
+
+
 def test_a_text_mode_download_target_is_refused(fake, tmp_path):
     uri = "kestra:///company/team/hello/out.txt"
     fake.add_flow("company.team", "files", files={uri: b"text"})
@@ -6729,6 +6760,16 @@ def test_cli_execute_goes_on_when_the_flow_cannot_be_read(cli_copy, cli_fake):
     assert cli_fake.creates == 1
 
 
+@pytest.mark.parametrize("inputs", ['5', '[{"id": {"id": "x"}}]', '["name"]'])
+def test_cli_execute_goes_on_when_the_flow_answer_has_odd_inputs(cli_copy, cli_fake, inputs):
+    # Found by e2e/fuzz_flow.py: an odd "inputs" in the flow's answer was an "unexpected TypeError".
+    body = ('{"id": "hello", "namespace": "company.team", "inputs": %s}' % inputs).encode()
+    cli_fake.fail("flow", ("body", body, "application/json"))
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "hello", "-i", "name=x", "--no-wait")
+    assert run.returncode == 0, run.stderr
+    assert cli_fake.creates == 1
+
+
 def test_cli_a_reader_that_leaves_early_does_not_change_the_exit_code(cli_copy, cli_fake):
     big = bytes(range(256)) * 4096  # 1 MiB: more than a pipe holds
     cli_fake.add_flow("company.team", "big", states=("RUNNING", "FAILED"),
@@ -6775,6 +6816,7 @@ def test_cli_kill_of_an_ended_execution_says_so_and_exits_0(cli_copy, cli_fake):
     run = run_cli(cli_copy, cli_fake, "kill", execution_id)
     assert run.returncode == 0 and run.stdout == b""
     assert run.stderr.decode() == "kestra: execution %s had already ended SUCCESS: nothing to kill\n" % execution_id
+    assert sent(cli_fake, "kill") == []  # Kestra 1.3.25 would answer 202 to it, as if it had killed something
 
 
 def test_cli_a_disabled_flow_is_a_usage_error(cli_copy, cli_fake):
@@ -6980,6 +7022,17 @@ def test_cli_deploy_tries_every_flow_when_the_server_fails_on_one(cli_copy, cli_
         port = probe.getsockname()[1]
     run = run_cli(cli_copy, cli_fake, "--retries", "0", "--host", "http://127.0.0.1:%d" % port, "deploy", str(tmp_path))
     assert run.returncode == 7 and len(run.stderr.splitlines()) == 1 and b"unreachable" in run.stderr
+
+
+def test_cli_deploy_of_an_update_with_an_unknown_key_is_as_each_server_answers(cli_copy, no_kestra_env, tmp_path):
+    # Kestra 1.3.25 saved an update holding `bogus: 1` (PUT, 200); 2.0.0-SNAPSHOT refused it (422).
+    for version, result, code in (("1.3.25", "updated", 0), ("2.0.0-SNAPSHOT", "failed", 1)):
+        with FakeKestra(version=version) as server:
+            (tmp_path / "a.yml").write_text(FLOW_YAML % ("a", "one"))
+            assert run_cli(cli_copy, server, "deploy", str(tmp_path / "a.yml")).returncode == 0
+            (tmp_path / "a.yml").write_text(FLOW_YAML % ("a", "one") + "bogus: 1\n")
+            run = run_cli(cli_copy, server, "deploy", "--json", str(tmp_path / "a.yml"))
+            assert run.returncode == code and json.loads(run.stdout)["result"] == result, (version, run.stderr)
 
 
 def test_cli_deploy_puts_a_message_of_several_lines_on_one(cli_copy, cli_fake, tmp_path):

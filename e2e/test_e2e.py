@@ -340,6 +340,7 @@ def test_typed_inputs_reach_the_flow(server, flows, tmp_path):
     assert typed(without(stored, "moment", "payload", "lib")) == typed(without(SENT_INPUTS, "moment"))
 
     outputs = flow.outputs(result.execution_id)
+    assert result.outputs == outputs  # execute() gives them whole (2.0 sends them apart, after the end)
     echoed = {key: decoded(value) for key, value in outputs["echo"]["values"].items()}
     assert parse_instant(echoed.pop("moment")) == SENT_INPUTS["moment"]
     assert typed(echoed) == typed(without(SENT_INPUTS, "moment"))
@@ -892,7 +893,9 @@ def test_cli_exit_codes_follow_the_final_state(server, flows):
     """FAILED exits 1, WARNING 3, a timeout 5 (the execution killed with
     --kill-on-timeout), an unknown flow 2, a wrong password 7: one plain line each."""
     run = run_cli(server, "execute", flows.namespace, flows.require("fail"), "--quiet")
-    assert run.returncode == 1 and run.stdout == b"", run.stderr
+    assert run.returncode == 1 and isinstance(json.loads(run.stdout), dict), run.stderr  # the outputs, as ever
+    (line,) = run.stderr.decode().splitlines()
+    assert line.startswith("kestra: execution ") and "ended FAILED" in line and "e2e: this flow fails on purpose" in line
     run = run_cli(server, "execute", flows.namespace, flows.require("warn"), "--quiet")
     assert run.returncode == 3, run.stderr
     run = run_cli(server, "execute", flows.namespace, flows.require("long"), "--timeout", "3", "--kill-on-timeout",
