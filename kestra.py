@@ -5339,6 +5339,8 @@ def _positive_seconds(text: str) -> float:
 
 def _main(argv: Optional[List[str]] = None) -> int:
     """Run the command line (``python kestra.py --help``); returns the exit code."""
+    if sys.stdout is None:  # started with stdout closed (`>&-`): its data goes nowhere, as to /dev/null
+        sys.stdout = open(os.devnull, "w")
     arguments = _parser().parse_args(argv)  # exits 2 on a usage error, with argparse's message
     if arguments.debug:
         import logging
@@ -5347,7 +5349,11 @@ def _main(argv: Optional[List[str]] = None) -> int:
     try:
         return arguments.run(arguments)
     except KeyboardInterrupt:
-        _say_on_stderr("kestra: interrupted")
+        if arguments.command == "execute":  # before the created execution was said: it may exist
+            _say_on_stderr("kestra: interrupted; an execution of %s.%s may have been created: see its executions "
+                           "in the UI" % (arguments.namespace, arguments.flow))
+        else:
+            _say_on_stderr("kestra: interrupted")
         return _EXIT_INTERRUPTED
     except BrokenPipeError:  # `... | head`: the reader has all it wanted
         _silence_stdout()
@@ -5655,6 +5661,12 @@ def _check_flow_inputs(flow: Flow, namespace: str, flow_id: str, inputs: Mapping
     names = [entry.get("id") or entry.get("name") for entry in declared]  # "name" before Kestra 0.15
     if not all(isinstance(name, str) for name in names):
         return
+    files = [entry.get("id") or entry.get("name") for entry in declared if entry.get("type") == "FILE"]
+    for name in files:
+        value = inputs.get(name)
+        if isinstance(value, str) and "://" not in value:
+            raise _UsageError("input %s is a FILE: send one with -i %s=@%s (or give a kestra:/// URI)"
+                              % (name, name, value or "PATH"))
     unknown = sorted(set(inputs) - set(names))
     if unknown:
         raise _UsageError("flow %s.%s has no input %s (its inputs: %s): check -i"
@@ -5970,52 +5982,67 @@ def _flow_identity(source: str) -> tuple:
     return tuple(found) if all(found) else (None, None)
 
 
+_YAML_HEADERS = [("Content-Type", "application/x-yaml")]
+
+
 def _deploy_one(flow: Flow, path: str, source: str, dry_run: bool) -> Dict[str, Any]:
     """Create, update or validate one flow; a report: file, namespace, id, result
     (created, updated, unchanged, valid, invalid or failed), revision, message."""
     namespace, flow_id = _flow_identity(source)
     report = {"file": path, "namespace": namespace, "id": flow_id, "result": "failed", "revision": None,
               "message": None}  # type: Dict[str, Any]
-    yaml_headers = [("Content-Type", "application/x-yaml")]
-    body = source.encode("utf-8")
     if dry_run:
-        response = flow._request("POST", flow._api("flows", "validate"), headers=yaml_headers, body=body)
-        flow._raise_for(response, "validating %s" % path)
-        answer = response.json()
-        if not isinstance(answer, list) or not all(isinstance(entry, dict) for entry in answer):
-            raise InvalidResponseError("validating %s: the answer is not Kestra's list of results%s"
-                                       % (path, flow._server_said()))
-        problems = [str(entry["constraints"]) for entry in answer if entry.get("constraints")]
-        report["result"] = "invalid" if problems else "valid"
-        report["message"] = "; ".join(problems) or None
+        problems = _validation_problems(flow, path, source)
+        report.update(result="invalid" if problems else "valid", message="; ".join(problems) or None)
         return report
-    existing = None
-    if flow_id is not None:
-        response = flow._request("GET", flow._api("flows", namespace, flow_id), params=[("source", "true")])
-        if response.status_code != 404:
-            flow._raise_for(response, "reading flow %s.%s" % (namespace, flow_id))
-            existing = response.json()
-    if isinstance(existing, dict) and existing.get("source") == source:
-        report.update(result="unchanged", revision=existing.get("revision"))
+    stored = _stored_flow(flow, namespace, flow_id) if flow_id is not None else None
+    if stored is not None and stored.get("source") == source:
+        report.update(result="unchanged", revision=stored.get("revision"))
         return report
-    if existing is None:
-        response = flow._request("POST", flow._api("flows"), headers=yaml_headers, body=body)
-        report["result"] = "created"
-        if response.status_code in (409, 422) and flow_id is not None and "already exists" in (_server_message(response) or ""):
-            existing = True  # created meanwhile by someone else: update it
-    if existing is not None:
-        response = flow._request("PUT", flow._api("flows", namespace, flow_id), headers=yaml_headers, body=body)
-        report["result"] = "updated"
+    body = source.encode("utf-8")
+    exists = stored is not None
+    if not exists:
+        response = flow._request("POST", flow._api("flows"), headers=_YAML_HEADERS, body=body)
+        exists = (response.status_code in (409, 422) and flow_id is not None
+                  and "already exists" in (_server_message(response) or ""))  # created meanwhile: update it
+    if exists:
+        response = flow._request("PUT", flow._api("flows", namespace, flow_id), headers=_YAML_HEADERS, body=body)
     if response.status_code in (400, 404, 409, 422):
-        report.update(result="failed", message="the server refused it (%d): %s"
-                      % (response.status_code, _server_message(response) or response.reason))
+        report["message"] = "the server refused it (%d): %s" % (response.status_code,
+                                                                _server_message(response) or response.reason)
         return report
     flow._raise_for(response, "saving %s" % path)
     saved = response.json()
+    report["result"] = "updated" if exists else "created"
     if isinstance(saved, dict):
         report.update(namespace=saved.get("namespace", namespace), id=saved.get("id", flow_id),
                       revision=saved.get("revision"))
     return report
+
+
+def _validation_problems(flow: Flow, path: str, source: str) -> List[str]:
+    """What the server's validation says is wrong with a flow (nothing: valid)."""
+    response = flow._request("POST", flow._api("flows", "validate"), headers=_YAML_HEADERS, body=source.encode("utf-8"))
+    flow._raise_for(response, "validating %s" % path)
+    answer = response.json()
+    if not isinstance(answer, list) or not all(isinstance(entry, dict) for entry in answer):
+        raise InvalidResponseError("validating %s: the answer is not Kestra's list of results%s"
+                                   % (path, flow._server_said()))
+    return [str(entry["constraints"]) for entry in answer if entry.get("constraints")]
+
+
+def _stored_flow(flow: Flow, namespace: str, flow_id: str) -> Optional[Dict[str, Any]]:
+    """The flow as the server has it, with its source; None when it has none."""
+    response = flow._request("GET", flow._api("flows", namespace, flow_id), params=[("source", "true")])
+    if response.status_code == 404:
+        return None
+    what = "reading flow %s.%s" % (namespace, flow_id)
+    flow._raise_for(response, what)
+    stored = response.json()
+    if not isinstance(stored, dict):
+        raise InvalidResponseError("%s: the answer is %s, where Kestra's API has an object%s"
+                                   % (what, _json_kind(stored), flow._server_said()))
+    return stored
 
 
 def _run_version(arguments: Any) -> int:

@@ -6728,6 +6728,8 @@ def test_cli_execute_no_wait_prints_the_id_only(cli_copy, cli_fake):
     (("download", "abc", "kestra:///x", "-o", "."), "download: -o '.' is a folder"),
     (("read", "."), "read: '.' is a folder"),
     (("--host", "not a url", "version"), "must be"),
+    (("execute", "company.team", "hello", "-i", "doc=report.csv"),
+     "input doc is a FILE: send one with -i doc=@report.csv (or give a kestra:/// URI)"),
 ])
 def test_cli_bad_input_exits_2_with_one_line_saying_what_to_do(cli_copy, cli_fake, args, message):
     run = run_cli(cli_copy, cli_fake, *args)
@@ -6808,6 +6810,13 @@ def test_cli_reads_from_named_pipes(cli_copy, cli_fake, tmp_path):
     writer.join(10)
     assert run.returncode == 0, run.stderr
     assert cli_fake.last_execution.received_files["doc"]["sha256"] == hashlib.sha256(b"piped file").hexdigest()
+
+
+def test_cli_with_stdout_closed_keeps_its_exit_code(cli_copy, cli_fake):
+    run = subprocess.run(cli_command(cli_copy, False) + ["execute", "company.team", "hello", "--quiet"],
+                         stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=cli_env(cli_fake), timeout=120,
+                         preexec_fn=lambda: os.close(1))
+    assert run.returncode == 0 and run.stderr == b""
 
 
 def test_cli_kill_of_an_ended_execution_says_so_and_exits_0(cli_copy, cli_fake):
