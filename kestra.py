@@ -94,6 +94,8 @@ class ContextNotFoundError(KestraError, FileNotFoundError):
 # Frame encoding ###############################################################
 # Turns a Python value into the JSON of one frame: strict JSON on one ASCII line,
 # with a documented form for common non-JSON types and an error naming the key.
+# The text is json.dumps's with its default separators (", " and ": "), as the
+# official client writes it: tests that compare a script's output keep passing.
 # ASCII because the Docker task runner decodes each 1,024-byte piece of a line on
 # its own: a character cut in two would arrive as U+FFFD.
 
@@ -104,11 +106,11 @@ if json.encoder.c_make_encoder is not None:
     # One C encoder, built once: no circular-reference markers (values reach it
     # only after _is_plain walked them, so they are acyclic) and no NaN.
     _encode_chunks = json.encoder.c_make_encoder(
-        None, None, _json_string, None, ":", ",", False, False, False
+        None, None, _json_string, None, ": ", ", ", False, False, False
     )
 else:  # pragma: no cover - CPython always has the C accelerator
     _encoder = json.JSONEncoder(
-        ensure_ascii=True, allow_nan=False, check_circular=False, separators=(",", ":")
+        ensure_ascii=True, allow_nan=False, check_circular=False, separators=(", ", ": ")
     )
 
     def _encode_chunks(value: Any, indent_level: int) -> Any:
@@ -329,14 +331,30 @@ def _container_to_json(value: Any, path: Optional[tuple], active: set) -> Any:
 
 
 def _json_key(key: Any, path: Optional[tuple]) -> str:
+    """A key as JSON text: an str, or as json.dumps (and so the official client) writes
+    a number, a bool or None (1 -> "1", True -> "true", None -> "null")."""
     if isinstance(key, enum.Enum) and isinstance(key.value, str):
         return key.value
     if isinstance(key, str):
         return str.__str__(key)
+    if key is True or key is False or key is None:
+        return "true" if key is True else "false" if key is False else "null"
+    if isinstance(key, int):
+        return int.__repr__(key)
+    if isinstance(key, float):
+        if key != key:
+            return "NaN"
+        if key in (_INF, -_INF):
+            return "Infinity" if key > 0 else "-Infinity"
+        return float.__repr__(key)
     raise KestraError(
-        "%s has the key %r of type %s; keys must be strings. Use str(key) if you "
-        "meant it as text." % (_where(path), key, _type_name(key))
+        "%s has the key %r of type %s; keys must be strings (or numbers, bools and None, "
+        "written as JSON writes them). Use str(key) if you meant it as text."
+        % (_where(path), key, _type_name(key))
     )
+
+
+_INF = float("inf")
 
 
 def _other_to_json(value: Any, path: Optional[tuple], active: set) -> Any:
@@ -690,7 +708,7 @@ class Kestra:
     def format(map_: Mapping[str, Any]) -> str:
         """The frame for ``map_``: ``::`` + strict one-line JSON + ``::``.
 
-        Example: ``Kestra.format({"outputs": {"a": 1}}) == '::{"outputs":{"a":1}}::'``
+        Example: ``Kestra.format({"outputs": {"a": 1}}) == '::{"outputs": {"a": 1}}::'``
         """
         return _frame(map_)
 
@@ -1145,14 +1163,31 @@ def _log_level(levelno: int) -> str:
     return _LOWEST_LOG_LEVEL
 
 
-def _log_frame(levelno: int, message: str) -> str:
-    # Built by hand: a log frame is always the same two fields, and this is the
+def _log_frame(levelno: int, message: str, created: float) -> str:
+    # Built by hand: a log frame is always the same three fields, and this is the
     # hot path of every logging call.
     encoded = _json_string(message)
     if "\\ud" in encoded and _surrogate_problem(message):
         # A log line must not be lost over its content: show surrogates as \udXXX.
         encoded = _json_string(message.encode("utf-8", "backslashreplace").decode("utf-8"))
-    return '::{"logs":[{"level":"%s","message":%s}]}::' % (_log_level(levelno), encoded)
+    return '::{"logs": [{"level": "%s", "message": %s, "timestamp": "%s"}]}::' % (
+        _log_level(levelno), encoded, _log_timestamp(created))
+
+
+_log_second = [(-1, "")]  # the last whole second formatted, and its text: one tuple, swapped whole
+
+
+def _log_timestamp(created: float) -> str:
+    """``created`` (seconds since the epoch, as LogRecord.created) in UTC, ISO-8601 with
+    milliseconds and Z: 2020-03-20T14:12:46.000Z. Kestra ignores the field; log
+    systems reading the JSON use it."""
+    millis = int(created * 1000.0 + 1e-4)  # the epsilon: 0.123 s is not 122.99999 ms
+    second, millis = divmod(millis, 1000)
+    cached_second, text = _log_second[0]
+    if cached_second != second:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _log_second[0] = (second, text)
+    return "%s.%03dZ" % (text, millis)
 
 
 _logging_names = {}  # type: Dict[str, Any]
@@ -1176,7 +1211,7 @@ def _logging_classes() -> Dict[str, Any]:
         """
 
         def format(self, record: logging.LogRecord) -> str:
-            return _log_frame(record.levelno, super().format(record))
+            return _log_frame(record.levelno, super().format(record), record.created)
 
     class KestraHandler(logging.Handler):
         """A logging handler that sends each record to Kestra as a log entry.
@@ -1195,7 +1230,7 @@ def _logging_classes() -> Dict[str, Any]:
             try:
                 text = self.format(record)
                 if not isinstance(self.formatter, JsonFormatter):
-                    text = _log_frame(record.levelno, text)
+                    text = _log_frame(record.levelno, text, record.created)
                 _write_frame(text)
             except RecursionError:
                 raise
@@ -1211,7 +1246,7 @@ def _logging_classes() -> Dict[str, Any]:
                  stack_info: bool = False, stacklevel: int = 1) -> None:
             if not (exc_info or stack_info or extra is not None) and self._frames_only(level):
                 try:
-                    _write_frame(_log_frame(level, _log_message(msg, args)))
+                    _write_frame(_log_frame(level, _log_message(msg, args), time.time()))
                     return
                 except Exception:  # logging's own path, below, reports it the logging way
                     pass

@@ -102,6 +102,18 @@ def check_accepted(frame):
     for entry in frame.get("logs", []):
         assert entry["level"] in SERVER_LOG_LEVELS
         assert isinstance(entry["message"], str)
+        # Kestra ignores it; the official client's test_logger expects it (issue 12).
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["timestamp"]), entry
+
+
+def without_timestamps(frame):
+    """``frame`` without its log entries' timestamps (checked by check_accepted), so that
+    tests compare what they are about; test_log_entries_carry_their_creation_time
+    checks the values."""
+    if "logs" in frame:
+        frame = dict(frame, logs=[{key: value for key, value in entry.items() if key != "timestamp"}
+                                  for entry in frame["logs"]])
+    return frame
 
 
 def read_like_server(output):
@@ -114,7 +126,7 @@ def read_like_server(output):
         if match:
             frame = strict_json(match.group(1))
             check_accepted(frame)
-            frames.append(frame)
+            frames.append(without_timestamps(frame))
         else:
             plain.append(line)
     return frames, plain
@@ -218,8 +230,23 @@ def unsendable(value):
     if isinstance(value, list):
         return any(unsendable(item) for item in value)
     if isinstance(value, dict):
-        return any(not isinstance(key, str) or unsendable(key) or unsendable(item) for key, item in value.items())
+        keys = [json_key(key) for key in value]
+        return len(set(keys)) < len(keys) or any(unsendable(key) or unsendable(item) for key, item in value.items())
     return False
+
+
+def json_key(key):
+    """The text json.dumps (the official client) writes for a dict key."""
+    return next(iter(json.loads(json.dumps({key: 0}))))
+
+
+def json_keyed(value):
+    """``value`` with its dict keys as JSON writes them (1 -> "1", True -> "true")."""
+    if isinstance(value, dict):
+        return {json_key(key): json_keyed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [json_keyed(item) for item in value]
+    return value
 
 
 @pytest.fixture(autouse=True)
@@ -2057,8 +2084,45 @@ def test_the_file_works_copied_alone_next_to_a_script(tmp_path):
 # Frame encoding ###############################################################
 
 
-def test_format_is_the_frame_of_compact_ascii_json():
-    assert Kestra.format({"outputs": {"a": 1, "b": "é"}}) == '::{"outputs":{"a":1,"b":"\\u00e9"}}::'
+def test_log_entries_carry_their_creation_time():
+    record = logging.LogRecord("name", logging.DEBUG, "/path/file.py", 10, "%d: %s", (1, "hello"), None)
+    record.created, record.msecs = 1584713566, 123  # msecs disagrees: created is the time
+    assert kestra.JsonFormatter().format(record) == (
+        '::{"logs": [{"level": "DEBUG", "message": "1: hello", "timestamp": "2020-03-20T14:12:46.000Z"}]}::')
+    for created, text in ((1584713566.123, "2020-03-20T14:12:46.123Z"), (1584713566.9999, "2020-03-20T14:12:46.999Z"),
+                          (0.5, "1970-01-01T00:00:00.500Z"), (1584713567.0, "2020-03-20T14:12:47.000Z")):
+        record.created = created
+        assert json.loads(kestra.JsonFormatter().format(record)[2:-2])["logs"][0]["timestamp"] == text
+    # Through the logger (its fast path) and through logging's own path (a filter on the logger).
+    for with_filter in (False, True):
+        logger = Kestra.logger()
+        if with_filter:
+            logger.addFilter(lambda record: True)
+        with captured() as output:
+            before = time.time()
+            logger.warning("now")
+            after = time.time()
+        logger.filters[:] = []
+        (line,) = output().splitlines()
+        stamp = json.loads(line[2:-2])["logs"][0]["timestamp"]
+        moment = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+        assert math.floor(before * 1000) <= moment.timestamp() * 1000 + 1e-6 and moment.timestamp() <= after, (
+            before, stamp, after)
+
+
+def test_format_is_the_official_clients_text():
+    # json.dumps with its defaults: ", " and ": ", ASCII (issue 12).
+    assert Kestra.format({"outputs": {"a": 1, "b": "é"}}) == '::{"outputs": {"a": 1, "b": "\\u00e9"}}::'
+
+
+@PROPERTY
+@given(st.dictionaries(clean_texts | st.integers() | st.booleans() | st.none(), json_values, max_size=5))
+def test_property_format_equals_the_official_clients_for_any_json_map(value):
+    # The official client writes "::" + json.dumps(map) + "::". The exceptions (NaN,
+    # surrogates, non-JSON types) are refused here and tested elsewhere.
+    keys = [json_key(key) for key in value]
+    assume(len(set(keys)) == len(keys))
+    assert Kestra.format({"outputs": value}) == "::" + json.dumps({"outputs": value}) + "::"
 
 
 @pytest.mark.parametrize("text", ["a\nb", "a\rb", "a\u2028b", "a\u2029b", "a\x85b", "tab\there"])
@@ -2074,7 +2138,7 @@ def test_frame_markers_inside_strings_are_sent_as_they_are():
     # string neither end a frame nor start one.
     value = {"x}::": "a}::b::{c", "y": "::{", "z": "}::"}
     frame = Kestra.format({"outputs": value})
-    assert frame == '::{"outputs":{"x}::":"a}::b::{c","y":"::{","z":"}::"}}::'
+    assert frame == '::{"outputs": {"x}::": "a}::b::{c", "y": "::{", "z": "}::"}}::'
     assert frames_of(frame) == [{"outputs": value}]
 
 
@@ -2185,10 +2249,27 @@ def test_non_finite_numbers_raise_naming_the_key(value, where):
     assert output() == ""
 
 
-@pytest.mark.parametrize("key", [1, 1.5, True, None, (1, 2), Level.HIGH])
-def test_keys_that_are_not_strings_raise(key):
+@pytest.mark.parametrize("key, text", [(1, "1"), (-2**70, "-1180591620717411303424"), (1.5, "1.5"),
+                                       (float("nan"), "NaN"), (float("-inf"), "-Infinity"), (True, "true"),
+                                       (False, "false"), (None, "null"), (Level.HIGH, "3")])
+def test_keys_that_are_numbers_bools_or_none_are_written_as_json_writes_them(key, text):
+    # As json.dumps does, and so the official client: {1: "a"} is sent as {"1": "a"}.
+    with captured() as output:
+        Kestra.outputs({"nested": {key: 1}})
+    assert output() == "::" + json.dumps({"outputs": {"nested": {key: 1}}}) + "::\n"
+    assert frames_of(output()) == [{"outputs": {"nested": {text: 1}}}]
+
+
+@pytest.mark.parametrize("key", [(1, 2), b"k", frozenset(), object()])
+def test_keys_of_other_types_raise(key):
     with captured() as output, pytest.raises(KestraError, match="keys must be strings"):
         Kestra.outputs({"nested": {key: 1}})
+    assert output() == ""
+
+
+def test_keys_that_become_the_same_json_text_raise():
+    with captured() as output, pytest.raises(KestraError, match="two keys that both become '1' in JSON"):
+        Kestra.outputs({"nested": {1: "a", "1": "b"}})
     assert output() == ""
 
 
@@ -2360,7 +2441,7 @@ def test_property_a_value_is_sent_exactly_or_refused(value):
             assert output() == ""
             return
     assert not unsendable(value), "sent an unsendable value"
-    assert_same([{"outputs": {"v": value}}], frames_of(output()))
+    assert_same([{"outputs": {"v": json_keyed(value)}}], frames_of(output()))
 
 
 # Frame writing ################################################################
@@ -2452,7 +2533,7 @@ def test_printed_text_and_frames_keep_their_order():
     )
     kinds = []
     for line in java_lines(probe.stdout.decode()):
-        kinds.append(line if not line.startswith("::") else json.dumps(strict_json(line[2:-2])))
+        kinds.append(line if not line.startswith("::") else json.dumps(without_timestamps(strict_json(line[2:-2]))))
     assert kinds == [
         "one", '{"outputs": {"a": 1}}', "two",
         '{"logs": [{"level": "ERROR", "message": "e"}]}', "three",
@@ -2681,7 +2762,7 @@ def test_a_sigterm_handler_that_logs_during_a_big_frame_neither_hangs_nor_garble
     assert frames == [
         {"logs": [{"level": "WARN", "message": "stopping"}]}, {"outputs": {"interrupted": True}}
     ]
-    assert len(plain) == 1 and plain[0].startswith('::{"outputs":{"big":"xxx')  # cut, and ended
+    assert len(plain) == 1 and plain[0].startswith('::{"outputs": {"big": "xxx')  # cut, and ended
 
 
 def test_a_full_non_blocking_pipe_is_waited_for():
