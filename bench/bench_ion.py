@@ -171,14 +171,33 @@ def measure(python: str, code: str, path: str, repeat: int) -> tuple:
     return results[0][0], min(seconds for _, seconds, _ in results), max(peak for _, _, peak in results)
 
 
+# Runs the command in argv[1:] as a grandchild and writes its peak RSS (ru_maxrss, KiB)
+# as the last line of stderr. A child's ru_maxrss counts the memory of the process it was
+# forked from, which here is small: measured from this process, it would be at least this
+# process's own size (the fake server and test modules of run.py, say).
+PEAK_OF_CHILD = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(sys.argv[1], sys.argv[1:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+sys.stderr.write("\\npeak KiB %d\\n" % usage.ru_maxrss)
+sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+"""
+
+
 def measure_cli(path: str, repeat: int, *options: str) -> tuple:
     """(rows, best seconds, highest peak KiB) of ``python -I kestra.py read PATH``: the
-    rows are the JSON lines it wrote, the peak is the child's own maximum RSS."""
+    rows are the JSON lines it wrote, the peak is its own maximum RSS (ru_maxrss)."""
     results = []
+    command = [sys.executable, "-I", "-S", "-c", PEAK_OF_CHILD,
+               sys.executable, "-I", os.path.join(HERE, "kestra.py"), "read", path] + list(options)
     for _ in range(repeat):
         started = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-I", os.path.join(HERE, "kestra.py"), "read", path] + list(options),
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         lines, last = 0, b"\n"
         while True:
             chunk = child.stdout.read(1 << 20)
@@ -187,14 +206,14 @@ def measure_cli(path: str, repeat: int, *options: str) -> tuple:
             lines += chunk.count(b"\n")
             last = chunk[-1:]
         errors = child.stderr.read()
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else status
+        status = child.wait()
         seconds = time.perf_counter() - started
         child.stdout.close()
         child.stderr.close()
-        if status != 0 or last != b"\n":
+        errors, _, peak = errors.rpartition(b"\npeak KiB ")
+        if status != 0 or last != b"\n" or not peak.strip().isdigit():
             raise RuntimeError("kestra.py read failed (%r): %s" % (status, errors[-2000:].decode(errors="replace")))
-        results.append((lines, seconds, usage.ru_maxrss))
+        results.append((lines, seconds, int(peak)))
     return results[0][0], min(seconds for _, seconds, _ in results), max(peak for _, _, peak in results)
 
 
