@@ -12,7 +12,7 @@ When a Kestra server answers ``GET /api/v1/configs`` at ``KESTRA_E2E_URL`` (defa
 http://127.0.0.1:28080, user ``KESTRA_E2E_USER`` / ``KESTRA_E2E_PASSWORD``, default
 admin@kestra.io / Admin1234), it also times ``execute()`` of a one-task flow there, for both
 clients, each run in a process of its own: the flow is created in a namespace of its own
-and deleted afterwards. Without a server, that row says "no server".
+and deleted afterwards (its executions stay). Without a server, that row says "no server".
 
 ``--quick`` takes fewer rounds and smaller sizes (100,000 Ion rows, a 256 MiB upload) and
 leaves out the official client's slowest case, its read of binary Ion: under two minutes
