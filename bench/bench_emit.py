@@ -78,7 +78,8 @@ def run_quietly(command: list) -> float:
     return time.perf_counter() - started
 
 
-def startup(official: str, rounds: int) -> None:
+def startup_medians(official: str, rounds: int) -> dict:
+    """Median wall-clock seconds of each start-up variant (STARTUP, and "official kestra")."""
     commands = {name: [sys.executable] + args for name, args in STARTUP.items()}
     commands["official kestra"] = [official] + OFFICIAL_STARTUP
     for command in commands.values():  # compile .pyc files before timing
@@ -87,12 +88,16 @@ def startup(official: str, rounds: int) -> None:
     for _ in range(rounds):
         for name, command in commands.items():
             timings[name].append(run_quietly(command))
-    bare = statistics.median(timings["bare json + sys.stdout"])
+    return {name: statistics.median(values) for name, values in timings.items()}
+
+
+def startup(official: str, rounds: int) -> None:
+    medians = startup_medians(official, rounds)
+    bare = medians["bare json + sys.stdout"]
     print("\n## Start-up (median of %d runs, wall clock)" % rounds)
-    for name, values in timings.items():
-        median = statistics.median(values)
+    for name, median in medians.items():
         print("  %-24s %7.1f ms   %.2fx the bare script" % (name, median * 1000, median / bare))
-    ratio = statistics.median(timings["kestra.py"]) / bare
+    ratio = medians["kestra.py"] / bare
     print("  target: kestra.py <= 1.3x the bare script -> %.2fx, %s" % (ratio, "met" if ratio <= 1.3 else "MISSED"))
 
 
@@ -159,7 +164,9 @@ def check_the_official_is_the_official(official: str) -> None:
         raise RuntimeError("the official venv imports kestra from %s" % where)
 
 
-def rates(official: str, rounds: int, count: int, reader: str) -> None:
+def rate_medians(official: str, rounds: int, count: int, reader: str) -> dict:
+    """Median calls per second of each variant: "outputs: kestra.py", "outputs: official",
+    "outputs: json + os.write floor", "logger: kestra.py", "logger: official"."""
     variants = {
         "outputs: kestra.py": (sys.executable, OURS_SETUP, OUTPUTS),
         "outputs: official": (official, OFFICIAL_SETUP, OUTPUTS),
@@ -171,7 +178,11 @@ def rates(official: str, rounds: int, count: int, reader: str) -> None:
     for _ in range(rounds):
         for name, (python, setup, call) in variants.items():
             results[name].append(throughput(python, setup, call, count, reader))
-    medians = {name: statistics.median(values) for name, values in results.items()}
+    return {name: statistics.median(values) for name, values in results.items()}
+
+
+def rates(official: str, rounds: int, count: int, reader: str) -> None:
+    medians = rate_medians(official, rounds, count, reader)
     print("\n## Calls per second, %d calls, stdout a pipe read by %s (median of %d)"
           % (count, "`wc -l`" if reader == "wc" else "a Python loop", rounds))
     for name, value in medians.items():

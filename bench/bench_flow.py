@@ -101,6 +101,36 @@ def upload_peak_mib(fake: FakeKestra, python: str, code: str, path: str) -> floa
     return int(child.stdout.split()[-1]) / 1024.0
 
 
+def started_fake() -> FakeKestra:
+    """The fake Kestra both clients run against (use it as a context manager): the flow
+    bench.wait ends when the benchmark says so, bench.upload takes a FILE input "doc"."""
+    fake = FakeKestra()
+    fake.auto_advance = False
+    fake.add_flow("bench", "wait", states=("RUNNING", "SUCCESS"))
+    fake.add_flow("bench", "upload", inputs={"doc": "FILE"})
+    return fake
+
+
+def client_wait_lags(fake: FakeKestra, official: str, runs: int) -> dict:
+    """{"kestra.py": lags, "official": lags}, each sorted, in seconds."""
+    return {name: sorted(wait_lags(fake, python, code, runs))
+            for name, python, code in (("kestra.py", sys.executable, script(OURS_WAIT)),
+                                       ("official", official, script(OFFICIAL_WAIT)))}
+
+
+def client_upload_peaks(fake: FakeKestra, official: str, size: int) -> tuple:
+    """(kestra.py's peak MiB, the official's peak MiB or NaN if it failed, the bytes the
+    server received last) for an upload of a sparse file of ``size`` bytes."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "big.bin")
+        with open(path, "wb") as file:
+            file.truncate(size)
+        ours = upload_peak_mib(fake, sys.executable, script(OURS_UPLOAD), path)
+        theirs = upload_peak_mib(fake, official, script(OFFICIAL_UPLOAD), path)
+    received = fake.last_execution.received_files.get("doc", {}) if fake.last_execution else {}
+    return ours, theirs, received.get("size")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--official", default="2.0.0", help="official kestra version from PyPI")
@@ -110,33 +140,21 @@ def main() -> None:
     official = official_python(options.official)
     print("# kestra.py Flow benchmark: Python %s, official kestra %s, %d CPUs"
           % (sys.version.split()[0], options.official, os.cpu_count() or 0))
-    with FakeKestra() as fake:
-        fake.auto_advance = False
-        fake.add_flow("bench", "wait", states=("RUNNING", "SUCCESS"))
-        fake.add_flow("bench", "upload", inputs={"doc": "FILE"})
+    with started_fake() as fake:
         print("\n## Wait lag: execution ended -> execute() returned (%d runs each)" % options.runs)
         results = {}
-        for name, python, code in (("kestra.py", sys.executable, script(OURS_WAIT)),
-                                   ("official", official, script(OFFICIAL_WAIT))):
-            lags = sorted(wait_lags(fake, python, code, options.runs))
+        for name, lags in client_wait_lags(fake, official, options.runs).items():
             results[name] = statistics.median(lags)
             print("  %-10s median %7.3f s   min %7.3f s   max %7.3f s" % (name, results[name], lags[0], lags[-1]))
         target = results["kestra.py"]
         print("  target: kestra.py median <= 0.1 s -> %.3f s, %s" % (target, "met" if target <= 0.1 else "MISSED"))
 
-        size = int(options.upload_gib * (1 << 30))
-        with tempfile.TemporaryDirectory() as folder:
-            path = os.path.join(folder, "big.bin")
-            with open(path, "wb") as file:
-                file.truncate(size)
-            print("\n## Upload of a %.2f GiB FILE input: peak RSS of the client process (VmHWM)" % options.upload_gib)
-            ours = upload_peak_mib(fake, sys.executable, script(OURS_UPLOAD), path)
-            theirs = upload_peak_mib(fake, official, script(OFFICIAL_UPLOAD), path)
-            received = fake.last_execution.received_files.get("doc", {}) if fake.last_execution else {}
-            print("  %-10s %8.1f MiB" % ("kestra.py", ours))
-            print("  %-10s %8.1f MiB%s" % ("official", theirs, "" if theirs == theirs else " (failed)"))
-            print("  last upload received by the server: %s bytes" % received.get("size"))
-            print("  target: kestra.py <= 64 MiB -> %.1f MiB, %s" % (ours, "met" if ours <= 64 else "MISSED"))
+        print("\n## Upload of a %.2f GiB FILE input: peak RSS of the client process (VmHWM)" % options.upload_gib)
+        ours, theirs, received = client_upload_peaks(fake, official, int(options.upload_gib * (1 << 30)))
+        print("  %-10s %8.1f MiB" % ("kestra.py", ours))
+        print("  %-10s %8.1f MiB%s" % ("official", theirs, "" if theirs == theirs else " (failed)"))
+        print("  last upload received by the server: %s bytes" % received)
+        print("  target: kestra.py <= 64 MiB -> %.1f MiB, %s" % (ours, "met" if ours <= 64 else "MISSED"))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(HERE, "bench"))
@@ -170,14 +171,33 @@ def measure(python: str, code: str, path: str, repeat: int) -> tuple:
     return results[0][0], min(seconds for _, seconds, _ in results), max(peak for _, _, peak in results)
 
 
+# Runs the command in argv[1:] as a grandchild and writes its peak RSS (ru_maxrss, KiB)
+# as the last line of stderr. A child's ru_maxrss counts the memory of the process it was
+# forked from, which here is small: measured from this process, it would be at least this
+# process's own size (the fake server and test modules of run.py, say).
+PEAK_OF_CHILD = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(sys.argv[1], sys.argv[1:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+sys.stderr.write("\\npeak KiB %d\\n" % usage.ru_maxrss)
+sys.exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+"""
+
+
 def measure_cli(path: str, repeat: int, *options: str) -> tuple:
     """(rows, best seconds, highest peak KiB) of ``python -I kestra.py read PATH``: the
-    rows are the JSON lines it wrote, the peak is the child's own maximum RSS."""
+    rows are the JSON lines it wrote, the peak is its own maximum RSS (ru_maxrss)."""
     results = []
+    command = [sys.executable, "-I", "-S", "-c", PEAK_OF_CHILD,
+               sys.executable, "-I", os.path.join(HERE, "kestra.py"), "read", path] + list(options)
     for _ in range(repeat):
         started = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-I", os.path.join(HERE, "kestra.py"), "read", path] + list(options),
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         lines, last = 0, b"\n"
         while True:
             chunk = child.stdout.read(1 << 20)
@@ -186,15 +206,49 @@ def measure_cli(path: str, repeat: int, *options: str) -> tuple:
             lines += chunk.count(b"\n")
             last = chunk[-1:]
         errors = child.stderr.read()
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else status
+        status = child.wait()
         seconds = time.perf_counter() - started
         child.stdout.close()
         child.stderr.close()
-        if status != 0 or last != b"\n":
+        errors, _, peak = errors.rpartition(b"\npeak KiB ")
+        if status != 0 or last != b"\n" or not peak.strip().isdigit():
             raise RuntimeError("kestra.py read failed (%r): %s" % (status, errors[-2000:].decode(errors="replace")))
-        results.append((lines, seconds, usage.ru_maxrss))
+        results.append((lines, seconds, int(peak)))
     return results[0][0], min(seconds for _, seconds, _ in results), max(peak for _, _, peak in results)
+
+
+def readers(official: str) -> tuple:
+    """(name, python, script) of each in-process reader, in the order they are measured."""
+    return (
+        ("kestra.py read", sys.executable, OURS_READ.format(here=HERE)),
+        ("kestra.py iter_read", sys.executable, OURS_ITER_READ.format(here=HERE)),
+        ("official read", official, OFFICIAL_READ),
+        ("amazon.ion stream", official, AMAZON_ION_STREAM),
+    )
+
+
+CLI_READS = (("CLI read", ()), ("CLI read --exact", ("--exact",)))
+
+
+def file_figures(path: str, size: int, repeat: int, chosen_readers: tuple, cli_reads: tuple = CLI_READS,
+                 report: Any = None) -> dict:
+    """{name: (rows/s, best seconds, peak MiB)} of each reader and command line read of
+    the file at ``path``, which holds ``size`` rows; ``report(name, figures)`` is called
+    after each one. Raises RuntimeError when one does not read every row."""
+    figures = {}
+
+    def record(name: str, rows: int, seconds: float, peak_kib: int) -> None:
+        if rows != size:
+            raise RuntimeError("%s read %d rows of %d" % (name, rows, size))
+        figures[name] = (size / seconds, seconds, peak_kib / 1024.0)
+        if report is not None:
+            report(name, figures[name])
+
+    for name, python, code in chosen_readers:
+        record(name, *measure(python, code, path, repeat))
+    for name, flags in cli_reads:
+        record(name, *measure_cli(path, repeat, *flags))
+    return figures
 
 
 def main() -> None:
@@ -207,12 +261,10 @@ def main() -> None:
     sizes = [int(size) for size in options.rows.split(",")]
     print("# kestra.py Ion reading benchmark: Python %s, official kestra %s, %d CPUs"
           % (sys.version.split()[0], options.official, os.cpu_count() or 0))
-    readers = (
-        ("kestra.py read", sys.executable, OURS_READ.format(here=HERE)),
-        ("kestra.py iter_read", sys.executable, OURS_ITER_READ.format(here=HERE)),
-        ("official read", official, OFFICIAL_READ),
-        ("amazon.ion stream", official, AMAZON_ION_STREAM),
-    )
+
+    def report(name: str, figure: tuple) -> None:
+        print("  %-21s %10.0f rows/s   %8.1f s   peak RSS %8.1f MiB" % ((name,) + figure))
+
     verdicts = []
     with tempfile.TemporaryDirectory() as folder:
         for size in sizes:
@@ -222,32 +274,18 @@ def main() -> None:
                 repeat = options.repeat if size <= 200000 else 1
                 print("\n## %d rows, Ion %s (%.1f MiB), best of %d run(s)"
                       % (size, form, os.path.getsize(path) / 1048576.0, repeat))
-                figures = {}
-                for name, python, code in readers:
-                    rows, seconds, peak = measure(python, code, path, repeat)
-                    if rows != size:
-                        raise RuntimeError("%s read %d rows of %d" % (name, rows, size))
-                    figures[name] = (size / seconds, peak / 1024.0)
-                    print("  %-21s %10.0f rows/s   %8.1f s   peak RSS %8.1f MiB"
-                          % (name, size / seconds, seconds, peak / 1024.0))
-                for name, flags in (("CLI read", ()), ("CLI read --exact", ("--exact",))):
-                    rows, seconds, peak = measure_cli(path, repeat, *flags)
-                    if rows != size:
-                        raise RuntimeError("%s wrote %d lines for %d rows" % (name, rows, size))
-                    figures[name] = (size / seconds, peak / 1024.0)
-                    print("  %-21s %10.0f rows/s   %8.1f s   peak RSS %8.1f MiB"
-                          % (name, size / seconds, seconds, peak / 1024.0))
+                figures = file_figures(path, size, repeat, readers(official), report=report)
                 speed = figures["kestra.py read"][0] / figures["official read"][0]
                 raw = figures["kestra.py iter_read"][0] / figures["amazon.ion stream"][0]
                 print("  kestra.py read is %.2fx the official read; iter_read is %.2fx amazon.ion's streaming"
                       " reader, which leaves its values unconverted" % (speed, raw))
                 verdicts.append(("%d rows, %s: read >= 3x the official" % (size, form), speed >= 3, "%.2fx" % speed))
                 if size >= 1000000:
-                    peak = figures["kestra.py iter_read"][1]
+                    peak = figures["kestra.py iter_read"][2]
                     verdicts.append(("%d rows, %s: iter_read peak RSS <= 64 MiB" % (size, form), peak <= 64,
                                      "%.1f MiB" % peak))
-                    for name in ("CLI read", "CLI read --exact"):
-                        peak = figures[name][1]
+                    for name, _flags in CLI_READS:
+                        peak = figures[name][2]
                         verdicts.append(("%d rows, %s: %s peak RSS <= 64 MiB" % (size, form, name), peak <= 64,
                                          "%.1f MiB" % peak))
                 os.remove(path)
