@@ -1891,15 +1891,24 @@ def _connection(url: str, timeout: float, tls: Any) -> tuple:
     proxy_url = urllib.request.getproxies().get(parts.scheme)
     if proxy_url and not urllib.request.proxy_bypass(host):
         proxy = urllib.parse.urlsplit(proxy_url if "://" in proxy_url else "http://" + proxy_url)
+        try:
+            proxy_host, proxy_port = proxy.hostname, proxy.port or 80
+        except ValueError:  # a port that is not a number, or out of range
+            proxy_host = None
+        if not proxy_host:  # http.client would fail with a TypeError
+            raise KestraError(
+                "the proxy the environment names for %s URLs (%s_PROXY) has no host or a bad "
+                "port; give it as http://HOST:PORT, or unset it" % (parts.scheme, parts.scheme.upper())
+            )
         proxy_headers = []
         if proxy.username is not None:
             credentials = "%s:%s" % (urllib.parse.unquote(proxy.username), urllib.parse.unquote(proxy.password or ""))
             proxy_headers.append(("Proxy-Authorization", "Basic " + base64.b64encode(credentials.encode()).decode()))
         if parts.scheme == "https":  # a CONNECT tunnel, then TLS with the server itself
-            connection = http.client.HTTPSConnection(proxy.hostname, proxy.port or 80, timeout=timeout, context=tls)
+            connection = http.client.HTTPSConnection(proxy_host, proxy_port, timeout=timeout, context=tls)
             connection.set_tunnel(host, port, headers=dict(proxy_headers))
             return connection, target, []
-        connection = http.client.HTTPConnection(proxy.hostname, proxy.port or 80, timeout=timeout)
+        connection = http.client.HTTPConnection(proxy_host, proxy_port, timeout=timeout)
         return connection, url, proxy_headers  # a plain HTTP proxy takes the absolute URL
     if parts.scheme == "https":
         return http.client.HTTPSConnection(host, port, timeout=timeout, context=tls), target, []
