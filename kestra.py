@@ -30,7 +30,10 @@ import time
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - read by type checkers only
     import logging
-    from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Union
+    import http.client
+    from typing import (
+        Any, Callable, Dict, Iterator, List, Mapping, NoReturn, Optional, Sequence, Set, TextIO, Tuple, Union,
+    )
 
 __version__ = "0.1.0"
 
@@ -101,11 +104,18 @@ class ContextNotFoundError(KestraError, FileNotFoundError):
 
 _json_string = json.encoder.encode_basestring_ascii
 _PLAIN_SCALARS = frozenset((str, int, bool, type(None)))
+if TYPE_CHECKING:
+    # Where a value sits in the frame, as a linked list kept cheap to extend: None for
+    # the whole value, else (the parent's path, a key or an index).
+    _KeyPath = Optional[Tuple["_KeyPath", Union[str, int]]]
+    # Says why a key or scalar cannot be sent, or returns None.
+    _Problem = Callable[[Any], Optional[str]]
 
-if json.encoder.c_make_encoder is not None:
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)  # not in typeshed's json.encoder
+if _c_make_encoder is not None:
     # One C encoder, built once: no circular-reference markers (values reach it
     # only after _is_plain walked them, so they are acyclic) and no NaN.
-    _encode_chunks = json.encoder.c_make_encoder(
+    _encode_chunks = _c_make_encoder(
         None, None, _json_string, None, ": ", ", ", False, False, False
     )
 else:  # pragma: no cover - CPython always has the C accelerator
@@ -144,7 +154,8 @@ def _is_plain(value: Any) -> bool:
     if cls in _scalars:
         return True
     if cls is float:
-        return value - value == 0.0
+        finite = value - value == 0.0  # type: bool
+        return finite
     if cls is list or cls is tuple:
         for item in value:
             item_cls = item.__class__
@@ -190,7 +201,7 @@ def _frame(payload: Any) -> str:
     return "::" + text + "::"
 
 
-def _raise_first_problem(value: Any, problem: Callable) -> None:
+def _raise_first_problem(value: Any, problem: _Problem) -> None:
     """Raise a KestraError for the first key or scalar of the plain JSON ``value`` for
     which ``problem`` returns a description; return if there is none."""
     found = _first_problem(value, None, problem)
@@ -199,7 +210,7 @@ def _raise_first_problem(value: Any, problem: Callable) -> None:
         raise KestraError("%s %s" % (_where(path), description))
 
 
-def _first_problem(value: Any, path: Optional[tuple], problem: Callable) -> Optional[tuple]:
+def _first_problem(value: Any, path: _KeyPath, problem: _Problem) -> Optional[Tuple[_KeyPath, str]]:
     cls = value.__class__
     if cls is dict:
         for key, item in value.items():
@@ -248,7 +259,7 @@ def _unwritable_int(value: Any) -> Optional[str]:
     return None
 
 
-def _where(path: Optional[tuple]) -> str:
+def _where(path: _KeyPath) -> str:
     """Format a key path, kept as a linked list of (parent, step) tuples so that the
     slow path pays for the text only when it raises."""
     steps = []
@@ -273,7 +284,7 @@ def _type_name(value: Any) -> str:
     return cls.__qualname__ if module == "builtins" else "%s.%s" % (module, cls.__qualname__)
 
 
-def _non_finite(value: Any, path: Optional[tuple]) -> KestraError:
+def _non_finite(value: Any, path: _KeyPath) -> KestraError:
     return KestraError(
         "%s is %r: JSON has no NaN or Infinity, and the server would drop the whole "
         "line, outputs and metrics included. Send None, a string or a finite number "
@@ -281,7 +292,7 @@ def _non_finite(value: Any, path: Optional[tuple]) -> KestraError:
     )
 
 
-def _to_json(value: Any, path: Optional[tuple], active: set) -> Any:
+def _to_json(value: Any, path: _KeyPath, active: Set[int]) -> Any:
     """A strict-JSON copy of ``value``: the slow path, for anything _is_plain refused.
 
     ``active`` holds the ids of the containers being converted, to catch cycles.
@@ -298,7 +309,7 @@ def _to_json(value: Any, path: Optional[tuple], active: set) -> Any:
     return _other_to_json(value, path, active)
 
 
-def _enter(value: Any, path: Optional[tuple], active: set) -> int:
+def _enter(value: Any, path: _KeyPath, active: Set[int]) -> int:
     """Mark ``value`` as being converted; a value met again inside itself is a cycle."""
     ident = id(value)
     if ident in active:
@@ -310,7 +321,7 @@ def _enter(value: Any, path: Optional[tuple], active: set) -> int:
     return ident
 
 
-def _container_to_json(value: Any, path: Optional[tuple], active: set) -> Any:
+def _container_to_json(value: Any, path: _KeyPath, active: Set[int]) -> Any:
     ident = _enter(value, path, active)
     if isinstance(value, collections.abc.Mapping):
         result = {}  # type: Any
@@ -330,7 +341,7 @@ def _container_to_json(value: Any, path: Optional[tuple], active: set) -> Any:
     return result
 
 
-def _json_key(key: Any, path: Optional[tuple]) -> str:
+def _json_key(key: Any, path: _KeyPath) -> str:
     """A key as JSON text: an str, or as json.dumps (and so the official client) writes
     a number, a bool or None (1 -> "1", True -> "true", None -> "null")."""
     if isinstance(key, enum.Enum) and isinstance(key.value, str):
@@ -357,7 +368,7 @@ def _json_key(key: Any, path: Optional[tuple]) -> str:
 _INF = float("inf")
 
 
-def _other_to_json(value: Any, path: Optional[tuple], active: set) -> Any:
+def _other_to_json(value: Any, path: _KeyPath, active: Set[int]) -> Any:
     """The documented JSON form of a value that is not a plain JSON type."""
     if isinstance(value, enum.Enum):
         try:
@@ -460,7 +471,7 @@ _emitter = _Emitter()
 
 if hasattr(os, "register_at_fork"):
     # A child forked while another thread held the lock would wait forever.
-    os.register_at_fork(after_in_child=_emitter.__init__)
+    os.register_at_fork(after_in_child=lambda: _Emitter.__init__(_emitter))
 
 
 class _LineTrackingStdout:
@@ -477,7 +488,7 @@ class _LineTrackingStdout:
     _own = frozenset(("_stream", "_last", "_owed"))
 
     def __init__(self, stream: Any) -> None:
-        self._stream = stream
+        self._stream = stream  # type: TextIO
         self._last = "\n"  # the last character the script wrote
         self._owed = ""  # the line end a frame wrote for the script: "eol", "lf" or ""
 
@@ -545,7 +556,7 @@ def _write_frame(frame: str) -> None:
             emitter.queued.append(frame)
             return
         emitter.busy = True
-        stream = sys.stdout
+        stream = sys.stdout  # type: Any  # whatever the script put there
         open_fd = None  # a file descriptor holding a frame line not yet ended
         try:
             while True:
@@ -615,9 +626,9 @@ def _end_cut_line(fd: Optional[int]) -> None:
             pass
 
 
-def _prepare_line(stream: Any, frame: str) -> tuple:
+def _prepare_line(stream: Any, frame: str) -> Tuple[Optional[int], bytes]:
     """Every other case: flush, start a fresh line if the script left one open, then
-    either write the line through a stream that is not a file, returning (None, None),
+    either write the line through a stream that is not a file, returning (None, b""),
     or return (fd, bytes) for the caller to write."""
     if stream is None:
         raise KestraError(
@@ -647,10 +658,10 @@ def _prepare_line(stream: Any, frame: str) -> tuple:
     target.write(line)
     if flush is not None:
         flush()
-    return None, None
+    return None, b""
 
 
-_fd_cache = (None, None)  # type: tuple  # (stream, its file descriptor)
+_fd_cache = (None, None)  # type: Tuple[Any, Optional[int]]  # (stream, its file descriptor)
 
 
 def _fd_of(stream: Any) -> Optional[int]:
@@ -662,7 +673,7 @@ def _fd_of(stream: Any) -> Optional[int]:
     if stream.__class__ is not io.TextIOWrapper:
         return None
     try:
-        fd = stream.fileno()
+        fd = stream.fileno()  # type: int
     except (OSError, ValueError):
         return None
     _fd_cache = (stream, fd)
@@ -1081,7 +1092,7 @@ class _Timer:
     def __exit__(self, exc_type: Any, *exc_info: Any) -> None:
         _send_elapsed(self.name, self._starts.pop(), self.tags, self.description, exc_type is not None)
 
-    def __call__(self, function: Callable) -> Callable:
+    def __call__(self, function: Callable[..., Any]) -> Callable[..., Any]:
         import functools
 
         flags = _code_flags(function)
@@ -1113,7 +1124,7 @@ class _Timer:
         return timed
 
 
-def _run_timed(name: str, function: Callable, args: Any, kwargs: Any, tags: Any, description: Any) -> Any:
+def _run_timed(name: str, function: Callable[..., Any], args: Any, kwargs: Any, tags: Any, description: Any) -> Any:
     start = time.perf_counter()
     try:
         result = function(*args, **kwargs)
@@ -1258,7 +1269,7 @@ def _logging_classes() -> Dict[str, Any]:
             if self.filters or self.propagate or self.disabled or len(self.handlers) != 1:
                 return False
             handler = self.handlers[0]
-            formatter = handler.formatter
+            formatter = handler.formatter  # type: Any  # its class is checked below
             return (
                 handler.__class__ is KestraHandler and not handler.filters and level >= handler.level
                 and formatter.__class__ is JsonFormatter and formatter._fmt == "%(message)s"
@@ -1277,14 +1288,15 @@ def _logging_classes() -> Dict[str, Any]:
 
 def _log_message(msg: Any, args: Any) -> str:
     """What LogRecord.getMessage() would return for ``msg`` and ``args``."""
-    message = msg if msg.__class__ is str else str(msg)
+    message = msg if msg.__class__ is str else str(msg)  # type: str
     if not args:
         return message
     if len(args) == 1:  # logging passes a lone non-empty mapping as the mapping itself
         only = args[0]
         if only and only.__class__ not in _PLAIN_SCALARS and isinstance(only, collections.abc.Mapping):
             args = only
-    return message % args
+    text = message % args  # type: str
+    return text
 
 
 def _make_kestra_logger() -> logging.Logger:
@@ -1308,10 +1320,11 @@ def _capture_logging(level: Union[int, str, None]) -> logging.Handler:
 
     handler_class = _logging_classes()["KestraHandler"]
     root = logging.getLogger()
-    consoles = {sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__}
-    if sys.stdout.__class__ is _LineTrackingStdout:
-        consoles.add(sys.stdout._stream)
-    existing = None
+    stdout = sys.stdout  # type: Any  # whatever the script put there
+    consoles = {stdout, sys.stderr, sys.__stdout__, sys.__stderr__}
+    if stdout.__class__ is _LineTrackingStdout:
+        consoles.add(stdout._stream)
+    existing = None  # type: Optional[logging.Handler]
     for handler in list(root.handlers):
         if isinstance(handler, handler_class):
             existing = handler
@@ -1330,7 +1343,13 @@ def _capture_logging(level: Union[int, str, None]) -> logging.Handler:
 # a file in the working directory, or base64 JSON in an environment variable.
 
 
-class ExecutionContext(collections.abc.Mapping):
+if TYPE_CHECKING:
+    _ContextMapping = Mapping[str, Any]
+else:  # collections.abc.Mapping takes no [str, Any] before Python 3.9
+    _ContextMapping = collections.abc.Mapping
+
+
+class ExecutionContext(_ContextMapping):
     """A read-only view of the execution context, with attribute access.
 
     Nested objects are ExecutionContext too; keys that are not identifiers, or that
@@ -1377,7 +1396,8 @@ class ExecutionContext(collections.abc.Mapping):
 
     def to_dict(self) -> Dict[str, Any]:
         """A deep copy of the context as plain dicts and lists."""
-        return json.loads(json.dumps(self._data))
+        copy = json.loads(json.dumps(self._data))  # type: Dict[str, Any]
+        return copy
 
 
 def _context_value(value: Any) -> Any:
@@ -1388,7 +1408,7 @@ def _context_value(value: Any) -> Any:
     return value
 
 
-def load_execution_context(path: Union[str, os.PathLike, None] = None) -> ExecutionContext:
+def load_execution_context(path: Union[str, os.PathLike[str], None] = None) -> ExecutionContext:
     """Read the execution context Kestra gave this task.
 
     From ``path`` when given (it must exist); otherwise from the file named by
@@ -1425,7 +1445,7 @@ def load_execution_context(path: Union[str, os.PathLike, None] = None) -> Execut
     )
 
 
-def _read_context_file(path: Union[str, os.PathLike]) -> Dict[str, Any]:
+def _read_context_file(path: Union[str, os.PathLike[str]]) -> Dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as file:
             data = json.load(file)
@@ -1571,7 +1591,7 @@ class RetryPolicy:
         """Seconds to wait after attempt number ``failed_attempt`` (1-based) failed."""
         if retry_after is not None:
             return max(0.0, min(retry_after, self.retry_after_cap))
-        delay = self.backoff * 2 ** (failed_attempt - 1)
+        delay = self.backoff * 2 ** (failed_attempt - 1)  # type: float
         if self.jitter:
             import random
 
@@ -1642,8 +1662,9 @@ def _server_message(response: Response) -> Optional[str]:
         return text[:500] or None
     if isinstance(body, dict):
         for key in ("message", "detail", "title"):
-            if isinstance(body.get(key), str) and body[key]:
-                return body[key]
+            said = body.get(key)
+            if isinstance(said, str) and said:
+                return said
     return None
 
 
@@ -1703,7 +1724,7 @@ class _Multipart:
     """A multipart/form-data body, produced piece by piece: file parts are read in
     chunks while they are sent, so a file of any size costs a chunk of memory."""
 
-    def __init__(self, fields: List[tuple], files: List[_FilePart]) -> None:
+    def __init__(self, fields: List[Tuple[str, str]], files: List[_FilePart]) -> None:
         self.boundary = "kestra-py-" + os.urandom(16).hex()
         self.fields = fields
         self.files = files
@@ -1773,7 +1794,7 @@ class _FilePart:
         self.content_type = content_type
         self.owned = owned  # opened by us, so closed by us
         try:
-            self.start = fileobj.tell() if fileobj.seekable() else None
+            self.start = fileobj.tell() if fileobj.seekable() else None  # type: Optional[int]
         except (AttributeError, OSError, ValueError):
             self.start = None
         self.size = self._remaining_size()
@@ -1790,7 +1811,7 @@ class _FilePart:
         except (AttributeError, OSError, ValueError):
             pass
         try:
-            end = self.fileobj.seek(0, 2)
+            end = self.fileobj.seek(0, 2)  # type: int
             self.fileobj.seek(self.start)
             return end - self.start
         except (AttributeError, OSError, ValueError):
@@ -1845,7 +1866,7 @@ def _filename_params(filename: str) -> str:
 def _exchange(
     method: str,
     url: str,
-    headers: List[tuple],
+    headers: List[Tuple[str, str]],
     body: Any,
     timeout: float,
     tls: Any,
@@ -1882,7 +1903,7 @@ def _exchange(
         sock = connection.sock
         response = connection.getresponse()
         if stream:
-            connection.kestra_socket = sock  # kept: see _LogStreamReader.stop
+            connection.kestra_socket = sock  # type: ignore[attr-defined]  # our own mark, read in _LogStreamReader.stop
             return connection, response
         content = response.read()
     except (OSError, http.client.HTTPException) as exc:
@@ -1912,7 +1933,7 @@ def _send_streamed(connection: Any, body: _Multipart) -> None:
     connection.send(b"0\r\n\r\n")
 
 
-def _connection(url: str, timeout: float, tls: Any) -> tuple:
+def _connection(url: str, timeout: float, tls: Any) -> Tuple[http.client.HTTPConnection, str, List[Tuple[str, str]]]:
     """(connection, request target, proxy headers) for ``url``, through the proxy the
     environment names for it (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), if any."""
     import base64
@@ -1926,15 +1947,24 @@ def _connection(url: str, timeout: float, tls: Any) -> tuple:
     proxy_url = urllib.request.getproxies().get(parts.scheme)
     if proxy_url and not urllib.request.proxy_bypass(host):
         proxy = urllib.parse.urlsplit(proxy_url if "://" in proxy_url else "http://" + proxy_url)
+        try:
+            proxy_host, proxy_port = proxy.hostname, proxy.port or 80
+        except ValueError:  # a port that is not a number, or out of range
+            proxy_host = None
+        if not proxy_host:  # http.client would fail with a TypeError
+            raise KestraError(
+                "the proxy the environment names for %s URLs (%s_PROXY) has no host or a bad "
+                "port; give it as http://HOST:PORT, or unset it" % (parts.scheme, parts.scheme.upper())
+            )
         proxy_headers = []
         if proxy.username is not None:
             credentials = "%s:%s" % (urllib.parse.unquote(proxy.username), urllib.parse.unquote(proxy.password or ""))
             proxy_headers.append(("Proxy-Authorization", "Basic " + base64.b64encode(credentials.encode()).decode()))
         if parts.scheme == "https":  # a CONNECT tunnel, then TLS with the server itself
-            connection = http.client.HTTPSConnection(proxy.hostname, proxy.port or 80, timeout=timeout, context=tls)
-            connection.set_tunnel(host, port, headers=dict(proxy_headers))
-            return connection, target, []
-        connection = http.client.HTTPConnection(proxy.hostname, proxy.port or 80, timeout=timeout)
+            tunnel = http.client.HTTPSConnection(proxy_host, proxy_port, timeout=timeout, context=tls)
+            tunnel.set_tunnel(host, port, headers=dict(proxy_headers))
+            return tunnel, target, []
+        connection = http.client.HTTPConnection(proxy_host, proxy_port, timeout=timeout)
         return connection, url, proxy_headers  # a plain HTTP proxy takes the absolute URL
     if parts.scheme == "https":
         return http.client.HTTPSConnection(host, port, timeout=timeout, context=tls), target, []
@@ -1991,7 +2021,9 @@ def _retry_after_seconds(value: Optional[str], now: float) -> Optional[float]:
     return max(0.0, when.timestamp() - now)
 
 
-def _sse_events(response: Any, stop: Optional[Callable] = None) -> Iterator[tuple]:
+def _sse_events(
+    response: Any, stop: Optional[Callable[[], bool]] = None
+) -> Iterator[Tuple[Optional[str], Optional[str], str]]:
     """(id, event, data) for each event of a text/event-stream response, until it
     closes or ``stop()`` (asked after each line) says so. A read that times out
     raises (socket.timeout / TimeoutError)."""
@@ -2103,7 +2135,7 @@ class Flow:
         self.verify_tls = verify_tls
         self._sleep = time.sleep  # replaced by tests: no real sleeping there
         self._clock = time.monotonic
-        self._versions = {}  # type: Dict[str, Optional[tuple]]  # hostname -> server version
+        self._versions = {}  # type: Dict[str, Optional[Tuple[int, ...]]]  # hostname -> server version
         self._version_texts = {}  # type: Dict[str, str]  # hostname -> the version as the server says it
         self._version_lock = _thread.allocate_lock()
         self._tls = None  # type: Any
@@ -2134,7 +2166,7 @@ class Flow:
             response = self._request(
                 method.upper(), url, params=kwargs.get("params"), headers=headers, body=body,
                 timeout=kwargs.get("timeout"), allow_redirects=kwargs.get("allow_redirects", True),
-            )
+            )  # type: Response
         finally:
             if isinstance(body, _Multipart):
                 body.close()
@@ -2147,12 +2179,12 @@ class Flow:
         url: str,
         *,
         params: Any = None,
-        headers: Optional[List[tuple]] = None,
+        headers: Optional[List[Tuple[str, str]]] = None,
         body: Any = None,
         timeout: Optional[float] = None,
         stream: bool = False,
         allow_redirects: bool = True,
-        creates: Optional[tuple] = None,
+        creates: Optional[Tuple[str, str]] = None,
         auth: bool = True,
         deadline: Optional[float] = None,
         attempts: Optional[int] = None,
@@ -2255,7 +2287,8 @@ class Flow:
             raise KestraError("%s %s: more than %d redirects" % (method, _shown_url(url), _MAX_REDIRECTS))
         return new_url
 
-    def _outcome_unknown(self, method: str, url: str, creates: Optional[tuple], sent_at: Optional[str], why: str) -> KestraError:
+    def _outcome_unknown(self, method: str, url: str, creates: Optional[Tuple[str, str]], sent_at: Optional[str],
+                         why: str) -> KestraError:
         if creates is None:
             return KestraError(
                 "%s %s: %s after the request was sent; it may have taken effect, so it is "
@@ -2276,7 +2309,7 @@ class Flow:
 
     # Credentials and addresses ------------------------------------------------
 
-    def _credentials(self) -> tuple:
+    def _credentials(self) -> Tuple[Optional[str], Optional[str], Optional[str]]:
         """(token, user, password): the attributes, else user:password@ in the hostname."""
         import urllib.parse
 
@@ -2324,7 +2357,7 @@ class Flow:
         downgrade = base.scheme == "https" and target.scheme != "https"
         return same_host and not downgrade and (same_port or upgrade)
 
-    def _auth_headers(self) -> List[tuple]:
+    def _auth_headers(self) -> List[Tuple[str, str]]:
         """The Authorization header for the configured server, if credentials are set."""
         import base64
 
@@ -2361,14 +2394,14 @@ class Flow:
             self._tls = (key, _tls_context(self.ca_bundle, self.verify_tls))
         return self._tls[1]
 
-    def _version(self) -> Optional[tuple]:
+    def _version(self) -> Optional[Tuple[int, ...]]:
         """The server's version from the unauthenticated GET /api/v1/configs, once per
         hostname; None when it does not say (then the current API is assumed)."""
         root = self._root()
         with self._version_lock:
             return self._detect_version(root)
 
-    def _detect_version(self, root: str) -> Optional[tuple]:
+    def _detect_version(self, root: str) -> Optional[Tuple[int, ...]]:
         if root not in self._versions:
             version = None
             response = self._request("GET", root + "/api/v1/configs", auth=False)
@@ -2397,7 +2430,8 @@ class Flow:
         if problem is not None:
             raise InvalidResponseError("%s: the answer is not an execution as Kestra's API gives one: %s%s"
                                        % (what, problem, self._server_said()))
-        return value
+        execution = value  # type: Dict[str, Any]
+        return execution
 
     def _legacy(self) -> bool:
         """Whether the server predates tenants in API paths (before 0.23)."""
@@ -2487,7 +2521,7 @@ class Flow:
             execution = self._wait(execution_id, wait_timeout, kill, url)
         return self._result(execution, url)
 
-    def _create(self, namespace: str, flow: str, body: Optional[_Multipart], query: List[tuple],
+    def _create(self, namespace: str, flow: str, body: Optional[_Multipart], query: List[Tuple[str, str]],
                 server_wait: bool) -> Dict[str, Any]:
         legacy = self._legacy()
         for attempt_legacy in (legacy, True):
@@ -2617,7 +2651,7 @@ class Flow:
         except InvalidResponseError:
             return None
 
-    def _follow(self, execution_id: str, deadline: Optional[float]) -> tuple:
+    def _follow(self, execution_id: str, deadline: Optional[float]) -> Tuple[Optional[Dict[str, Any]], bool]:
         """Read the execution's event stream: (the last execution seen or None, whether
         the stream was healthy). Returns when the stream ends, stays quiet for
         ``request_timeout``, breaks, or the deadline passes; a single attempt, as the
@@ -2718,7 +2752,7 @@ class Flow:
 
     def check_status(self, execution_id: str) -> Response:
         """GET the execution; ``.json()`` is the execution, ``["state"]["current"]`` its state."""
-        response = self._request("GET", self._api("executions", execution_id))
+        response = self._request("GET", self._api("executions", execution_id))  # type: Response
         self._raise_for(response, "reading execution %s" % execution_id)
         return response
 
@@ -2728,7 +2762,7 @@ class Flow:
 
     def get_logs(self, execution_id: str) -> Response:
         """The execution's logs as text (``.text``), one ``<instant> <LEVEL> <message>`` per line."""
-        response = self._request("GET", self._api("logs", execution_id, "download"))
+        response = self._request("GET", self._api("logs", execution_id, "download"))  # type: Response
         self._raise_for(response, "reading the logs of execution %s" % execution_id)
         return response
 
@@ -2738,7 +2772,7 @@ class Flow:
         that answers 409 for it raises ConflictError."""
         version = self._version()
         paths = [("executions", execution_id, "actions", "kill")] if version and version >= (2, 0) else \
-            [("executions", execution_id, "kill")]
+            [("executions", execution_id, "kill")]  # type: List[Tuple[str, ...]]
         if version is None:
             paths.append(("executions", execution_id, "actions", "kill"))  # 2.0, if 1.x's path is unknown
         for index, segments in enumerate(paths):
@@ -2868,7 +2902,7 @@ class Flow:
             reader.stop()
             thread.join(timeout=5)
 
-    def _log_level_params(self, min_level: Optional[str]) -> Optional[List[tuple]]:
+    def _log_level_params(self, min_level: Optional[str]) -> Optional[List[Tuple[str, str]]]:
         """The query that keeps log entries at ``min_level`` or above, as this server names it."""
         if min_level is None:
             return None
@@ -3046,7 +3080,8 @@ def _socket_shut_rdwr() -> int:
 
 def _header(response: Any, name: str) -> Optional[str]:
     headers = response.msg if hasattr(response, "msg") else response.headers
-    return headers.get(name)
+    value = headers.get(name)  # type: Optional[str]
+    return value
 
 
 def _default_port(scheme: str) -> int:
@@ -3126,10 +3161,11 @@ def _state(execution: Optional[Dict[str, Any]]) -> Optional[str]:
     if not isinstance(execution, dict):
         return None
     state = execution.get("state")
-    return state.get("current") if isinstance(state, dict) else None
+    current = state.get("current") if isinstance(state, dict) else None  # type: Optional[str]  # checked by _execution
+    return current
 
 
-def _parse_version(text: Any) -> Optional[tuple]:
+def _parse_version(text: Any) -> Optional[Tuple[int, ...]]:
     """(major, minor, patch) from a version such as "1.3.25" or "2.0.0-SNAPSHOT"."""
     import re
 
@@ -3164,19 +3200,21 @@ def _iso_text(value: Any, what: str) -> str:
     (the server reads an instant, which needs one)."""
     datetime_module = sys.modules.get("datetime")
     if datetime_module is not None and isinstance(value, datetime_module.datetime):
-        return (value if value.tzinfo is not None else value.astimezone()).isoformat()
+        text = (value if value.tzinfo is not None else value.astimezone()).isoformat()  # type: str
+        return text
     if datetime_module is not None and isinstance(value, (datetime_module.date, datetime_module.time)):
-        return value.isoformat()
+        text = value.isoformat()
+        return text
     if isinstance(value, str) and value:
         return value
     raise KestraError("%s must be a datetime or an ISO-8601 string, got %r" % (what, value))
 
 
-def _input_parts(inputs: Mapping[str, Any]) -> tuple:
+def _input_parts(inputs: Mapping[str, Any]) -> Tuple[List[Tuple[str, str]], List[_FilePart]]:
     """(text fields, file parts) for the inputs; files we open are closed by the caller."""
     if not isinstance(inputs, collections.abc.Mapping):
         raise KestraError("inputs must be a dict of input id -> value, got %s" % _type_name(inputs))
-    fields, files = [], []  # type: List[tuple], List[_FilePart]
+    fields, files = [], []  # type: List[Tuple[str, str]], List[_FilePart]
     try:
         for name, value in inputs.items():
             _check_input_id(name)
@@ -3247,7 +3285,7 @@ def _input_text(name: str, value: Any) -> str:
 
 def _label_values(labels: Any, inputs: Optional[Mapping[str, Any]]) -> List[str]:
     """``key:value`` strings for the labels, checked as the server checks them."""
-    pairs = []  # type: List[tuple]
+    pairs = []  # type: List[Tuple[Any, str]]  # keys are checked below
     if inputs:
         for name, value in inputs.items():
             if value is None or _is_file_value(value):
@@ -3266,7 +3304,7 @@ def _label_values(labels: Any, inputs: Optional[Mapping[str, Any]]) -> List[str]
                 pairs.append((key, _input_text(str(key), value)))
             except KestraError as exc:
                 raise KestraError("label %s" % str(exc)[len("input "):]) from None
-    result, keys = [], set()  # type: List[str], set
+    result, keys = [], set()  # type: List[str], Set[str]
     for key, value in pairs:
         if not isinstance(key, str):
             raise KestraError("label keys must be strings, got %r" % (key,))
@@ -3288,7 +3326,7 @@ def _is_file_value(value: Any) -> bool:
     return isinstance(value, (tuple, bytes, bytearray, os.PathLike)) or hasattr(value, "read")
 
 
-def _request_body(kwargs: Dict[str, Any], headers: List[tuple]) -> Any:
+def _request_body(kwargs: Dict[str, Any], headers: List[Tuple[str, str]]) -> Any:
     """The body of a _make_request call, from requests-style ``json``/``data``/``files``."""
     import urllib.parse
 
@@ -3337,7 +3375,7 @@ def _failure_message(execution: Dict[str, Any], log: str) -> str:
 
     failed = [run.get("taskId") for run in execution.get("taskRunList") or []
               if _state(run) in ("FAILED", "KILLED", "CANCELLED")]
-    entries, current = [], None  # type: List[list], Optional[list]
+    entries, current = [], None  # type: List[List[str]], Optional[List[str]]  # [level, message]
     for line in (log or "").splitlines():
         match = re.match(_LOG_LINE_START, line)
         if match:
@@ -3392,7 +3430,8 @@ def _digits_int(text: str) -> int:
     if text[0] == "-":
         return -_digits_int(text[1:])
     half = len(text) // 2
-    return _digits_int(text[:-half]) * 10 ** half + _digits_int(text[-half:])
+    scale = 10 ** half  # type: int
+    return _digits_int(text[:-half]) * scale + _digits_int(text[-half:])
 
 
 # The faithful model: what the Ion data model says a value is, for the conformance
@@ -3420,7 +3459,8 @@ class _IonSymbol:
 
     __slots__ = ("text", "location", "sid")
 
-    def __init__(self, text: Optional[str], location: Optional[tuple] = None, sid: Optional[int] = None) -> None:
+    def __init__(self, text: Optional[str], location: Optional[Tuple[str, int]] = None,
+                 sid: Optional[int] = None) -> None:
         self.text = text
         self.location = location
         self.sid = sid
@@ -3459,11 +3499,17 @@ class _IonClob(bytes):
     """A clob: bytes that Ion keeps apart from blobs."""
 
 
-class _IonSExp(list):
+if TYPE_CHECKING:
+    _AnyList = List[Any]
+else:  # list takes no [Any] before Python 3.9
+    _AnyList = list
+
+
+class _IonSExp(_AnyList):
     """An s-expression: a list that Ion keeps apart from lists."""
 
 
-class _IonStruct(list):
+class _IonStruct(_AnyList):
     """A struct: (field name, value) pairs, in order, duplicates kept."""
 
 
@@ -3472,7 +3518,7 @@ class _IonAnnotated:
 
     __slots__ = ("annotations", "value")
 
-    def __init__(self, annotations: tuple, value: Any) -> None:
+    def __init__(self, annotations: Tuple[_IonSymbol, ...], value: Any) -> None:
         self.annotations = annotations
         self.value = value
 
@@ -3555,7 +3601,7 @@ def _add_import(table: _SymbolTable, entry: Any, fail: Any) -> None:
     """Add an import's slots: without a catalog, their text is unknown."""
     if not isinstance(entry, _IonStruct):
         return
-    fields = {}
+    fields = {}  # type: Dict[Optional[str], Any]
     for name, value in entry:
         fields.setdefault(name.text, _ion_bare(value))
     name = fields.get("name")
@@ -3652,7 +3698,7 @@ class _IonTextReader:
     converted for users; system values update the symbol table and are not yielded.
     """
 
-    def __init__(self, chunks: Iterator[tuple], name: Optional[str], faithful: bool, exact: bool) -> None:
+    def __init__(self, chunks: Iterator[Tuple[str, int]], name: Optional[str], faithful: bool, exact: bool) -> None:
         import datetime
         import decimal
 
@@ -3719,7 +3765,7 @@ class _IonTextReader:
         return IonReadError("%s: %s%s" % (where, message, (" near %r" % near) if near else " at the end"),
                             self.name, line, offset)
 
-    def _more(self, pos: int) -> None:
+    def _more(self, pos: int) -> NoReturn:
         """The buffer ends at ``pos`` inside a value: more text may complete it."""
         if not self.eof:
             raise _NeedMore()
@@ -3759,11 +3805,12 @@ class _IonTextReader:
             if value is not _SKIP:
                 yield value
 
-    def _top_value(self, pos: int) -> tuple:
+    def _top_value(self, pos: int) -> Tuple[Any, int]:
         buf = self.buf
         annotations, pos = self._annotations(pos)
         if not annotations and buf.startswith("$ion_", pos):  # a version marker?
             match = self.patterns.identifier.match(buf, pos)
+            assert match is not None  # "$ion_" starts an identifier
             if match.end() >= len(buf):
                 self._more(match.end()) if not self.eof else None
             word = match.group()
@@ -3804,7 +3851,9 @@ class _IonTextReader:
             return pos
         space = self.patterns.space
         while True:
-            pos = space.match(buf, pos).end()
+            spaces = space.match(buf, pos)
+            assert spaces is not None  # the pattern matches the empty text too
+            pos = spaces.end()
             if not buf.startswith("/", pos):
                 return pos
             if buf.startswith("//", pos):
@@ -3825,11 +3874,17 @@ class _IonTextReader:
             else:
                 return pos
 
+    def _spaces_end(self, pos: int) -> int:
+        """Where the whitespace from ``pos`` ends (in a clob, where comments are not allowed)."""
+        spaces = self.patterns.space.match(self.buf, pos)
+        assert spaces is not None  # the pattern matches the empty text too
+        return spaces.end()
+
     # -- values -------------------------------------------------------------------
 
-    def _annotations(self, pos: int) -> tuple:
+    def _annotations(self, pos: int) -> Tuple[List[_IonSymbol], int]:
         """Leading ``symbol::`` annotations; (list of _IonSymbol, position of the value)."""
-        annotations = []
+        annotations = []  # type: List[_IonSymbol]
         buf = self.buf
         while True:
             pos = self._skip(pos)
@@ -3840,6 +3895,7 @@ class _IonTextReader:
                 symbol, end = self._quoted_symbol(pos)
             elif char in _IDENTIFIER_STARTS:
                 match = self.patterns.identifier.match(buf, pos)
+                assert match is not None  # char starts an identifier
                 word = match.group()
                 if word in ("true", "false", "null", "nan"):
                     after = self._skip(match.end())
@@ -3858,7 +3914,7 @@ class _IonTextReader:
             annotations.append(symbol)
             pos = after + 2
 
-    def _value(self, pos: int, annotations: List[_IonSymbol], in_sexp: bool = False) -> tuple:
+    def _value(self, pos: int, annotations: Sequence[_IonSymbol], in_sexp: bool = False) -> Tuple[Any, int]:
         """The value at ``pos`` (after its annotations): (value, end position)."""
         buf = self.buf
         if pos >= len(buf):
@@ -3909,12 +3965,12 @@ class _IonTextReader:
             return pos + 4 >= len(buf) or buf[pos + 4] in _NUMERIC_STOPS or buf.startswith(("//", "/*"), pos + 4)
         return buf[pos] == "-" and pos + 1 < len(buf) and buf[pos + 1].isdigit()
 
-    def _annotated(self, annotations: List[_IonSymbol], value: Any) -> Any:
+    def _annotated(self, annotations: Sequence[_IonSymbol], value: Any) -> Any:
         if self.faithful:
             return _IonAnnotated(tuple(annotations), value)
         return value
 
-    def _text_value(self, text: str, annotations: List[_IonSymbol]) -> Any:
+    def _text_value(self, text: str, annotations: Sequence[_IonSymbol]) -> Any:
         """A string value, annotated or not: converted by a date/time annotation, or
         (unless exact) when it looks like an ISO-8601 date-time."""
         if self.faithful:
@@ -3937,7 +3993,7 @@ class _IonTextReader:
 
     # -- containers -------------------------------------------------------------------
 
-    def _struct(self, pos: int) -> tuple:
+    def _struct(self, pos: int) -> Tuple[Any, int]:
         buf = self.buf
         faithful = self.faithful
         fields = _IonStruct() if faithful else {}  # type: Any
@@ -3965,7 +4021,8 @@ class _IonTextReader:
                 return fields, pos + 1
             match = identifier(buf, pos) if char in _IDENTIFIER_STARTS and not faithful else None
             if match is not None and match.group() not in _KEYWORDS and char != "$":
-                name, pos = match.group(), match.end()  # the common case, for users: a plain name
+                name = match.group()  # type: Union[str, _IonSymbol]  # the common case, for users: a plain name
+                pos = match.end()
             else:
                 symbol, pos = self._field_name(pos)
                 name = symbol if faithful else symbol.text if symbol.text is not None else self._unknown_text(symbol)
@@ -4035,7 +4092,7 @@ class _IonTextReader:
             return _SKIP
         return self._text_value(match.group("annotated"), [_IonSymbol(annotation)])
 
-    def _field_name(self, pos: int) -> tuple:
+    def _field_name(self, pos: int) -> Tuple[_IonSymbol, int]:
         buf = self.buf
         char = buf[pos]
         if char == '"':
@@ -4048,6 +4105,7 @@ class _IonTextReader:
             return self._quoted_symbol(pos)
         if char in _IDENTIFIER_STARTS:
             match = self.patterns.identifier.match(buf, pos)
+            assert match is not None  # char starts an identifier
             if match.end() >= len(buf):
                 self._more(match.end())
             word = match.group()
@@ -4059,7 +4117,7 @@ class _IonTextReader:
             return symbol, match.end()
         raise self.fail("expected a field name", pos)
 
-    def _sequence(self, pos: int, close: str) -> tuple:
+    def _sequence(self, pos: int, close: str) -> Tuple[List[Any], int]:
         """A list (close ``]``, comma-separated) or an s-expression (close ``)``)."""
         buf = self.buf
         in_sexp = close == ")"
@@ -4104,10 +4162,11 @@ class _IonTextReader:
 
     # -- scalars -----------------------------------------------------------------------
 
-    def _word(self, pos: int, in_sexp: bool = False) -> tuple:
+    def _word(self, pos: int, in_sexp: bool = False) -> Tuple[Any, int]:
         """An identifier: a keyword (null, null.type, true, false, nan) or a symbol."""
         buf = self.buf
         match = self.patterns.identifier.match(buf, pos)
+        assert match is not None  # called at a character that starts an identifier
         end = match.end()
         at_end = self._at_end(end)
         word = match.group()
@@ -4150,8 +4209,9 @@ class _IonTextReader:
         """A symbol whose text is unknown, for users: its form in the file, $<sid>."""
         return "$%d" % (symbol.sid or 0)
 
-    def _operator(self, pos: int) -> tuple:
+    def _operator(self, pos: int) -> Tuple[Any, int]:
         match = self.patterns.operator.match(self.buf, pos)
+        assert match is not None  # called at an operator character
         end = match.end()
         text = match.group()
         if "//" in text or "/*" in text:  # a comment starts inside the run
@@ -4162,27 +4222,29 @@ class _IonTextReader:
         self._at_end(end)
         return self._symbol_value(_IonSymbol(text)), end
 
-    def _quoted_symbol(self, pos: int) -> tuple:
+    def _quoted_symbol(self, pos: int) -> Tuple[_IonSymbol, int]:
         match = self.patterns.quoted_symbol.match(self.buf, pos)
         if match is None:
             self._unterminated(pos, "'")
         return _IonSymbol(self._unescape(match.group(1), pos)), match.end()
 
-    def _short_string(self, pos: int) -> tuple:
+    def _short_string(self, pos: int) -> Tuple[str, int]:
         match = self.patterns.short_string.match(self.buf, pos)
         if match is None:
             self._unterminated(pos, '"')
         return self._unescape(match.group(1), pos), match.end()
 
-    def _unterminated(self, pos: int, quote: str) -> None:
+    def _unterminated(self, pos: int, quote: str) -> NoReturn:
         """Why a quoted text did not match: cut by the buffer (read more), or a raw
         line break inside it."""
-        stop = (self.patterns.string_prefix if quote == '"' else self.patterns.symbol_prefix).match(self.buf, pos).end()
+        prefix = (self.patterns.string_prefix if quote == '"' else self.patterns.symbol_prefix).match(self.buf, pos)
+        assert prefix is not None  # called at the opening quote
+        stop = prefix.end()
         if stop >= len(self.buf):
             self._more(stop)
         raise self.fail("a line break inside a %s-quoted text (use a long string or \\n)" % quote, stop)
 
-    def _long_strings(self, pos: int, clob: bool = False) -> tuple:
+    def _long_strings(self, pos: int, clob: bool = False) -> Tuple[str, int]:
         """One or more '''long strings''' in a row, joined (comments between them are
         allowed, except in a clob)."""
         buf = self.buf
@@ -4198,7 +4260,7 @@ class _IonTextReader:
                 raw = raw.replace("\r\n", "\n").replace("\r", "\n")
             parts.append(self._unescape(raw, pos, clob=clob))
             pos = match.end()
-            after = self.patterns.space.match(buf, pos).end() if clob else self._skip(pos)
+            after = self._spaces_end(pos) if clob else self._skip(pos)
             if self._at_end(after) or not buf.startswith("'''", after):
                 return "".join(parts), pos
             pos = after
@@ -4235,11 +4297,11 @@ class _IonTextReader:
                 raise self.fail("an escaped surrogate without its pair", pos) from None
         return result
 
-    def _lob(self, pos: int) -> tuple:
+    def _lob(self, pos: int) -> Tuple[bytes, int]:
         """A blob ({{ base64 }}) or a clob ({{ "text" }} or {{ '''text''' }})."""
         buf = self.buf
         start = pos
-        pos = self.patterns.space.match(buf, pos + 2).end()
+        pos = self._spaces_end(pos + 2)
         if pos >= len(buf):
             self._more(pos)
         if buf[pos] == '"' or buf.startswith("'''", pos):
@@ -4247,7 +4309,7 @@ class _IonTextReader:
                 text, pos = self._short_string_clob(pos)
             else:
                 text, pos = self._long_strings(pos, clob=True)
-            pos = self.patterns.space.match(buf, pos).end()
+            pos = self._spaces_end(pos)
             if not buf.startswith("}}", pos):
                 if pos + 1 >= len(buf):
                     self._more(pos)
@@ -4269,7 +4331,7 @@ class _IonTextReader:
             raise self.fail("invalid base64 in a blob", start) from None
         return data, end + 2
 
-    def _short_string_clob(self, pos: int) -> tuple:
+    def _short_string_clob(self, pos: int) -> Tuple[str, int]:
         match = self.patterns.short_string.match(self.buf, pos)
         if match is None:
             self._unterminated(pos, '"')
@@ -4285,7 +4347,7 @@ class _IonTextReader:
         char = buf[end]
         return char in _NUMERIC_STOPS or buf.startswith(("//", "/*"), end)
 
-    def _number(self, pos: int) -> tuple:
+    def _number(self, pos: int) -> Tuple[Any, int]:
         buf = self.buf
         patterns = self.patterns
         if buf[pos + 4:pos + 5] in ("-", "T") and buf[pos:pos + 4].isdigit() and buf[pos:pos + 4].isascii():
@@ -4339,7 +4401,7 @@ class _IonTextReader:
         year, month, day, hour, minute, second, fraction, offset = match.groups()
         precision = "year" if month is None else "month" if day is None else "day" if hour is None else \
             "minute" if second is None else "second"
-        values = [int(year), int(month or 1), int(day or 1), int(hour or 0), int(minute or 0), int(second or 0)]
+        values = (int(year), int(month or 1), int(day or 1), int(hour or 0), int(minute or 0), int(second or 0))
         if values[0] < 1:
             raise self.fail("year 0000 is not a valid timestamp", pos)
         try:
@@ -4530,7 +4592,7 @@ class _IonBinaryReader:
             if value is not _SKIP:
                 yield value
 
-    def _top_size(self, pos: int) -> tuple:
+    def _top_size(self, pos: int) -> Tuple[int, int]:
         """(position, size in bytes) of the value at ``pos``, its type descriptor and
         length included; reading more may move the buffer, hence the new position."""
         descriptor = self.buf[pos]
@@ -4553,7 +4615,7 @@ class _IonBinaryReader:
         length, after = self._var_uint(pos + 1)
         return pos, after - pos + length
 
-    def _top_value(self, pos: int, end: int) -> tuple:
+    def _top_value(self, pos: int, end: int) -> Tuple[Any, int]:
         buf = self.buf
         descriptor = buf[pos]
         if descriptor >> 4 == 0xE and descriptor & 0x0F != 15:
@@ -4578,7 +4640,7 @@ class _IonBinaryReader:
 
     # -- primitives --------------------------------------------------------------------
 
-    def _var_uint(self, pos: int) -> tuple:
+    def _var_uint(self, pos: int) -> Tuple[int, int]:
         buf = self.buf
         value = 0
         while True:
@@ -4591,7 +4653,7 @@ class _IonBinaryReader:
             if byte & 0x80:
                 return value, pos
 
-    def _var_int(self, pos: int) -> tuple:
+    def _var_int(self, pos: int) -> Tuple[int, int, bool]:
         """(value, position after, whether it is a negative zero)."""
         buf = self.buf
         try:
@@ -4610,7 +4672,7 @@ class _IonBinaryReader:
             value = (value << 7) | (byte & 0x7F)
         return (-value if negative else value), pos, negative and value == 0
 
-    def _length(self, pos: int, low: int, end: int) -> tuple:
+    def _length(self, pos: int, low: int, end: int) -> Tuple[int, int]:
         """(start, end) of the representation after the descriptor at ``pos``."""
         if low == 14:
             length, start = self._var_uint(pos + 1)
@@ -4627,7 +4689,7 @@ class _IonBinaryReader:
             raise self.fail("symbol id %d is not in the symbol table" % sid, pos)
         return symbol
 
-    def _annotation_wrapper(self, pos: int, end: int) -> tuple:
+    def _annotation_wrapper(self, pos: int, end: int) -> Tuple[List[int], int, int]:
         """(annotation sids, position of the value, end of the wrapper)."""
         low = self.buf[pos] & 0x0F
         if low == 0:
@@ -4651,7 +4713,7 @@ class _IonBinaryReader:
 
     # -- values --------------------------------------------------------------------------
 
-    def _value(self, pos: int, end: int, annotations: tuple) -> tuple:
+    def _value(self, pos: int, end: int, annotations: Tuple[_IonSymbol, ...]) -> Tuple[Any, int]:
         """The value at ``pos`` within ``end``: (value, position after); _SKIP for padding."""
         buf = self.buf
         if pos >= end:
@@ -4776,7 +4838,7 @@ class _IonBinaryReader:
         others, and anything unusual, through _value."""
         buf = self.buf
         names = self.names
-        fields = {}
+        fields = {}  # type: Dict[str, Any]
         cursor = start
         while cursor < stop:
             byte = buf[cursor]
@@ -4887,7 +4949,7 @@ class _IonBinaryReader:
                         pass  # the model reports it
         return self.text._python_timestamp(self._timestamp(start, stop, pos))
 
-    def _int_bytes(self, start: int, stop: int) -> tuple:
+    def _int_bytes(self, start: int, stop: int) -> Tuple[int, bool]:
         """A signed-magnitude Int: (value, whether it is a negative zero)."""
         if start == stop:
             return 0, False
@@ -4906,7 +4968,7 @@ class _IonBinaryReader:
         return self.Decimal((1 if coefficient < 0 or negative_zero else 0, self._digits(coefficient, pos),
                              self._exponent(exponent, pos)))
 
-    def _digits(self, coefficient: int, pos: int) -> tuple:
+    def _digits(self, coefficient: int, pos: int) -> Tuple[int, ...]:
         """The decimal digits of ``abs(coefficient)``, exactly, within _ION_MAX_DIGITS."""
         if coefficient.bit_length() > _ION_MAX_DIGITS * 3.33:  # 10**n needs about 3.32n bits
             raise self.fail("a decimal of more than %d digits, the most kestra.py reads" % _ION_MAX_DIGITS, pos)
@@ -4922,7 +4984,7 @@ class _IonBinaryReader:
         if stop - start < 2:
             raise self.fail("a timestamp needs an offset and a year", pos)
         offset, cursor, unknown = self._var_int(start)
-        fields = []
+        fields = []  # type: List[int]
         while cursor < stop and len(fields) < 6:
             field, cursor = self._var_uint(cursor)
             fields.append(field)
@@ -4948,6 +5010,7 @@ class _IonBinaryReader:
         if len(fields) == 4:
             raise self.fail("a timestamp with an hour but no minute", pos)
         precision = ("year", "month", "day", None, "minute", "second")[len(fields) - 1]
+        assert precision is not None  # four fields were refused above
         year, month, day, hour, minute, second = (fields + [1, 1, 0, 0, 0][len(fields) - 1:])[:6]
         datetime = self.text.datetime
         try:
@@ -4971,7 +5034,7 @@ class _IonBinaryReader:
 # Sources, binary Ion and the public entry points ----------------------------------
 
 
-def _ion_source(source: Any) -> tuple:
+def _ion_source(source: Any) -> Tuple[Any, Optional[str], bool]:
     """(binary file object, display name, whether we opened it) for a path, an open
     binary file, bytes or text."""
     if isinstance(source, (bytes, bytearray)):
@@ -5003,7 +5066,7 @@ def _text_encoding(head: bytes) -> str:
     return "utf-8-sig"
 
 
-def _decoded_chunks(file: Any, name: Optional[str], encoding: str = "utf-8-sig") -> Iterator[tuple]:
+def _decoded_chunks(file: Any, name: Optional[str], encoding: str = "utf-8-sig") -> Iterator[Tuple[str, int]]:
     """(text, byte count) pieces of a text file, decoded incrementally."""
     import codecs
 
@@ -5071,8 +5134,10 @@ class _Prepended:
     def read(self, size: int) -> bytes:
         if self.head:
             head, self.head = self.head, b""
-            return head + self.file.read(max(0, size - len(head)))
-        return self.file.read(size)
+            rest = self.file.read(max(0, size - len(head)))  # type: bytes
+            return head + rest
+        data = self.file.read(size)  # type: bytes
+        return data
 
 
 def _ion_values(source: Any) -> Iterator[Any]:
@@ -5295,7 +5360,7 @@ def _parser() -> Any:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
-    def command(name: str, run: Callable, help_text: str) -> Any:
+    def command(name: str, run: Callable[[Any], int], help_text: str) -> Any:
         sub = commands.add_parser(name, help=help_text, description=help_text, formatter_class=formatter,
                                   epilog=_EXIT_CODES_HELP)
         connection_options(sub, False)
@@ -5382,7 +5447,8 @@ def _main(argv: Optional[List[str]] = None) -> int:
 
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(name)s: %(message)s")
     try:
-        return arguments.run(arguments)
+        exit_code = arguments.run(arguments)  # type: int
+        return exit_code
     except KeyboardInterrupt:
         if arguments.command == "execute":  # before the created execution was said: it may exist
             _say_on_stderr("kestra: interrupted; an execution of %s.%s may have been created: see its executions "
@@ -5403,7 +5469,7 @@ def _main(argv: Optional[List[str]] = None) -> int:
         return code
 
 
-def _failure(exc: BaseException, arguments: Any) -> tuple:
+def _failure(exc: BaseException, arguments: Any) -> Tuple[int, str]:
     """(exit code, one line in plain words saying what to do) for an error."""
     host = _shown_host(arguments)
     if isinstance(exc, _UsageError):
@@ -5664,7 +5730,7 @@ def _readable_path(path: str) -> bool:
     return bool(path) and os.path.exists(path) and not os.path.isdir(path)
 
 
-def _parsed_pairs(items: List[str], option: str) -> List[tuple]:
+def _parsed_pairs(items: List[str], option: str) -> List[Tuple[str, str]]:
     pairs = []
     for item in items:
         key, equals, value = item.partition("=")
@@ -6005,7 +6071,7 @@ def _flow_files(paths: List[str]) -> List[str]:
     return found
 
 
-def _flow_identity(source: str) -> tuple:
+def _flow_identity(source: str) -> Tuple[Optional[str], Optional[str]]:
     """(namespace, id) from a flow's top-level ``namespace:`` and ``id:`` lines, or
     (None, None) when they are not plain, single values."""
     import re
@@ -6014,7 +6080,7 @@ def _flow_identity(source: str) -> tuple:
     for key in ("namespace", "id"):
         matches = re.findall(_FLOW_ID_LINE % key, source, re.M)
         found.append(matches[0][1] if len(matches) == 1 else None)
-    return tuple(found) if all(found) else (None, None)
+    return (found[0], found[1]) if all(found) else (None, None)
 
 
 _YAML_HEADERS = [("Content-Type", "application/x-yaml")]
@@ -6030,7 +6096,7 @@ def _deploy_one(flow: Flow, path: str, source: str, dry_run: bool) -> Dict[str, 
         problems = _validation_problems(flow, path, source)
         report.update(result="invalid" if problems else "valid", message="; ".join(problems) or None)
         return report
-    stored = _stored_flow(flow, namespace, flow_id) if flow_id is not None else None
+    stored = _stored_flow(flow, namespace, flow_id) if namespace is not None and flow_id is not None else None
     if stored is not None and stored.get("source") == source:
         report.update(result="unchanged", revision=stored.get("revision"))
         return report
@@ -6041,6 +6107,7 @@ def _deploy_one(flow: Flow, path: str, source: str, dry_run: bool) -> Dict[str, 
         exists = (response.status_code in (409, 422) and flow_id is not None
                   and "already exists" in (_server_message(response) or ""))  # created meanwhile: update it
     if exists:
+        assert namespace is not None and flow_id is not None  # exists only for a flow with both
         response = flow._request("PUT", flow._api("flows", namespace, flow_id), headers=_YAML_HEADERS, body=body)
     if response.status_code in (400, 404, 409, 422):
         report["message"] = "the server refused it (%d): %s" % (response.status_code,

@@ -4633,6 +4633,15 @@ def test_https_goes_through_a_connect_tunnel(tls_fake, proxy, monkeypatch):
     assert {auth for _, auth in proxy.seen} == {PROXY_AUTH}
 
 
+@pytest.mark.parametrize("proxy_url", ["http://:3128", "http://user:secret@:3128", "http://proxy.example:port"])
+def test_a_proxy_without_host_or_port_is_a_kestra_error(fake, proxy_url, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", proxy_url)
+    with pytest.raises(KestraError, match=r"proxy the environment names for http URLs \(HTTP_PROXY\)") as caught:
+        client(fake).execute("company.team", "hello")
+    assert "secret" not in str(caught.value)
+    assert fake.creates == 0
+
+
 def test_a_busy_stream_does_not_blind_the_timeout(fake):
     fake.auto_advance = False
     fake.add_flow("company.team", "busy", states=("RUNNING",) * 200 + ("SUCCESS",))
