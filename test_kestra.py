@@ -2115,7 +2115,7 @@ def test_format_is_the_official_clients_text():
     assert Kestra.format({"outputs": {"a": 1, "b": "é"}}) == '::{"outputs": {"a": 1, "b": "\\u00e9"}}::'
 
 
-@PROPERTY
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(clean_texts | st.integers() | st.booleans() | st.none(), json_values, max_size=5))
 def test_property_format_equals_the_official_clients_for_any_json_map(value):
     # The official client writes "::" + json.dumps(map) + "::". The exceptions (NaN,
