@@ -351,7 +351,11 @@ def _json_key(key: Any, path: _KeyPath) -> str:
     if key is True or key is False or key is None:
         return "true" if key is True else "false" if key is False else "null"
     if isinstance(key, int):
-        return int.__repr__(key)
+        try:
+            return int.__repr__(key)
+        except ValueError:  # longer than sys.get_int_max_str_digits()
+            raise KestraError("%s has an int key of more than %d digits, which Python will not write as "
+                              "text; send it as a str" % (_where(path), _int_digits_limit())) from None
     if isinstance(key, float):
         if key != key:
             return "NaN"
@@ -366,6 +370,11 @@ def _json_key(key: Any, path: _KeyPath) -> str:
 
 
 _INF = float("inf")
+
+
+def _int_digits_limit() -> int:
+    get_limit = getattr(sys, "get_int_max_str_digits", None)  # Python 3.11+, and some 3.8-3.10 patches
+    return int(get_limit()) if get_limit is not None else 4300
 
 
 def _other_to_json(value: Any, path: _KeyPath, active: Set[int]) -> Any:
@@ -1060,7 +1069,11 @@ def _metric_tags(name: str, tags: Any) -> Dict[str, str]:
             if isinstance(converted, str):
                 text = converted
             elif isinstance(converted, (int, float)) and not isinstance(converted, bool):
-                text = repr(converted)
+                try:
+                    text = repr(converted)
+                except ValueError:  # an int longer than sys.get_int_max_str_digits()
+                    raise KestraError("tag %r of metric %r is an int of more than %d digits; send it as a str"
+                                      % (key, name, _int_digits_limit())) from None
             else:
                 raise KestraError(
                     "tag %r of metric %r is %r; tag values must be text or numbers "
@@ -1185,14 +1198,18 @@ def _log_frame(levelno: int, message: str, created: float) -> str:
         _log_level(levelno), encoded, _log_timestamp(created))
 
 
-_log_second = [(-1, "")]  # the last whole second formatted, and its text: one tuple, swapped whole
+# The last whole second formatted, and its text: one tuple, swapped whole between threads.
+_log_second = [(None, "")]  # type: List[Tuple[Optional[int], str]]
 
 
 def _log_timestamp(created: float) -> str:
     """``created`` (seconds since the epoch, as LogRecord.created) in UTC, ISO-8601 with
     milliseconds and Z: 2020-03-20T14:12:46.000Z. Kestra ignores the field; log
     systems reading the JSON use it."""
-    millis = int(created * 1000.0 + 1e-4)  # the epsilon: 0.123 s is not 122.99999 ms
+    exact = created * 1000.0 + 1e-4  # the epsilon: 0.123 s is not 122.99999 ms
+    millis = int(exact)
+    if millis > exact:  # before 1970: down, as divmod's seconds go
+        millis -= 1
     second, millis = divmod(millis, 1000)
     cached_second, text = _log_second[0]
     if cached_second != second:
@@ -1693,12 +1710,18 @@ def _shown_url(url: str) -> str:
     """A URL fit for a message: no user:password@ and no query (labels hold input values)."""
     import urllib.parse
 
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:  # not a URL that can be taken apart: what follows the last @, without a query
+        return url.rpartition("@")[2].partition("?")[0]
+    if not parts.netloc:  # no "//": user:password@host would be read as a scheme and a path
+        return url.rpartition("@")[2].partition("?")[0]
     host = parts.hostname or ""
     if ":" in host:
         host = "[%s]" % host
-    if parts.port:
-        host += ":%d" % parts.port
+    if port:
+        host += ":%d" % port
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
@@ -2377,7 +2400,11 @@ class Flow:
         import urllib.parse
 
         hostname = (self.hostname or "").strip()
-        parts = urllib.parse.urlsplit(hostname)
+        try:
+            parts = urllib.parse.urlsplit(hostname)
+            parts.port  # a port that is not a number, or out of range, raises here
+        except ValueError:
+            parts = urllib.parse.urlsplit("")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise KestraError(
                 "KESTRA_HOSTNAME (Flow.hostname) must be a URL such as http://localhost:8080, got %r"
@@ -2990,7 +3017,7 @@ class _LogStreamReader:
                 break
             if kind == "entry":
                 left.append(item)
-        if still_reading:  # the reader did not stop in time: its counts are in use
+        if still_reading:  # the reader did not stop in time: it may still be adding to ``sent``
             return left
         try:
             response = self.flow._request("GET", self.flow._api("logs", self.execution_id), params=self.params)
@@ -3068,6 +3095,8 @@ def _log_key(entry: Any) -> str:
     if dot == ".":
         digits = len(rest) - len(rest.lstrip("0123456789"))
         timestamp = "%s.%s%s" % (head, (rest[:digits] + "000000")[:6], rest[digits:])
+    elif len(head) == 19:  # Java leaves out a zero fraction: ...:44Z is ...:44.000000Z
+        timestamp = "%s.000000%s" % (head, timestamp[19:])
     fields.append(timestamp)
     return json.dumps(fields, default=str)
 
@@ -5936,6 +5965,9 @@ def _run_kill(arguments: Any) -> int:
             return 0
         except ConflictError:
             state = _state(flow.get_execution(arguments.execution_id))
+            if state == "KILLING":
+                _say(arguments, "execution %s is being killed already" % arguments.execution_id)
+                return 0
             if state not in _TERMINAL_STATES:
                 raise
     _say(arguments, "execution %s had already ended %s: nothing to kill" % (arguments.execution_id, state))
@@ -6025,10 +6057,11 @@ def _run_deploy(arguments: Any) -> int:
             report["message"] = "cannot read the file: %s" % exc
             exit_code = max(exit_code, _EXIT_FAILED)
         else:
+            report["namespace"], report["id"] = _flow_identity(source)
             try:
                 report = _deploy_one(flow, path, source, arguments.dry_run)
-            except (AuthenticationError, ForbiddenError):
-                raise  # the same for every flow: said once
+            except AuthenticationError:
+                raise  # the same for every flow: said once (a 403 may be this namespace's only)
             except FailedExponentialBackoff as exc:
                 if exc.status_code is None:
                     raise  # unreachable: the same for every flow

@@ -2084,6 +2084,14 @@ def test_the_file_works_copied_alone_next_to_a_script(tmp_path):
 # Frame encoding ###############################################################
 
 
+@pytest.mark.parametrize("created, text", [
+    (-0.5, "1969-12-31T23:59:59.500Z"), (-0.001, "1969-12-31T23:59:59.999Z"), (-1.0, "1969-12-31T23:59:59.000Z"),
+    (0.0, "1970-01-01T00:00:00.000Z"), (1584713566.123, "2020-03-20T14:12:46.123Z")])
+def test_log_timestamps_before_and_after_1970(created, text):
+    assert kestra._log_timestamp(created) == text
+    assert kestra._log_timestamp(created) == text  # the cached second gives the same
+
+
 def test_log_entries_carry_their_creation_time():
     record = logging.LogRecord("name", logging.DEBUG, "/path/file.py", 10, "%d: %s", (1, "hello"), None)
     record.created, record.msecs = 1584713566, 123  # msecs disagrees: created is the time
@@ -2264,6 +2272,16 @@ def test_keys_that_are_numbers_bools_or_none_are_written_as_json_writes_them(key
 def test_keys_of_other_types_raise(key):
     with captured() as output, pytest.raises(KestraError, match="keys must be strings"):
         Kestra.outputs({"nested": {key: 1}})
+    assert output() == ""
+
+
+@pytest.mark.skipif(not hasattr(sys, "get_int_max_str_digits"), reason="no limit on int digits here")
+def test_an_int_too_long_for_text_raises_as_a_key_or_a_tag():
+    with captured() as output:
+        with pytest.raises(KestraError, match="an int key of more than 4300 digits"):
+            Kestra.outputs({"nested": {10 ** 5000: 1}})
+        with pytest.raises(KestraError, match="is an int of more than 4300 digits; send it as a str"):
+            Kestra.counter("n", 1, {"t": 10 ** 5000})
     assert output() == ""
 
 
@@ -4858,6 +4876,14 @@ def test_follow_logs_gives_the_lines_the_stream_missed_last_and_once(no_kestra_e
             assert server.violations == [] and server.errors == []
 
 
+def test_log_entries_match_whatever_digits_their_timestamps_keep():
+    entry = {"taskRunId": "r", "level": "INFO", "message": "m"}
+    same = ["2026-12-02T12:45:44Z", "2026-12-02T12:45:44.000000123Z", "2026-12-02T12:45:44.000Z"]
+    assert len({kestra._log_key(dict(entry, timestamp=stamp)) for stamp in same}) == 1
+    other = ["2026-12-02T12:45:44.358161Z", "2026-12-02T12:45:44.358162Z", "2026-12-02T12:45:45Z"]
+    assert len({kestra._log_key(dict(entry, timestamp=stamp)) for stamp in other}) == 3
+
+
 def test_follow_logs_gives_an_entry_the_stream_sends_twice_once(no_kestra_env):
     # Kestra 2.0.0-SNAPSHOT: line 01 came from the store (...44.358161Z), then live (...44.358161841Z).
     with FakeKestra(version="2.0.0-SNAPSHOT") as server:
@@ -6818,6 +6844,9 @@ def test_cli_execute_no_wait_prints_the_id_only(cli_copy, cli_fake):
     (("download", "abc", "kestra:///x", "-o", "."), "download: -o '.' is a folder"),
     (("read", "."), "read: '.' is a folder"),
     (("--host", "not a url", "version"), "must be"),
+    (("--host", "http://[::1", "status", "abc"), "must be a URL"),
+    (("--host", "http://localhost:port", "status", "abc"), "must be a URL"),
+    (("--host", "admin:secret@localhost:8080", "status", "abc"), "got 'localhost:8080'"),
     (("execute", "company.team", "hello", "-i", "doc=report.csv"),
      "input doc is a FILE: send one with -i doc=@report.csv (or give a kestra:/// URI)"),
 ])
@@ -7108,7 +7137,7 @@ def test_cli_deploy_leaves_hidden_folders_and_reads_a_byte_order_mark(cli_copy, 
 
 
 def test_cli_deploy_tries_every_flow_when_the_server_fails_on_one(cli_copy, cli_fake, tmp_path):
-    for name in ("a", "b"):
+    for name in ("a", "b", "c"):
         (tmp_path / ("%s.yml" % name)).write_text(FLOW_YAML % (name, name))
     cli_fake.fail("flow_create", 500)
     run = run_cli(cli_copy, cli_fake, "--retries", "0", "deploy", str(tmp_path))
@@ -7116,6 +7145,15 @@ def test_cli_deploy_tries_every_flow_when_the_server_fails_on_one(cli_copy, cli_
     lines = run.stderr.decode().splitlines()
     assert lines[0].startswith("kestra: failed %s: " % (tmp_path / "a.yml")) and "500" in lines[0], lines
     assert lines[1].startswith("kestra: created company.deploy.b"), lines
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "d.yml").write_text(FLOW_YAML % ("d", "d"))
+    cli_fake.fail("flow_create", 403)  # a 403 may be one namespace's only: the next flow is tried
+    run = run_cli(cli_copy, cli_fake, "--retries", "0", "deploy", "--json", str(tmp_path / "a.yml"),
+                  str(tmp_path / "more" / "d.yml"))
+    assert run.returncode == 7
+    reports = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [(report["id"], report["namespace"], report["result"]) for report in reports] == [
+        ("a", "company.deploy", "failed"), ("d", "company.deploy", "created")]
     with socket.socket() as probe:  # an unreachable server: said once, not per flow
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
