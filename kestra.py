@@ -1713,9 +1713,11 @@ def _shown_url(url: str) -> str:
     try:
         parts = urllib.parse.urlsplit(url)
         port = parts.port
-    except ValueError:  # not a URL that can be taken apart: what follows the last @, without a query
-        return url.rpartition("@")[2].partition("?")[0]
-    if not parts.netloc:  # no "//": user:password@host would be read as a scheme and a path
+    except ValueError:
+        parts = None
+    if parts is None or not parts.netloc:
+        # Not a URL that can be taken apart, or no "//" (user:password@host would be read as
+        # a scheme and a path): what follows the last @, without a query.
         return url.rpartition("@")[2].partition("?")[0]
     host = parts.hostname or ""
     if ":" in host:
@@ -5742,7 +5744,7 @@ def _json_input(key: str, text: str) -> Any:
 
     def number(digits: str) -> float:
         value = float(digits)
-        return value if value not in (float("inf"), float("-inf")) else refuse("a number this large")
+        return value if value not in (_INF, -_INF) else refuse("a number this large")
 
     try:
         parsed = json.loads(text, parse_constant=refuse, parse_float=number)
@@ -5791,8 +5793,9 @@ def _check_flow_inputs(flow: Flow, namespace: str, flow_id: str, inputs: Mapping
     names = [entry.get("id") or entry.get("name") for entry in declared]  # "name" before Kestra 0.15
     if not all(isinstance(name, str) for name in names):
         return
-    files = [entry.get("id") or entry.get("name") for entry in declared if entry.get("type") == "FILE"]
-    for name in files:
+    for name, entry in zip(names, declared):
+        if entry.get("type") != "FILE":
+            continue
         value = inputs.get(name)
         if isinstance(value, str) and "://" not in value:
             raise _UsageError("input %s is a FILE: send one with -i %s=@%s (or give a kestra:/// URI)"
@@ -6059,7 +6062,7 @@ def _run_deploy(arguments: Any) -> int:
         else:
             report["namespace"], report["id"] = _flow_identity(source)
             try:
-                report = _deploy_one(flow, path, source, arguments.dry_run)
+                _deploy_one(flow, report, source, arguments.dry_run)
             except AuthenticationError:
                 raise  # the same for every flow: said once (a 403 may be this namespace's only)
             except FailedExponentialBackoff as exc:
@@ -6119,20 +6122,19 @@ def _flow_identity(source: str) -> Tuple[Optional[str], Optional[str]]:
 _YAML_HEADERS = [("Content-Type", "application/x-yaml")]
 
 
-def _deploy_one(flow: Flow, path: str, source: str, dry_run: bool) -> Dict[str, Any]:
-    """Create, update or validate one flow; a report: file, namespace, id, result
-    (created, updated, unchanged, valid, invalid or failed), revision, message."""
-    namespace, flow_id = _flow_identity(source)
-    report = {"file": path, "namespace": namespace, "id": flow_id, "result": "failed", "revision": None,
-              "message": None}  # type: Dict[str, Any]
+def _deploy_one(flow: Flow, report: Dict[str, Any], source: str, dry_run: bool) -> None:
+    """Create, update or validate one flow, filling in its ``report`` (file, namespace
+    and id given; result: created, updated, unchanged, valid, invalid or failed;
+    revision; message). A server error is raised, the report left failed."""
+    path, namespace, flow_id = report["file"], report["namespace"], report["id"]
     if dry_run:
         problems = _validation_problems(flow, path, source)
         report.update(result="invalid" if problems else "valid", message="; ".join(problems) or None)
-        return report
+        return
     stored = _stored_flow(flow, namespace, flow_id) if namespace is not None and flow_id is not None else None
     if stored is not None and stored.get("source") == source:
         report.update(result="unchanged", revision=stored.get("revision"))
-        return report
+        return
     body = source.encode("utf-8")
     exists = stored is not None
     if not exists:
@@ -6145,14 +6147,13 @@ def _deploy_one(flow: Flow, path: str, source: str, dry_run: bool) -> Dict[str, 
     if response.status_code in (400, 404, 409, 422):
         report["message"] = "the server refused it (%d): %s" % (response.status_code,
                                                                 _server_message(response) or response.reason)
-        return report
+        return
     flow._raise_for(response, "saving %s" % path)
     saved = response.json()
     report["result"] = "updated" if exists else "created"
     if isinstance(saved, dict):
         report.update(namespace=saved.get("namespace", namespace), id=saved.get("id", flow_id),
                       revision=saved.get("revision"))
-    return report
 
 
 def _validation_problems(flow: Flow, path: str, source: str) -> List[str]:
