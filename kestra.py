@@ -735,7 +735,8 @@ class Kestra:
     @staticmethod
     def _send(map_: Mapping[str, Any]) -> None:
         """Write one frame for ``map_`` to stdout, flushed before returning. Its
-        ``assets`` are checked now but held back for the process's last line."""
+        ``assets`` are checked now, then held back for the process's last line or
+        not sent (see ``assets``)."""
         if "assets" in map_:
             map_ = _hold_assets(map_)
             if not map_:
@@ -785,11 +786,14 @@ class Kestra:
     @staticmethod
     def assets(map_: Mapping[str, Any]) -> None:
         """Declare asset lineage (Kestra 1.2+, recorded by Enterprise servers),
-        shaped as the server reads it.
+        shaped as the server reads it. The map is checked now, whatever happens next.
 
-        The map is checked and copied now, and sent when the process exits, merged
-        with the other calls' into one frame, the last line of its output: an
-        open-source server stops reading the task's output at an assets frame.
+        Sent only where ``KESTRA_ASSETS=send`` is set (Enterprise, on a task with
+        ``assets: {enableAuto: true}``): then copied now and sent when the process
+        exits, merged with the other calls' into one frame, its last line. Otherwise
+        not sent, and said once in a WARN log entry (``KESTRA_ASSETS=skip``: silently):
+        an open-source server loses the rest of the task's output at an assets frame
+        (Process runner) or never ends the task (Docker runner).
 
         Example: ``Kestra.assets({"outputs": [{"id": "orders", "type": "TABLE"}]})``
         """
@@ -949,15 +953,49 @@ def _check_assets(assets: Any) -> None:
                 raise KestraError("%s needs a non-empty 'type' (for example 'TABLE')" % where)
 
 
+_ASSETS_ENV = "KESTRA_ASSETS"
+_ASSETS_WORDS = {
+    "send": True, "true": True, "yes": True, "on": True, "1": True,
+    "skip": False, "false": False, "no": False, "off": False, "0": False,
+}
+_ASSETS_NOTICE = (
+    "Kestra.assets(): the assets were not sent to Kestra. Only Kestra Enterprise records "
+    "them, for a task with `assets: {enableAuto: true}`; an open-source server would lose "
+    "the rest of this task's output (Process runner) or never end the task (Docker "
+    "runner). On Enterprise, set KESTRA_ASSETS=send in the task's env (a plugin default "
+    "sets it for every task); KESTRA_ASSETS=skip drops them without this message."
+)
+_assets_noticed = [False]  # this process (or the one it was forked from) said so
+
+
+def _assets_sent() -> Optional[bool]:
+    """Whether ``KESTRA_ASSETS`` says to send assets: True, False, or None when unset."""
+    value = os.environ.get(_ASSETS_ENV, "")
+    word = value.strip().lower()
+    if not word:
+        return None
+    sent = _ASSETS_WORDS.get(word)
+    if sent is None:
+        raise KestraError(
+            "%s=%r is not understood: set it to 'send' where the server records assets "
+            "(Kestra Enterprise, a task with assets.enableAuto: true) or 'skip' to drop "
+            "them silently, or leave it unset" % (_ASSETS_ENV, value)
+        )
+    return sent
+
+
 def _hold_assets(map_: Any) -> Any:
-    """Keep the assets of a frame for the end of the process and return the rest.
+    """Take the assets out of a frame and return the rest: held for the end of the
+    process when ``KESTRA_ASSETS=send``, else dropped (said once, unless ``skip``).
 
     Kestra's open-source servers (1.3 and 2.0 seen) have no asset inventory: their
-    emitter throws, and the exception ends the thread reading that output stream, so
-    every later line of the task is lost and the script's next write fails with
-    EPIPE. Nothing in a task's environment tells the edition, so every process holds
-    its assets back and sends them once, at exit (_send_held_assets): on stdout,
-    because a frame on stderr turns a task with ``warningOnStdErr`` into a WARNING.
+    emitter throws. Under the Process runner the exception ends the thread reading
+    that output stream, so every later line of the task is lost and the script's next
+    write fails with EPIPE; under the Docker runner it escapes the container's log
+    callback, and the task never ends. Nothing in a task's environment tells the
+    edition, so assets go out only where the user says the server records them, and
+    then as the last line of the process (_send_held_assets): on stdout, because a
+    frame on stderr turns a task with ``warningOnStdErr`` into a WARNING.
     """
     if not isinstance(map_, collections.abc.Mapping):
         return map_  # not a frame: _frame says so
@@ -965,6 +1003,12 @@ def _hold_assets(map_: Any) -> Any:
     _check_assets(assets)
     copied = json.loads(_frame({"assets": assets})[2:-2])["assets"]  # fails now, not at exit
     rest = {key: value for key, value in map_.items() if key != "assets"}
+    sent = _assets_sent()
+    if not sent:
+        if sent is None and not _assets_noticed[0]:
+            _assets_noticed[0] = True
+            _write_frame(_log_frame(30, _ASSETS_NOTICE, time.time()))
+        return rest
     emitter = _emitter
     with emitter.lock:
         if emitter.exiting:  # sent during exit, after the held line: nothing follows it

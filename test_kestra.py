@@ -157,6 +157,7 @@ def run_python(code, timeout=120, flags=(), **kwargs):
     """Run ``code`` in a new interpreter that imports this checkout's kestra.py."""
     env = dict(os.environ, PYTHONPATH=HERE, PYTHONHASHSEED="0")
     env.pop("PYTHONUNBUFFERED", None)  # it would hide a missing flush
+    env.pop("KESTRA_ASSETS", None)  # assets are not sent unless a test says so
     env.update(kwargs.pop("env", {}))
     return subprocess.run(
         [sys.executable] + list(flags) + ["-c", textwrap.dedent(code)],
@@ -258,6 +259,9 @@ def fresh_kestra_state(monkeypatch):
     # left for pytest's own exit to write.
     monkeypatch.setattr(kestra._emitter, "held_assets", {})
     monkeypatch.setattr(kestra._emitter, "exiting", False)
+    # Assets are not sent unless a test sets KESTRA_ASSETS, and nothing was said yet.
+    monkeypatch.delenv("KESTRA_ASSETS", raising=False)
+    monkeypatch.setattr(kestra, "_assets_noticed", [False])
     logging.getLogger("Kestra").handlers[:] = []
     yield
     logging.getLogger("Kestra").handlers[:] = []
@@ -2964,7 +2968,8 @@ def test_a_broken_stdout_in_a_real_process_raises_kestra_error():
 # Kestra: outputs, metrics, assets, logs ########################################
 
 
-def test_outputs_metrics_and_assets_frames():
+def test_outputs_metrics_and_assets_frames(monkeypatch):
+    monkeypatch.setenv("KESTRA_ASSETS", "send")
     asset = {"outputs": [{"id": "orders", "type": "TABLE"}]}
 
     def calls():
@@ -3075,10 +3080,77 @@ def test_assets_the_server_would_ignore_are_refused(assets, message):
     assert kestra._emitter.held_assets == {}
 
 
-# Assets are held back until the process exits: an open-source Kestra (1.3.25 and 2.0
-# seen) stops reading a task's output at an assets frame, so it must be the last line.
+# Assets are sent only where KESTRA_ASSETS=send says the server records them
+# (Enterprise), and then held back until the process exits: an open-source Kestra
+# (1.3.25 and 2.0 seen) stops reading a task's output at an assets frame (Process
+# runner) or never ends the task (Docker runner).
 
-def test_assets_are_checked_and_copied_at_the_call_and_sent_merged_at_exit():
+ASSETS_NOTICE_START = "Kestra.assets(): the assets were not sent to Kestra."
+
+
+def notice_frame():
+    return {"logs": [{"level": "WARN", "message": kestra._ASSETS_NOTICE}]}
+
+
+def test_assets_are_not_sent_by_default_and_that_is_said_once():
+    asset = {"outputs": [{"id": "orders", "type": "TABLE"}]}
+    assert emitted(lambda: Kestra.assets(asset)) == [notice_frame()]
+    assert kestra._ASSETS_NOTICE.startswith(ASSETS_NOTICE_START)
+    assert "KESTRA_ASSETS=send" in kestra._ASSETS_NOTICE and "enableAuto: true" in kestra._ASSETS_NOTICE
+    assert emitted(lambda: Kestra.assets({"inputs": [{"id": "other"}]})) == []
+    assert emitted(kestra._send_held_assets) == []
+
+
+def test_a_frame_with_assets_sends_the_rest_when_assets_are_not_sent():
+    asset = {"outputs": [{"id": "t", "type": "TABLE"}]}
+    assert emitted(lambda: Kestra._send({"outputs": {"a": 1}, "assets": asset})) == \
+        [notice_frame(), {"outputs": {"a": 1}}]
+    assert emitted(kestra._send_held_assets) == []
+
+
+@pytest.mark.parametrize("value", ["skip", "SKIP", " off ", "false", "0", "no"])
+def test_kestra_assets_skip_drops_assets_silently(monkeypatch, value):
+    monkeypatch.setenv("KESTRA_ASSETS", value)
+    asset = {"inputs": [{"id": "source"}]}
+    assert emitted(lambda: Kestra.assets(asset)) == []
+    assert emitted(lambda: Kestra._send({"outputs": {"a": 1}, "assets": asset})) == [{"outputs": {"a": 1}}]
+    assert emitted(kestra._send_held_assets) == []
+
+
+@pytest.mark.parametrize("value", ["send", "Send", " on ", "true", "1", "yes"])
+def test_kestra_assets_send_holds_assets_for_the_exit(monkeypatch, value):
+    monkeypatch.setenv("KESTRA_ASSETS", value)
+    asset = {"inputs": [{"id": "source"}]}
+    assert emitted(lambda: Kestra.assets(asset)) == []
+    assert emitted(kestra._send_held_assets) == [{"assets": asset}]
+
+
+def test_a_kestra_assets_value_not_understood_is_an_error_naming_it(monkeypatch):
+    monkeypatch.setenv("KESTRA_ASSETS", "enterprise")
+    with captured() as output:
+        with pytest.raises(KestraError) as raised:
+            Kestra._send({"outputs": {"a": 1}, "assets": {"inputs": [{"id": "source"}]}})
+    assert output() == ""
+    message = str(raised.value)
+    assert "KESTRA_ASSETS='enterprise' is not understood" in message
+    assert "'send'" in message and "'skip'" in message
+    assert emitted(kestra._send_held_assets) == []
+
+
+@pytest.mark.parametrize("value", [None, "send", "skip"])
+def test_bad_assets_are_refused_whether_or_not_they_are_sent(monkeypatch, value):
+    if value is not None:
+        monkeypatch.setenv("KESTRA_ASSETS", value)
+    with captured() as output:
+        with pytest.raises(KestraError, match=re.escape("assets['outputs'][0] needs a non-empty 'type'")):
+            Kestra.assets({"outputs": [{"id": "t"}]})
+        with pytest.raises(KestraError, match=re.escape("assets['inputs'][0]['x']")):
+            Kestra.assets({"inputs": [{"id": "t", "x": float("nan")}]})
+    assert output() == ""
+
+
+def test_assets_are_checked_and_copied_at_the_call_and_sent_merged_at_exit(monkeypatch):
+    monkeypatch.setenv("KESTRA_ASSETS", "send")
     metadata = {"rows": 1}
     with captured() as output:
         Kestra.assets({"inputs": [{"id": "source"}], "outputs": [{"id": "a", "type": "TABLE", "metadata": metadata}]})
@@ -3095,17 +3167,20 @@ def test_assets_are_checked_and_copied_at_the_call_and_sent_merged_at_exit():
     }}]
 
 
-def test_nothing_held_sends_nothing_at_exit():
+def test_nothing_held_sends_nothing_at_exit(monkeypatch):
+    monkeypatch.setenv("KESTRA_ASSETS", "send")
     assert emitted(kestra._send_held_assets) == []
 
 
-def test_a_frame_with_assets_and_more_sends_the_rest_at_once():
+def test_a_frame_with_assets_and_more_sends_the_rest_at_once(monkeypatch):
+    monkeypatch.setenv("KESTRA_ASSETS", "send")
     asset = {"outputs": [{"id": "t", "type": "TABLE"}]}
     assert emitted(lambda: Kestra._send({"outputs": {"a": 1}, "assets": asset})) == [{"outputs": {"a": 1}}]
     assert emitted(kestra._send_held_assets) == [{"assets": asset}]
 
 
-def test_assets_declared_once_exiting_go_out_at_once():
+def test_assets_declared_once_exiting_go_out_at_once(monkeypatch):
+    monkeypatch.setenv("KESTRA_ASSETS", "send")
     asset = {"inputs": [{"id": "late"}]}
     assert emitted(kestra._send_held_assets) == []
     assert emitted(lambda: Kestra.assets(asset)) == [{"assets": asset}]
@@ -3123,16 +3198,33 @@ ASSETS_SCRIPT = """
     print("partial", end="")
 """
 ASSETS_HELD = {"assets": {"inputs": [{"id": "source"}], "outputs": [{"id": "target", "type": "TABLE"}]}}
-
-
-@pytest.mark.parametrize("ending, code", [
+ASSETS_ENDINGS = [
     ("", 0),
     ("import atexit; atexit.register(lambda: Kestra.outputs({'exit_handler': 3}))", 0),
     ("sys.exit(3)", 3),
     ("raise RuntimeError('crashed')", 1),
-])
-def test_held_assets_are_the_last_line_of_the_process(ending, code):
+]
+
+
+@pytest.mark.parametrize("ending, code", ASSETS_ENDINGS)
+def test_a_script_on_a_server_not_said_to_record_assets_sends_everything_else(ending, code):
+    """What an open-source server gets: every frame and line, a notice, no assets frame."""
     run = run_python(ASSETS_SCRIPT + "    " + ending + "\n")
+    assert run.returncode == code, run.stderr
+    frames, plain = read_like_server(run.stdout)
+    assert not any("assets" in frame for frame in frames)
+    assert frames[:4] == [{"outputs": {"before": 1}}, notice_frame(), {"outputs": {"after": 2}},
+                          {"logs": [{"level": "WARN", "message": "after assets"}]}]
+    assert len(frames) == 4 + ("exit_handler" in ending)
+    assert plain == ["plain after assets", "partial"]
+    assert ("exit_handler" in ending) == ({"outputs": {"exit_handler": 3}} in frames)
+    assert b"Kestra.assets" not in run.stderr
+
+
+@pytest.mark.parametrize("ending, code", ASSETS_ENDINGS)
+def test_held_assets_are_the_last_line_of_the_process(ending, code):
+    """Enterprise's path (KESTRA_ASSETS=send, as its plugin default would set it)."""
+    run = run_python(ASSETS_SCRIPT + "    " + ending + "\n", env={"KESTRA_ASSETS": "send"})
     assert run.returncode == code, run.stderr
     frames, plain = read_like_server(run.stdout)
     assert frames[-1] == ASSETS_HELD
@@ -3155,10 +3247,27 @@ def test_a_forked_child_sends_its_own_assets_not_its_parents():
             Kestra.assets({"inputs": [{"id": "child"}]})
         else:
             os.waitpid(pid, 0)
-    """)
+    """, env={"KESTRA_ASSETS": "send"})
     assert run.returncode == 0, run.stderr
     assert frames_of(run.stdout) == [{"assets": {"inputs": [{"id": "child"}]}},
                                      {"assets": {"inputs": [{"id": "parent"}]}}]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_does_not_repeat_its_parents_notice():
+    run = run_python("""
+        import os
+        from kestra import Kestra
+        Kestra.assets({"inputs": [{"id": "parent"}]})
+        pid = os.fork()
+        if pid == 0:
+            Kestra.assets({"inputs": [{"id": "child"}]})
+            Kestra.outputs({"child": 1})
+            os._exit(0)
+        os.waitpid(pid, 0)
+    """)
+    assert run.returncode == 0, run.stderr
+    assert frames_of(run.stdout) == [notice_frame(), {"outputs": {"child": 1}}]
 
 
 def test_held_assets_that_cannot_be_written_at_exit_are_reported():
@@ -3167,7 +3276,7 @@ def test_held_assets_that_cannot_be_written_at_exit_are_reported():
         from kestra import Kestra
         Kestra.assets({"inputs": [{"id": "source"}]})
         os.close(1)
-    """)
+    """, env={"KESTRA_ASSETS": "send"})
     assert b"the assets declared with Kestra.assets() were not sent" in run.stderr
 
 
