@@ -963,7 +963,7 @@ _ASSETS_NOTICE = (
     "them, for a task with `assets: {enableAuto: true}`; an open-source server would lose "
     "the rest of this task's output (Process runner) or never end the task (Docker "
     "runner). On Enterprise, set KESTRA_ASSETS=send in the task's env (a plugin default "
-    "sets it for every task); KESTRA_ASSETS=skip drops them without this message."
+    "can set it for every task); KESTRA_ASSETS=skip drops them without this message."
 )
 _assets_noticed = [False]  # this process (or the one it was forked from) said so
 
@@ -977,11 +977,25 @@ def _assets_sent() -> Optional[bool]:
     sent = _ASSETS_WORDS.get(word)
     if sent is None:
         raise KestraError(
-            "%s=%r is not understood: set it to 'send' where the server records assets "
-            "(Kestra Enterprise, a task with assets.enableAuto: true) or 'skip' to drop "
-            "them silently, or leave it unset" % (_ASSETS_ENV, value)
+            "%s=%r is not understood: set it to 'send' (or true, yes, on, 1) where the "
+            "server records assets (Kestra Enterprise, a task with assets.enableAuto: true), "
+            "to 'skip' (or false, no, off, 0) to drop them silently, or leave it unset"
+            % (_ASSETS_ENV, value)
         )
     return sent
+
+
+def _notice_assets_not_sent() -> None:
+    """The WARN log entry saying that assets are not sent, once per process (and its
+    forks); best effort: when it cannot be written, a later call tries again."""
+    with _emitter.lock:
+        if _assets_noticed[0]:
+            return
+        try:
+            _write_frame(_log_frame(30, _ASSETS_NOTICE, time.time()))
+        except KestraError:
+            return  # stdout is broken: the script's own frames will say so
+        _assets_noticed[0] = True
 
 
 def _hold_assets(map_: Any) -> Any:
@@ -1005,9 +1019,8 @@ def _hold_assets(map_: Any) -> Any:
     rest = {key: value for key, value in map_.items() if key != "assets"}
     sent = _assets_sent()
     if not sent:
-        if sent is None and not _assets_noticed[0]:
-            _assets_noticed[0] = True
-            _write_frame(_log_frame(30, _ASSETS_NOTICE, time.time()))
+        if sent is None and any(copied.values()):
+            _notice_assets_not_sent()
         return rest
     emitter = _emitter
     with emitter.lock:

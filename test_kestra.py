@@ -3073,7 +3073,8 @@ def test_metric_values_a_double_cannot_hold_are_refused(value, message):
         ({"outputs": [{"id": "t"}]}, "assets['outputs'][0] needs a non-empty 'type'"),
     ],
 )
-def test_assets_the_server_would_ignore_are_refused(assets, message):
+def test_assets_the_server_would_ignore_are_refused(monkeypatch, assets, message):
+    monkeypatch.setenv("KESTRA_ASSETS", "send")  # refused, not held
     with captured() as output, pytest.raises(KestraError, match=re.escape(message)):
         Kestra.assets(assets)
     assert output() == ""
@@ -3099,6 +3100,49 @@ def test_assets_are_not_sent_by_default_and_that_is_said_once():
     assert "KESTRA_ASSETS=send" in kestra._ASSETS_NOTICE and "enableAuto: true" in kestra._ASSETS_NOTICE
     assert emitted(lambda: Kestra.assets({"inputs": [{"id": "other"}]})) == []
     assert emitted(kestra._send_held_assets) == []
+
+
+def test_declaring_no_asset_says_nothing():
+    assert emitted(lambda: Kestra.assets({"inputs": [], "outputs": []})) == []
+    assert emitted(lambda: Kestra.assets({})) == []
+    assert emitted(lambda: Kestra.assets({"inputs": [{"id": "a"}]})) == [notice_frame()]
+
+
+def test_a_notice_that_cannot_be_written_is_not_an_error_and_comes_later(monkeypatch):
+    asset = {"inputs": [{"id": "source"}]}
+    monkeypatch.setattr(sys, "stdout", None)
+    Kestra.assets(asset)  # sends nothing: nothing to fail
+    monkeypatch.undo()
+    monkeypatch.setattr(kestra, "_assets_noticed", [False])  # undo() restored it too
+    monkeypatch.setattr(sys, "stdout", None)
+    Kestra.assets(asset)
+    monkeypatch.setattr(sys, "stdout", sys.__stdout__)
+    assert kestra._assets_noticed == [False]
+    assert emitted(lambda: Kestra.assets(asset)) == [notice_frame()]
+    assert kestra._assets_noticed == [True]
+
+
+def test_the_notice_is_said_once_across_threads():
+    barrier = threading.Barrier(8)
+
+    def declare():
+        barrier.wait()
+        Kestra.assets({"inputs": [{"id": "source"}]})
+
+    def run_threads():
+        threads = [threading.Thread(target=declare) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert emitted(run_threads) == [notice_frame()]
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_an_empty_kestra_assets_is_unset(monkeypatch, value):
+    monkeypatch.setenv("KESTRA_ASSETS", value)
+    assert emitted(lambda: Kestra.assets({"inputs": [{"id": "source"}]})) == [notice_frame()]
 
 
 def test_a_frame_with_assets_sends_the_rest_when_assets_are_not_sent():
@@ -3133,7 +3177,7 @@ def test_a_kestra_assets_value_not_understood_is_an_error_naming_it(monkeypatch)
     assert output() == ""
     message = str(raised.value)
     assert "KESTRA_ASSETS='enterprise' is not understood" in message
-    assert "'send'" in message and "'skip'" in message
+    assert "'send' (or true, yes, on, 1)" in message and "'skip' (or false, no, off, 0)" in message
     assert emitted(kestra._send_held_assets) == []
 
 
