@@ -1802,6 +1802,67 @@ def _socket_timeout() -> type:
     return socket.timeout
 
 
+def _readable(response: Any, sock: Any, seconds: float) -> bool:
+    """Whether a line of ``response`` (or its end, or an error) can be read within
+    ``seconds``, without reading it. Unlike a socket timeout, waiting here leaves the
+    response readable: http.client refuses to read again after a timed-out read."""
+    fp = getattr(response, "fp", None)
+    if fp is None or sock is None:
+        return True
+    timeout = sock.gettimeout()
+    try:
+        sock.settimeout(0)  # a look at what is buffered: never blocks
+        try:
+            buffered = fp.peek(1)
+        except OSError as exc:
+            if not isinstance(exc, BlockingIOError) and type(exc).__name__ != "SSLWantReadError":
+                return True  # the read that follows raises it
+            buffered = b""
+    finally:
+        sock.settimeout(timeout)
+    if _holds_a_line(buffered, response.chunked, response.chunk_left):
+        return True
+    pending = getattr(sock, "pending", None)  # bytes TLS has decrypted already
+    if pending is not None and pending():
+        return True
+    import select
+
+    if hasattr(select, "poll"):  # select() cannot take a descriptor past 1023
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(max(0.0, seconds) * 1000))
+    return bool(select.select([sock], [], [], max(0.0, seconds))[0])
+
+
+def _holds_a_line(buffered: bytes, chunked: bool, left: Optional[int]) -> bool:
+    """Whether bytes buffered from a response body hold a whole line of its content
+    (or a chunked body's last chunk). Chunk framing alone (the CRLF that ends a chunk,
+    the next one's size) holds none: a read would wait for more."""
+    if not chunked:
+        return b"\n" in buffered
+    at = 0
+    while True:
+        if not left:
+            if left == 0:  # the CRLF ending the chunk read last
+                at += 2
+            end = buffered.find(b"\n", at)
+            if end < 0:
+                return False
+            try:
+                left = int(buffered[at:end].split(b";")[0], 16)
+            except ValueError:
+                return True  # the read that follows raises it
+            if left == 0:
+                return True
+            at = end + 1
+        content = buffered[at:at + left]
+        if b"\n" in content:
+            return True
+        if len(content) < left:
+            return False
+        at, left = at + left, 0
+
+
 class _Multipart:
     """A multipart/form-data body, produced piece by piece: file parts are read in
     chunks while they are sent, so a file of any size costs a chunk of memory."""
@@ -2104,13 +2165,16 @@ def _retry_after_seconds(value: Optional[str], now: float) -> Optional[float]:
 
 
 def _sse_events(
-    response: Any, stop: Optional[Callable[[], bool]] = None
+    response: Any, stop: Optional[Callable[[], bool]] = None, idle: Optional[Callable[[], bool]] = None
 ) -> Iterator[Tuple[Optional[str], Optional[str], str]]:
     """(id, event, data) for each event of a text/event-stream response, until it
-    closes or ``stop()`` (asked after each line) says so. A read that times out
-    raises (socket.timeout / TimeoutError)."""
+    closes, ``stop()`` (asked after each line) or ``idle()`` (asked before each read,
+    which it may wait for) says so. A read that times out raises (socket.timeout /
+    TimeoutError)."""
     event_id, event, data = None, None, []  # type: Optional[str], Optional[str], List[str]
     while True:
+        if idle is not None and idle():
+            return
         raw = response.readline()
         if not raw or (stop is not None and stop()):
             return
@@ -2142,6 +2206,7 @@ _TERMINAL_STATES = frozenset(
 )
 _SUCCESSFUL_STATES = frozenset(("SUCCESS", "WARNING"))
 _NOT_YET_GRACE_S = 10.0  # right after creation, a 404 means "not stored yet" for this long
+_LOOK_CAP_S = 5.0  # the longest a followed execution goes without a read of its stored state
 _SERVER_WAIT_READ_S = 24 * 3600.0  # the read timeout of a create that waits on the server
 _LOG_LINE_START = r"\d{4}-\d\d-\d\dT\S+ (TRACE|DEBUG|INFO|WARN|ERROR) "  # opens a log line
 _ID_PATTERN = r"[a-zA-Z0-9][.a-zA-Z0-9_-]*\Z"  # Kestra's input ids
@@ -2650,7 +2715,17 @@ class Flow:
         """Follow the execution's event stream to its end, within ``timeout`` seconds if
         given. A stream that stays quiet is followed again at once; one that fails is
         retried after ``poll_interval``, and after three failures in a row the state is
-        polled every ``poll_interval`` instead."""
+        polled every ``poll_interval`` instead.
+
+        A stream is not trusted alone: ``_follow`` also reads the stored state once
+        ``poll_interval`` after it opens, then at doubling gaps up to _LOOK_CAP_S. Real
+        servers (1.3.25 and the 2.0 snapshot seen, under load) can miss an end on a
+        stream opened as the execution ends: they subscribe the stream, then read the
+        stored execution, and the end's event can go out before the subscription while
+        the read still finds it running. That stream then stays quiet for ever. The
+        first look finds such an end within ``poll_interval``; a stream subscribed
+        before the end sends it at once, so the typical wait keeps its few ms of lag,
+        and a long quiet execution costs a cheap read every few seconds."""
         deadline = None if timeout is None else self._clock() + timeout
         created = self._clock()
         last = None  # type: Optional[Dict[str, Any]]
@@ -2661,7 +2736,7 @@ class Flow:
                     healthy = False
                     if stream_failures < 3:
                         try:
-                            seen, healthy = self._follow(execution_id, deadline)
+                            seen, healthy = self._follow(execution_id, deadline, self.poll_interval)
                         except NotFoundError:
                             seen, healthy = None, False
                             if self._clock() - created <= _NOT_YET_GRACE_S:
@@ -2737,11 +2812,14 @@ class Flow:
         except InvalidResponseError:
             return None
 
-    def _follow(self, execution_id: str, deadline: Optional[float]) -> Tuple[Optional[Dict[str, Any]], bool]:
+    def _follow(self, execution_id: str, deadline: Optional[float],
+                look: Optional[float] = None) -> Tuple[Optional[Dict[str, Any]], bool]:
         """Read the execution's event stream: (the last execution seen or None, whether
         the stream was healthy). Returns when the stream ends, stays quiet for
         ``request_timeout``, breaks, or the deadline passes; a single attempt, as the
-        caller's loop is the retry."""
+        caller's loop is the retry. With ``look``, the stored state is also read
+        ``look`` seconds after the stream opens, then at doubling gaps up to
+        _LOOK_CAP_S, and an end found there ends the follow (see ``_wait``)."""
         import http.client
 
         read_timeout = self.request_timeout
@@ -2765,7 +2843,11 @@ class Flow:
                     raise error
                 return None, False
             past_deadline = None if deadline is None else (lambda: self._clock() >= deadline)
-            for event_id, _, data in _sse_events(response, past_deadline):
+            idle = None  # type: Optional[Callable[[], bool]]
+            stored = []  # type: List[Dict[str, Any]]
+            if look is not None:
+                idle = self._looker(execution_id, response, connection.sock, look, read_timeout, deadline, stored)
+            for event_id, _, data in _sse_events(response, past_deadline, idle):
                 if event_id in ("progress", "end") and data:
                     try:
                         execution = json.loads(data)
@@ -2775,6 +2857,9 @@ class Flow:
                     self._saw(last)
                     if event_id == "end" or _state(execution) in _TERMINAL_STATES:
                         return last, True
+            if stored:  # a look found the end the stream did not send
+                self._saw(stored[0])
+                return stored[0], True
             # Closed before the end (a proxy cutting streams?), or the deadline: the caller
             # reads the state and pauses; following again at once could spin.
             return last, False
@@ -2783,6 +2868,40 @@ class Flow:
             return last, isinstance(exc, (TimeoutError, _socket_timeout()))
         finally:
             connection.close()
+
+    def _looker(self, execution_id: str, response: Any, sock: Any, look: float, quiet: float,
+                deadline: Optional[float], stored: List[Dict[str, Any]]) -> Callable[[], bool]:
+        """The ``idle`` of ``_follow``'s stream reader: waits until the stream has
+        something to read, reading the stored state at each look time meanwhile. True
+        (stop reading) once a look finds the end, which goes into ``stored``, or once
+        the deadline passes; a stream quiet for ``quiet`` seconds raises a timeout, as
+        a quiet read would."""
+        gap = max(0.05, look)
+        state = {"look": self._clock() + gap, "gap": gap, "heard": self._clock()}
+
+        def idle() -> bool:
+            while True:
+                now = self._clock()
+                if deadline is not None and now >= deadline:
+                    return True
+                until = min(state["look"], state["heard"] + quiet)
+                if deadline is not None:
+                    until = min(until, deadline)
+                if _readable(response, sock, until - now):
+                    state["heard"] = self._clock()
+                    return False
+                now = self._clock()
+                if now >= state["look"]:
+                    execution = self._last_look(execution_id)
+                    if execution is not None and _state(execution) in _TERMINAL_STATES:
+                        stored.append(execution)
+                        return True
+                    state["gap"] = min(state["gap"] * 2, max(gap, _LOOK_CAP_S))
+                    state["look"] = self._clock() + state["gap"]
+                elif now >= state["heard"] + quiet:
+                    raise _socket_timeout()("the event stream was quiet for %s s" % quiet)
+
+        return idle
 
     def _get_execution_if_stored(self, execution_id: str, created: float,
                                  deadline: Optional[float] = None) -> Optional[Dict[str, Any]]:

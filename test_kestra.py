@@ -854,6 +854,9 @@ class FakeKestra:
         # Kestra 2.0.0-SNAPSHOT's does for entries stored as the stream subscribes.
         self.restreamed_logs = set()  # type: set
         self.close_streams = False  # streams say "Connection: close", as behind some proxies
+        # Execution streams that never send the end: real servers (1.3.25, 2.0) miss it on
+        # a stream subscribed as the execution ends, and such a stream stays quiet for ever.
+        self.streams_miss_ends = False
         self.url = ""
         self.requests: List[Recorded] = []
         self.violations: List[str] = []
@@ -1558,6 +1561,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         while True:
             batch = self._wait_for_more(execution.snapshots, index)
             index += len(batch)
+            if fake.streams_miss_ends:
+                batch = [snapshot for snapshot in batch if snapshot["state"]["current"] not in TERMINAL_STATES]
+                if not batch:
+                    continue
             for snapshot in batch:
                 self._event("progress", snapshot, sent)
                 sent += 1
@@ -4704,6 +4711,39 @@ def test_tls_is_verified_and_a_ca_bundle_or_ssl_cert_file_is_honoured(tls_fake, 
     assert server.creates == 3
 
 
+def test_over_tls_a_followed_execution_is_read_as_it_ends_or_as_its_end_is_missed(tls_fake):
+    server, bundle = tls_fake
+    server.auto_advance = False
+    server.add_flow("company.team", "steps", states=("RUNNING",) * 4 + ("SUCCESS",))
+
+    def advance_all() -> None:
+        for _ in range(4):
+            time.sleep(0.15)
+            server.advance()
+
+    for missed in (False, True):
+        server.streams_miss_ends = missed
+        pusher = threading.Thread(target=advance_all)
+        pusher.start()
+        flow = client(server, ca_bundle=bundle, poll_interval=0.3)
+        seen = []
+        flow._saw = lambda execution: seen.append(execution["state"]["current"])  # type: ignore
+        assert flow.execute("company.team", "steps").status == "SUCCESS"
+        pusher.join()
+        assert seen.count("RUNNING") >= 2 and seen[-1] == "SUCCESS"  # progress events were read
+
+
+@pytest.mark.parametrize("buffered, chunked, left, whole", [
+    (b"", False, None, False), (b"data: x", False, None, False), (b"data: x\n", False, None, True),
+    (b"\r\n", True, 0, False), (b"\r\n1a\r\n", True, 0, False), (b"\r\n3\r\nab", True, 0, False),
+    (b"\r\n3\r\nab\n", True, 0, True), (b"\r\n0\r\n\r\n", True, 0, True), (b"4;x=1\r\nab\n", True, None, True),
+    (b"ab", True, 2, False), (b"ab\r\n2\r\n\n", True, 2, True), (b"a\nb", True, 1, False),
+    (b"\r\nzz\r\n", True, 0, True),  # a malformed size: the read says so
+])
+def test_only_a_whole_buffered_line_of_content_counts_as_readable(buffered, chunked, left, whole):
+    assert kestra._holds_a_line(buffered, chunked, left) is whole
+
+
 class ForwardProxy(http.server.ThreadingHTTPServer):
     """A plain HTTP proxy for tests: forwards absolute-URI requests and records them."""
 
@@ -4859,6 +4899,46 @@ def test_a_quiet_healthy_stream_is_followed_again_at_once(fake):
     flow = client(fake, request_timeout=0.2)
     assert flow.execute("company.team", "quiet").status == "SUCCESS"
     assert flow.time.sleeps == [] and len(sent(fake, "follow")) >= 2
+
+
+def test_an_end_the_stream_misses_is_read_from_the_stored_state_within_a_poll_interval(fake):
+    fake.auto_advance, fake.streams_miss_ends = False, True
+    fake.add_flow("company.team", "missed", states=("RUNNING", "SUCCESS"))
+    flow = client(fake, poll_interval=0.4)  # request_timeout stays 30 s: a quiet stream is not waited out
+    ended = []
+
+    def end() -> None:
+        fake.advance()
+        ended.append(time.monotonic())
+
+    threading.Timer(0.1, end).start()
+    assert flow.execute("company.team", "missed").status == "SUCCESS"
+    late = time.monotonic() - ended[0]
+    assert late < 2.0, late  # the look 0.4 s after the stream opened, not 30 s of quiet
+    assert len(sent(fake, "follow")) == 1 and flow.time.sleeps == []  # one stream, kept open
+
+
+def test_a_long_quiet_stream_reads_the_stored_state_at_doubling_gaps(fake):
+    fake.auto_advance, fake.streams_miss_ends = False, True
+    fake.add_flow("company.team", "long", states=("RUNNING", "SUCCESS"))
+    flow = client(fake, poll_interval=0.1)
+    threading.Timer(1.4, fake.advance).start()
+    started = time.monotonic()
+    assert flow.execute("company.team", "long").status == "SUCCESS"
+    looks = [r for r in sent(fake, "execution") if r.method == "GET"]
+    # Looks at 0.1, 0.3, 0.7, 1.5 s: found at the 4th, not one read per 0.1 s (14).
+    assert 3 <= len(looks) <= 6, len(looks)
+    assert time.monotonic() - started < 3.0
+    assert len(sent(fake, "follow")) == 1
+
+
+def test_an_end_the_stream_sends_needs_no_read_of_the_state(fake):
+    fake.auto_advance = False
+    fake.add_flow("company.team", "streamed", states=("RUNNING", "SUCCESS"))
+    threading.Timer(0.3, fake.advance).start()
+    flow = client(fake, poll_interval=5)
+    assert flow.execute("company.team", "streamed").status == "SUCCESS"
+    assert [r for r in sent(fake, "execution") if r.method == "GET"] == []
 
 
 def test_the_create_itself_is_retried_after_a_refused_connection_with_its_file(fake, tmp_path):
