@@ -1792,6 +1792,12 @@ class _NoAnswer(Exception):
     """The request went out (in part or whole) but no complete answer came back."""
 
 
+class _Stale(Exception):
+    """A kept-alive connection failed before any answer: the server had closed it,
+    most likely (an idle timeout), so the request may be sent again on a new one
+    where it is safe to send twice."""
+
+
 class _DeadlinePassed(Exception):
     """A wait's overall deadline passed during a request or between its attempts."""
 
@@ -2006,6 +2012,11 @@ def _filename_params(filename: str) -> str:
     return 'filename="%s"; filename*=UTF-8\'\'%s' % (fallback, exact)
 
 
+_IDLE_MAX_S = 30.0  # a kept-alive connection idle longer is not reused (servers close them)
+_REUSE_UNSAFE_S = 2.0  # nor for a request unsafe to send twice (a create), if idle longer
+_POOL_MAX = 256  # idle connections kept per server
+
+
 def _exchange(
     method: str,
     url: str,
@@ -2014,39 +2025,62 @@ def _exchange(
     timeout: float,
     tls: Any,
     stream: bool,
+    pool: Optional["_Pool"] = None,
+    reuse_within: Optional[float] = _IDLE_MAX_S,
 ) -> Any:
     """One HTTP exchange: a Response, or with ``stream`` the open (connection,
-    http.client response) pair. Raises _NotSent or _NoAnswer on transport failures."""
+    http.client response) pair. Raises _NotSent, _NoAnswer or _Stale on transport
+    failures. With a ``pool``, a connection idle for at most ``reuse_within`` seconds
+    may be reused (None: a new one), and a connection the answer leaves open goes
+    back to it; a stream always has its own connection."""
     import http.client
 
-    connection, target, proxy_headers = _connection(url, timeout, tls)
+    connection, target, proxy_headers, key = _connection(url, timeout, tls)
+    reused = False
+    if pool is not None and not stream and reuse_within is not None:
+        kept = pool.take(key, reuse_within)
+        if kept is not None:
+            connection, reused = kept, True
+            connection.timeout = timeout
+            connection.sock.settimeout(timeout)
+    if not reused:
+        if pool is not None and hasattr(connection, "kestra_session"):
+            connection.kestra_session = pool.sessions.get(key)  # resume TLS: no full handshake
+        try:
+            connection.connect()  # apart, so that a refused connection is known to have sent nothing
+        except OSError as exc:
+            connection.close()
+            if _is_certificate_error(exc):
+                raise KestraError(
+                    "the TLS certificate of %s could not be verified (%s); give the CA bundle "
+                    "with Flow(ca_bundle=...) or SSL_CERT_FILE" % (_shown_url(url), exc)
+                ) from None
+            raise _NotSent(exc) from exc
+        if pool is not None:
+            pool.opened += 1
     try:
-        connection.connect()  # apart, so that a refused connection is known to have sent nothing
-    except OSError as exc:
-        connection.close()
-        if _is_certificate_error(exc):
-            raise KestraError(
-                "the TLS certificate of %s could not be verified (%s); give the CA bundle "
-                "with Flow(ca_bundle=...) or SSL_CERT_FILE" % (_shown_url(url), exc)
-            ) from None
-        raise _NotSent(exc) from exc
-    try:
-        connection.putrequest(method, target, skip_accept_encoding=True)
-        for name, value in proxy_headers + headers:
-            connection.putheader(name, value)
-        if body is None:
-            if method in ("POST", "PUT", "PATCH"):
-                connection.putheader("Content-Length", "0")
-            connection.endheaders()
-        elif isinstance(body, bytes):
-            connection.putheader("Content-Length", str(len(body)))
-            connection.endheaders(body)
-        else:
-            _send_streamed(connection, body)
-        sock = connection.sock
-        response = connection.getresponse()
+        try:
+            connection.putrequest(method, target, skip_accept_encoding=True)
+            for name, value in proxy_headers + headers:
+                connection.putheader(name, value)
+            if body is None:
+                if method in ("POST", "PUT", "PATCH"):
+                    connection.putheader("Content-Length", "0")
+                connection.endheaders()
+            elif isinstance(body, bytes):
+                connection.putheader("Content-Length", str(len(body)))
+                connection.endheaders(body)
+            else:
+                _send_streamed(connection, body)
+            sock = connection.sock
+            response = connection.getresponse()
+        except (ConnectionError, http.client.RemoteDisconnected) as exc:
+            if reused:  # closed by the server while idle: no answer began
+                connection.close()
+                raise _Stale(exc) from exc
+            raise
         if stream:
-            connection.kestra_socket = sock  # type: ignore[attr-defined]  # our own mark, read in _LogStreamReader.stop
+            connection.kestra_socket = sock  # our own mark, read in _LogStreamReader.stop
             return connection, response
         content = response.read()
     except (OSError, http.client.HTTPException) as exc:
@@ -2055,8 +2089,92 @@ def _exchange(
     except BaseException:  # a bad file, Ctrl-C...: never leave the socket open
         connection.close()
         raise
-    connection.close()
+    if pool is not None and connection.sock is not None and not response.will_close:
+        session = getattr(connection.sock, "session", None)
+        if session is not None:
+            pool.sessions[key] = session
+        pool.give(key, connection)
+    else:
+        connection.close()
     return Response(method, url, response.status, response.reason, response.msg, content)
+
+
+class _Pool:
+    """A Flow's idle keep-alive connections, by where they lead (scheme, host, port,
+    proxy, TLS settings), most recently used last, with the TLS session of each
+    place. Thread-safe; a forked child starts empty, as its parent's sockets are not
+    its own. ``opened`` counts the connections made."""
+
+    def __init__(self) -> None:
+        self._lock = _thread.allocate_lock()
+        self._idle = {}  # type: Dict[Any, List[Tuple[Any, float]]]
+        self._pid = os.getpid()
+        self.sessions = {}  # type: Dict[Any, Any]
+        self.opened = 0
+
+    def take(self, key: Any, within: float) -> Any:
+        """A connection to ``key`` idle for at most ``within`` seconds and still open,
+        or None. Older ones are left for requests that may take them; dead ones go."""
+        dead = []
+        found = None
+        with self._lock:
+            self._forked()
+            idle = self._idle.get(key) or []
+            while idle:
+                connection, since = idle[-1]
+                age = time.monotonic() - since
+                if age > within:
+                    break
+                idle.pop()
+                if age <= _IDLE_MAX_S and _still_open(connection.sock):
+                    found = connection
+                    break
+                dead.append(connection)
+        for connection in dead:
+            connection.close()
+        return found
+
+    def give(self, key: Any, connection: Any) -> None:
+        with self._lock:
+            self._forked()
+            idle = self._idle.setdefault(key, [])
+            now = time.monotonic()
+            stale = [kept for kept, since in idle if now - since > _IDLE_MAX_S]
+            idle[:] = [(kept, since) for kept, since in idle if now - since <= _IDLE_MAX_S]
+            if len(idle) < _POOL_MAX:
+                idle.append((connection, now))
+            else:
+                stale.append(connection)
+        for kept in stale:
+            kept.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection, _ in connections:
+                connection.close()
+
+    def _forked(self) -> None:
+        if self._pid != os.getpid():
+            self._idle, self.sessions, self._pid = {}, {}, os.getpid()
+
+
+def _still_open(sock: Any) -> bool:
+    """Whether an idle kept-alive socket is still open: the server has neither
+    closed it nor sent anything unasked (either way it is not reused)."""
+    if sock is None:
+        return False
+    import select
+
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return not poller.poll(0)
+        return not select.select([sock], [], [], 0)[0]
+    except (OSError, ValueError):
+        return False
 
 
 def _send_streamed(connection: Any, body: _Multipart) -> None:
@@ -2076,9 +2194,10 @@ def _send_streamed(connection: Any, body: _Multipart) -> None:
     connection.send(b"0\r\n\r\n")
 
 
-def _connection(url: str, timeout: float, tls: Any) -> Tuple[http.client.HTTPConnection, str, List[Tuple[str, str]]]:
-    """(connection, request target, proxy headers) for ``url``, through the proxy the
-    environment names for it (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), if any."""
+def _connection(url: str, timeout: float, tls: Any) -> Tuple[Any, str, List[Tuple[str, str]], Any]:
+    """(connection, request target, proxy headers, where it leads) for ``url``, through
+    the proxy the environment names for it (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), if
+    any. The connection is not connected yet; the last item keys the pool."""
     import base64
     import http.client
     import urllib.parse
@@ -2103,15 +2222,40 @@ def _connection(url: str, timeout: float, tls: Any) -> Tuple[http.client.HTTPCon
         if proxy.username is not None:
             credentials = "%s:%s" % (urllib.parse.unquote(proxy.username), urllib.parse.unquote(proxy.password or ""))
             proxy_headers.append(("Proxy-Authorization", "Basic " + base64.b64encode(credentials.encode()).decode()))
+        key = (parts.scheme, host, port, proxy_url, tls)  # type: Any
         if parts.scheme == "https":  # a CONNECT tunnel, then TLS with the server itself
-            tunnel = http.client.HTTPSConnection(proxy_host, proxy_port, timeout=timeout, context=tls)
+            tunnel = _https_connection()(proxy_host, proxy_port, timeout=timeout, context=tls)
             tunnel.set_tunnel(host, port, headers=dict(proxy_headers))
-            return tunnel, target, []
+            return tunnel, target, [], key
         connection = http.client.HTTPConnection(proxy_host, proxy_port, timeout=timeout)
-        return connection, url, proxy_headers  # a plain HTTP proxy takes the absolute URL
+        return connection, url, proxy_headers, key  # a plain HTTP proxy takes the absolute URL
+    key = (parts.scheme, host, port, None, tls)
     if parts.scheme == "https":
-        return http.client.HTTPSConnection(host, port, timeout=timeout, context=tls), target, []
-    return http.client.HTTPConnection(host, port, timeout=timeout), target, []
+        return _https_connection()(host, port, timeout=timeout, context=tls), target, [], key
+    return http.client.HTTPConnection(host, port, timeout=timeout), target, [], key
+
+
+_HTTPS_CLASS = None  # type: Any
+
+
+def _https_connection() -> Any:
+    """http.client's HTTPSConnection, resuming the TLS session in ``kestra_session``."""
+    global _HTTPS_CLASS
+    if _HTTPS_CLASS is None:
+        import http.client
+
+        class HTTPSConnection(http.client.HTTPSConnection):
+            kestra_session = None  # type: Any
+
+            def connect(self) -> None:
+                http.client.HTTPConnection.connect(self)  # TCP, and the proxy's tunnel if any
+                self.sock = self._context.wrap_socket(  # type: ignore[attr-defined]
+                    self.sock, server_hostname=self._tunnel_host or self.host,  # type: ignore[attr-defined]
+                    session=self.kestra_session,
+                )
+
+        _HTTPS_CLASS = HTTPSConnection
+    return _HTTPS_CLASS
 
 
 def _is_certificate_error(exc: BaseException) -> bool:
@@ -2286,6 +2430,7 @@ class Flow:
         self._version_texts = {}  # type: Dict[str, str]  # hostname -> the version as the server says it
         self._version_lock = _thread.allocate_lock()
         self._tls = None  # type: Any
+        self._pool = _Pool()  # kept-alive connections, shared by this Flow's threads
 
     def __repr__(self) -> str:
         try:
@@ -2293,6 +2438,18 @@ class Flow:
         except KestraError:
             auth = "invalid"
         return "Flow(hostname=%r, tenant=%r, auth=%r)" % (_shown_url(self.hostname or ""), self.tenant, auth)
+
+    def close(self) -> None:
+        """Close the connections this Flow keeps alive between requests. It stays
+        usable: the next request opens a new one. ``with Flow() as flow:`` closes them
+        at the end of the block."""
+        self._pool.close()
+
+    def __enter__(self) -> "Flow":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
 
     # Requests ----------------------------------------------------------------
 
@@ -2348,6 +2505,7 @@ class Flow:
         max_attempts = attempts or policy.attempts
         attempt = redirects = 0
         sent_at = None
+        fresh = False  # a kept-alive connection failed: the next attempt opens a new one
         while True:
             attempt += 1
             if deadline is not None:
@@ -2355,7 +2513,7 @@ class Flow:
                 if remaining <= 0:
                     raise _DeadlinePassed()
                 timeout = min(timeout, max(0.05, remaining))
-            if attempt > 1 and isinstance(body, _Multipart):
+            if (attempt > 1 or fresh) and isinstance(body, _Multipart):
                 body.rewind()
             trusted = self._trusted(url)
             # Credentials the caller put in the headers follow the same rule as ours.
@@ -2368,7 +2526,15 @@ class Flow:
             try:
                 if sent_at is None and creates is not None:
                     sent_at = _utc_now_text()
-                reply = _exchange(method, url, sent_headers, body, timeout, self._tls_context(url), stream)
+                reply = _exchange(method, url, sent_headers, body, timeout, self._tls_context(url), stream,
+                                  self._pool, None if fresh else (_IDLE_MAX_S if idempotent else _REUSE_UNSAFE_S))
+            except _Stale as exc:
+                if not idempotent:
+                    raise self._outcome_unknown(method, url, creates, sent_at,
+                                                "the kept-alive connection closed (%s)" % exc.__cause__) from None
+                fresh = True  # at once, on a new connection: not a failed attempt
+                attempt -= 1
+                continue
             except _NotSent as exc:
                 failure = "could not connect (%s)" % exc.__cause__
             except _NoAnswer as exc:

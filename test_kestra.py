@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import concurrent.futures
 import contextlib
 import copy
 import dataclasses
@@ -292,7 +293,7 @@ FAULT_ENDPOINTS = frozenset(
      "kill", "file", "outputs", "flow", "flow_create", "flow_update", "flow_validate", "any")
 )
 _NAMED_FAULTS = frozenset(
-    ("reset", "reset_after", "truncate", "invalid_json", "not_found_after_create", "sse_drop")
+    ("reset", "reset_after", "truncate", "invalid_json", "not_found_after_create", "sse_drop", "close_after")
 )
 
 # (endpoint, method, path pattern after the tenant, generation): "*" is one non-empty segment.
@@ -854,6 +855,7 @@ class FakeKestra:
         # Kestra 2.0.0-SNAPSHOT's does for entries stored as the stream subscribes.
         self.restreamed_logs = set()  # type: set
         self.close_streams = False  # streams say "Connection: close", as behind some proxies
+        self.connections_opened = 0  # connections accepted, streams' included
         # Execution streams that never send the end: real servers (1.3.25, 2.0) miss it on
         # a stream subscribed as the execution ends, and such a stream stays quiet for ever.
         self.streams_miss_ends = False
@@ -940,6 +942,7 @@ class FakeKestra:
     def _track(self, connection: socket.socket, is_open: bool) -> None:
         with self._cond:
             (self._connections.add if is_open else self._connections.discard)(connection)
+            self.connections_opened += is_open
 
     # --- flows and executions
     def add_flow(self, namespace: str, flow_id: str, inputs: Optional[Dict[str, str]] = None,
@@ -1359,7 +1362,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif fault.startswith("stall:"):
             self.server.fake._stopping.wait(float(fault.split(":", 1)[1]))
             return True
-        else:  # applied to the answer: reset_after, truncate, invalid_json, sse_drop
+        else:  # applied to the answer: reset_after, truncate, invalid_json, sse_drop, close_after
             self._post_fault = fault
             return True
         return False
@@ -1393,6 +1396,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             raise _ConnectionDone()
         self._send(status, body, content_type, headers, truncate=self._post_fault == "truncate")
+        if self._post_fault == "close_after":  # answered as kept alive, then closed (an idle timeout)
+            self.close_connection = True
 
     def _error(self, status: int, message: str, headers: Optional[Dict[str, str]] = None) -> None:
         headers = dict(headers or {})
@@ -4939,6 +4944,122 @@ def test_an_end_the_stream_sends_needs_no_read_of_the_state(fake):
     flow = client(fake, poll_interval=5)
     assert flow.execute("company.team", "streamed").status == "SUCCESS"
     assert [r for r in sent(fake, "execution") if r.method == "GET"] == []
+
+
+# Kept-alive connections ###########################################################
+
+def test_requests_reuse_kept_alive_connections_and_streams_have_their_own(fake):
+    flow = client(fake)
+    for _ in range(10):
+        assert flow.execute("company.team", "hello").status == "SUCCESS"
+    requests = len(fake.requests)
+    follows = len(sent(fake, "follow"))
+    assert requests == 31 and follows == 10  # the version once; per execution: create, follow, logs
+    # One connection for all the requests that are not streams, one per stream.
+    assert fake.connections_opened == follows + 1 == flow._pool.opened, fake.connections_opened
+
+
+def test_threads_share_the_kept_alive_connections_without_mixing_answers(fake):
+    fake.add_flow("company.team", "echo", inputs={"n": "INT"})
+    flow = client(fake, wait_for_completion=False)
+    flow._versions[flow._root()] = (1, 3, 25)
+
+    def run(n: int) -> Tuple[int, Any]:
+        execution = flow.execute("company.team", "echo", {"n": n}).execution_id
+        return n, flow.get_execution(execution)["inputs"]["n"]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(run, range(200)))
+    assert all(n == echoed for n, echoed in results)
+    assert fake.creates == 200 and fake.connections_opened <= 8 + 2, fake.connections_opened
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_unseen(fake):
+    flow = client(fake)
+    flow.execute("company.team", "hello")
+    opened = fake.connections_opened
+    for endpoint in ("execution", "create"):
+        fake.fail(endpoint, "close_after")  # answered, then closed as by an idle timeout
+    flow.get_execution(fake.last_execution.id)  # answered; then the server closes that connection
+    time.sleep(0.2)
+    assert flow.execute("company.team", "hello").status == "SUCCESS"  # its create: closed after too
+    time.sleep(0.2)
+    flow.get_execution(fake.last_execution.id)
+    assert fake.creates == 2 and flow.time.sleeps == []
+    assert fake.connections_opened == opened + 1 + 1 + 1  # the two replaced, one stream
+
+
+def test_a_kept_alive_connection_dropped_as_a_read_is_sent_is_replaced_at_once(fake):
+    flow = client(fake)
+    execution_id = flow.execute("company.team", "hello").execution_id
+    fake.fail("execution", "sse_drop")  # the server closes it without an answer, as when its idle timer fires
+    assert flow.get_execution(execution_id)["id"] == execution_id
+    assert flow.time.sleeps == [] and len(sent(fake, "execution")) == 2
+
+
+def test_a_create_on_a_kept_alive_connection_dropped_without_answer_is_not_sent_again(fake):
+    flow = client(fake)
+    flow.execute("company.team", "hello")
+    fake.fail("create", "sse_drop")
+    with pytest.raises(kestra.ExecutionMayExistError, match="may exist"):
+        flow.execute("company.team", "hello")
+    assert fake.creates == 2 and len(sent(fake, "create")) == 2
+
+
+def test_a_create_does_not_take_a_connection_idle_for_long(fake, monkeypatch):
+    monkeypatch.setattr(kestra, "_REUSE_UNSAFE_S", 0.1)
+    flow = client(fake, wait_for_completion=False)
+    flow.execute("company.team", "hello")
+    opened = fake.connections_opened
+    time.sleep(0.3)  # the kept connection is now too old for a request unsafe to repeat
+    flow.execute("company.team", "hello")
+    flow.get_execution(fake.last_execution.id)  # a read still takes the older one
+    assert fake.connections_opened == opened + 1
+
+
+def test_close_ends_the_kept_connections_and_the_flow_stays_usable(fake):
+    with client(fake) as flow:
+        flow.execute("company.team", "hello")
+        assert flow._pool._idle
+    assert not flow._pool._idle
+    deadline = time.monotonic() + 5
+    while fake._connections and time.monotonic() < deadline:  # the server sees the close
+        time.sleep(0.01)
+    assert not fake._connections
+    assert flow.execute("company.team", "hello").status == "SUCCESS"
+
+
+def test_a_forked_child_does_not_use_its_parents_connections(fake):
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork here")
+    flow = client(fake)
+    flow.execute("company.team", "hello")
+    opened = fake.connections_opened
+    pid = os.fork()
+    if pid == 0:  # the child: a request of its own on a new connection
+        code = 0
+        try:
+            flow.get_execution(fake.last_execution.id)
+        except BaseException:
+            code = 1
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0 and fake.connections_opened == opened + 1
+    flow.get_execution(fake.last_execution.id)  # the parent's connection still works
+    assert fake.connections_opened == opened + 1
+
+
+def test_tls_sessions_are_resumed_on_new_connections(tls_fake):
+    server, bundle = tls_fake
+    flow = client(server, ca_bundle=bundle)
+    assert flow.execute("company.team", "hello").status == "SUCCESS"
+    url = server.url + "/api/v1/configs"
+    connection, response = kestra._exchange("GET", url, [], None, 5.0, flow._tls_context(url), True, flow._pool)
+    try:
+        response.read()
+        assert connection.sock.session_reused
+    finally:
+        connection.close()
 
 
 def test_the_create_itself_is_retried_after_a_refused_connection_with_its_file(fake, tmp_path):

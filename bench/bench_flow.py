@@ -70,6 +70,22 @@ with open(sys.argv[2], "rb") as file:
 print(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
 """
 
+# Requests per second: the same GET of one execution, back to back, in one thread.
+OURS_RATE = """
+import sys, time
+sys.path.insert(0, {here!r})
+from kestra import Flow
+flow = Flow()
+flow.hostname, flow.user, flow.password = sys.argv[1], {user!r}, {password!r}
+execution_id, count = sys.argv[2], int(sys.argv[3])
+flow.check_status(execution_id)
+started = time.perf_counter()
+for _ in range(count):
+    flow.check_status(execution_id)
+print(count / (time.perf_counter() - started))
+"""
+OFFICIAL_RATE = OURS_RATE.replace("sys.path.insert(0, {here!r})\n", "")
+
 
 def script(template: str) -> str:
     return template.format(here=HERE, user=ADMIN[0], password=ADMIN[1])
@@ -131,11 +147,61 @@ def client_upload_peaks(fake: FakeKestra, official: str, size: int) -> tuple:
     return ours, theirs, received.get("size")
 
 
+def request_rate(fake: FakeKestra, python: str, code: str, count: int, env: dict) -> float:
+    """Requests per second of one client reading one execution ``count`` times."""
+    with fake._cond:
+        execution_id = fake.last_execution.id if fake.last_execution else None
+    if execution_id is None:
+        raise RuntimeError("the fake server has no execution to read")
+    child = subprocess.run([python, "-I", "-c", code, fake.url, execution_id, str(count)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, **env), timeout=600)
+    if child.returncode != 0:
+        raise RuntimeError("%s failed: %s" % (python, child.stderr.decode()[-2000:]))
+    return float(child.stdout.split()[-1])
+
+
+def client_request_rates(official: str, count: int) -> dict:
+    """{(client, "http"|"https"): requests per second}: each client GETs one execution
+    ``count`` times over loopback, on plain HTTP, then on HTTPS (a trustme certificate,
+    trusted through REQUESTS_CA_BUNDLE, which both clients read)."""
+    import ssl
+
+    import trustme
+
+    rates = {}
+    authority = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("localhost").configure_cert(context)
+    with tempfile.TemporaryDirectory() as folder:
+        bundle = os.path.join(folder, "ca.pem")
+        authority.cert_pem.write_to_path(bundle)
+        for scheme, tls in (("http", None), ("https", context)):
+            with FakeKestra(tls_context=tls) as fake:
+                fake.add_flow("bench", "read")
+                _create(fake, bundle)
+                for name, python, code in (("kestra.py", sys.executable, script(OURS_RATE)),
+                                           ("official", official, script(OFFICIAL_RATE))):
+                    rates[(name, scheme)] = request_rate(fake, python, code, count, {"REQUESTS_CA_BUNDLE": bundle})
+    return rates
+
+
+def _create(fake: FakeKestra, bundle: str) -> None:
+    """One execution of bench.read, to be read back."""
+    sys.path.insert(0, HERE)
+    import kestra
+
+    flow = kestra.Flow(wait_for_completion=False, ca_bundle=bundle)
+    flow.hostname, flow.user, flow.password = fake.url, ADMIN[0], ADMIN[1]
+    with flow:
+        flow.execute("bench", "read")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--official", default="2.0.0", help="official kestra version from PyPI")
     parser.add_argument("--runs", type=int, default=15, help="executions waited for, per client")
     parser.add_argument("--upload-gib", type=float, default=1.0, help="size of the uploaded file")
+    parser.add_argument("--requests", type=int, default=2000, help="requests per client and scheme")
     options = parser.parse_args()
     official = official_python(options.official)
     print("# kestra.py Flow benchmark: Python %s, official kestra %s, %d CPUs"
@@ -155,6 +221,12 @@ def main() -> None:
         print("  %-10s %8.1f MiB%s" % ("official", theirs, "" if theirs == theirs else " (failed)"))
         print("  last upload received by the server: %s bytes" % received)
         print("  target: kestra.py <= 64 MiB -> %.1f MiB, %s" % (ours, "met" if ours <= 64 else "MISSED"))
+
+    print("\n## Requests per second: one execution read back to back, one thread, loopback")
+    rates = client_request_rates(official, options.requests)
+    for scheme in ("http", "https"):
+        ours, theirs = rates[("kestra.py", scheme)], rates[("official", scheme)]
+        print("  %-5s kestra.py %8.0f/s   official %8.0f/s   %.2fx" % (scheme, ours, theirs, ours / theirs))
 
 
 if __name__ == "__main__":

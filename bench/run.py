@@ -45,8 +45,13 @@ HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "bench"))
 
-import bench_flow  # noqa: E402  (imports test_kestra for its fake server)
-import bench_ion  # noqa: E402
+try:
+    import bench_flow  # noqa: E402  (imports test_kestra for its fake server)
+    import bench_ion  # noqa: E402
+    import trustme  # noqa: E402,F401  (the HTTPS server's certificate)
+except ModuleNotFoundError as missing:  # pragma: no cover - a setup error, said in one line
+    sys.exit("bench/run.py needs the test extra (its fake server and certificates): "
+             'python -m pip install -e ".[test]" (missing: %s)' % missing.name)
 import kestra  # noqa: E402
 from bench_emit import check_the_official_is_the_official, official_python, rate_medians, startup_medians  # noqa: E402
 
@@ -66,12 +71,13 @@ class Settings(NamedTuple):
     ion_rows: int
     official_ion_forms: tuple  # the Ion forms the official client reads; the other forms are skipped
     execute_runs: int
+    requests: int  # back-to-back reads per client and scheme
 
 
 FULL = Settings(startup_rounds=30, rate_rounds=7, calls=200000, wait_runs=15, upload_gib=1.0,
-                ion_rows=1000000, official_ion_forms=("text", "binary"), execute_runs=10)
+                ion_rows=1000000, official_ion_forms=("text", "binary"), execute_runs=10, requests=3000)
 QUICK = Settings(startup_rounds=10, rate_rounds=3, calls=50000, wait_runs=3, upload_gib=0.25,
-                 ion_rows=100000, official_ion_forms=("text",), execute_runs=3)
+                 ion_rows=100000, official_ion_forms=("text",), execute_runs=3, requests=1000)
 
 
 # The table #####################################################################
@@ -186,6 +192,8 @@ def flow_rows(official: str, settings: Settings) -> List[Row]:
         lags = bench_flow.client_wait_lags(fake, official, settings.wait_runs)
         progress("upload of a %s FILE input, each client" % size_text(size))
         ours_peak, theirs_peak, received = bench_flow.client_upload_peaks(fake, official, size)
+    progress("requests per second: %d reads per client, over HTTP then HTTPS" % settings.requests)
+    rates = bench_flow.client_request_rates(official, settings.requests)
     if received != size:
         raise RuntimeError("the fake server received %s bytes of the %d uploaded last" % (received, size))
     ours_lag, theirs_lag = statistics.median(lags["kestra.py"]), statistics.median(lags["official"])
@@ -196,6 +204,11 @@ def flow_rows(official: str, settings: Settings) -> List[Row]:
         Row("upload of a %s FILE input, peak RSS" % size_text(size), mib(ours_peak), mib(theirs_peak),
             times(ours_peak / theirs_peak) if theirs_peak == theirs_peak else "-",
             Goal(True, 64, "<= 64 MiB"), ours_peak),
+    ] + [
+        Row("requests/s, one thread, loopback %s (kept-alive connections)" % scheme.upper(),
+            rate(rates[("kestra.py", scheme)]), rate(rates[("official", scheme)]),
+            times(rates[("kestra.py", scheme)] / rates[("official", scheme)]))
+        for scheme in ("http", "https")
     ]
 
 
