@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover - read by type checkers only
     import logging
     import http.client
     from typing import (
-        Any, Callable, Dict, Iterator, List, Mapping, NoReturn, Optional, Sequence, Set, TextIO, Tuple, Union,
+        Any, Callable, Dict, Iterable, Iterator, List, Mapping, NoReturn, Optional, Sequence, Set, TextIO, Tuple, Union,
     )
 
 __version__ = "0.1.0"
@@ -2350,6 +2350,9 @@ _TERMINAL_STATES = frozenset(
 )
 _SUCCESSFUL_STATES = frozenset(("SUCCESS", "WARNING"))
 _NOT_YET_GRACE_S = 10.0  # right after creation, a 404 means "not stored yet" for this long
+_EACH_LOOK_S = 30.0  # execute_each reads an execution at least this often, whatever the search says
+_SEARCH_PAGE = 100  # executions per page of a search
+_EACH_SEARCH_S = 0.25  # execute_each searches at least this often: one request for all the executions
 _LOOK_CAP_S = 5.0  # the longest a followed execution goes without a read of its stored state
 _SERVER_WAIT_READ_S = 24 * 3600.0  # the read timeout of a create that waits on the server
 _LOG_LINE_START = r"\d{4}-\d\d-\d\dT\S+ (TRACE|DEBUG|INFO|WARN|ERROR) "  # opens a log line
@@ -2377,6 +2380,44 @@ class FlowExecution:
 
     def __repr__(self) -> str:
         return "FlowExecution(execution_id=%r, status=%r, error=%r)" % (self.execution_id, self.status, self.error)
+
+
+class EachResult(FlowExecution):
+    """One result of ``Flow.execute_each``: a FlowExecution, plus ``index`` (the input
+    set's place in the iterable, from 0), ``inputs`` (the input set as given) and
+    ``exception`` (the KestraError when the execution could not be created, read or
+    waited for; then ``status`` is None unless it was known, and ``error`` says why)."""
+
+    __slots__ = ("index", "inputs", "exception")
+
+    def __init__(self, index: int, inputs: Any, result: Optional[FlowExecution] = None,
+                 exception: Optional[BaseException] = None, execution_id: Optional[str] = None,
+                 url: Optional[str] = None) -> None:
+        if result is not None:
+            super().__init__(result.execution_id, result.status, result.log, result.error, result.outputs,
+                             result.url, result.execution)
+        else:
+            status = getattr(exception, "state", None)
+            super().__init__(execution_id or getattr(exception, "execution_id", None) or "", status,
+                             error=str(exception), url=url)
+        self.index = index
+        self.inputs = inputs
+        self.exception = exception
+
+    def __repr__(self) -> str:
+        return "EachResult(index=%r, execution_id=%r, status=%r, error=%r)" % (
+            self.index, self.execution_id, self.status, self.error)
+
+
+class _Running:
+    """An execution that ``execute_each`` waits for."""
+
+    __slots__ = ("index", "inputs", "execution_id", "url", "started", "deadline", "looked")
+
+    def __init__(self, index: int, inputs: Any, execution_id: str, url: str, started: Optional[str],
+                 deadline: Optional[float], looked: float) -> None:
+        self.index, self.inputs, self.execution_id, self.url = index, inputs, execution_id, url
+        self.started, self.deadline, self.looked = started, deadline, looked
 
 
 class Flow:
@@ -2804,6 +2845,22 @@ class Flow:
         """
         _require_name("namespace", namespace)
         _require_name("flow", flow)
+        wait_timeout = self.timeout if timeout is _UNSET else timeout
+        # With a timeout, waiting here keeps the execution id for the timeout error:
+        # a server-side wait that times out leaves nothing to say which one it was.
+        server_wait = server_wait and wait_timeout is None and self.wait_for_completion
+        execution, url = self._start(namespace, flow, inputs, labels, revision, schedule_date, server_wait)
+        execution_id = execution["id"]
+        if not self.wait_for_completion:
+            return FlowExecution(execution_id, "STARTED", url=url, execution=execution)
+        if _state(execution) not in _TERMINAL_STATES:
+            kill = self.kill_on_timeout if kill_on_timeout is None else kill_on_timeout
+            execution = self._wait(execution_id, wait_timeout, kill, url)
+        return self._result(execution, url)
+
+    def _start(self, namespace: str, flow: str, inputs: Optional[Mapping[str, Any]], labels: Any,
+               revision: Optional[int], schedule_date: Any, server_wait: bool) -> Tuple[Dict[str, Any], str]:
+        """Create the execution: (the server's execution, its UI address)."""
         fields, files = _input_parts(inputs or {})
         try:
             label_values = _label_values(labels, inputs if self.labels_from_inputs else None)
@@ -2812,10 +2869,6 @@ class Flow:
                 query.append(("revision", str(int(revision))))
             if schedule_date is not None:
                 query.append(("scheduleDate", _iso_text(schedule_date, "schedule_date")))
-            wait_timeout = self.timeout if timeout is _UNSET else timeout
-            # With a timeout, waiting here keeps the execution id for the timeout error:
-            # a server-side wait that times out leaves nothing to say which one it was.
-            server_wait = server_wait and wait_timeout is None and self.wait_for_completion
             if server_wait:
                 query.append(("wait", "true"))
             body = _Multipart(fields, files) if fields or files else None
@@ -2831,12 +2884,7 @@ class Flow:
 
             url = urllib.parse.urljoin(self._root() + "/", url)
         self._log_info("created execution %s of %s.%s: %s", execution_id, namespace, flow, url)
-        if not self.wait_for_completion:
-            return FlowExecution(execution_id, "STARTED", url=url, execution=execution)
-        if _state(execution) not in _TERMINAL_STATES:
-            kill = self.kill_on_timeout if kill_on_timeout is None else kill_on_timeout
-            execution = self._wait(execution_id, wait_timeout, kill, url)
-        return self._result(execution, url)
+        return execution, url
 
     def _create(self, namespace: str, flow: str, body: Optional[_Multipart], query: List[Tuple[str, str]],
                 server_wait: bool) -> Dict[str, Any]:
@@ -2935,6 +2983,231 @@ class Flow:
                 "with %s once the server answers" % (exc, execution_id, self._hint("wait", execution_id)),
                 exc.attempts, exc.status_code,
             ) from None
+
+    def execute_each(
+        self,
+        namespace: str,
+        flow: str,
+        inputs: Iterable[Any],
+        *,
+        parallel: int = 8,
+        labels: Any = None,
+        ordered: bool = False,
+        timeout: Any = _UNSET,
+        kill_on_timeout: Optional[bool] = None,
+        kill_on_interrupt: bool = False,
+    ) -> Iterator[EachResult]:
+        """Run ``namespace.flow`` once per input set, ``parallel`` at a time, and yield
+        an EachResult for each as it ends (``ordered=True``: in the order of the input
+        sets). Example::
+
+            for result in Flow().execute_each("company.team", "etl", ({"day": d} for d in days), parallel=16):
+                print(result.index, result.inputs, result.status, result.error)
+
+        ``inputs`` is any iterable, read lazily: an input set is taken only when an
+        execution can start. Each is a mapping of inputs as ``execute`` takes them
+        (FILE inputs included; None: no inputs), or an (inputs, labels) pair whose
+        labels go with ``labels``, which every execution gets. An execution that fails
+        or cannot be created, read or waited for is a result too, with ``error`` and
+        ``exception``: the other executions go on. ``timeout`` bounds each execution's
+        wait (default: the Flow's); ``kill_on_timeout`` as in ``execute``.
+
+        The executions are not followed one stream each: one search request reads
+        which of them still run, every ``poll_interval`` or 0.25 s if sooner, and each
+        that no longer runs is read once.
+        Ctrl-C stops creating executions, says on stderr which still run and leaves
+        them running (``kill_on_interrupt=True``: kills them); so does leaving the loop
+        early, without a word."""
+        _require_name("namespace", namespace)
+        _require_name("flow", flow)
+        if isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1:
+            raise ValueError("parallel must be a whole number of executions, at least 1: %r" % (parallel,))
+        if isinstance(inputs, (str, bytes, collections.abc.Mapping)):
+            raise TypeError("execute_each takes an iterable of input sets (say, a list of dicts), not a %s; "
+                            "for one execution, call execute()" % type(inputs).__name__)
+        items = iter(inputs)
+        wait_timeout = self.timeout if timeout is _UNSET else timeout
+        kill = self.kill_on_timeout if kill_on_timeout is None else kill_on_timeout
+        return self._each(namespace, flow, items, parallel, labels, ordered, wait_timeout, kill, kill_on_interrupt)
+
+    def _each(self, namespace: str, flow: str, items: Iterator[Any], parallel: int, labels: Any, ordered: bool,
+              timeout: Optional[float], kill: bool, kill_on_interrupt: bool) -> Iterator[EachResult]:
+        import concurrent.futures
+        import queue
+
+        events = queue.Queue()  # type: Any  # (kind, payload) from the workers
+        workers = concurrent.futures.ThreadPoolExecutor(min(parallel, 16))
+        running = {}  # type: Dict[str, _Running]
+        busy = 0  # creates and reads under way in the workers
+        taken = 0  # input sets taken from the iterable
+        exhausted = False
+        done = {}  # type: Dict[int, EachResult]  # ordered: results waiting for their turn
+        turn = 0  # ordered: the index yielded next
+        search = [True]  # whether the server's search answers; else each execution is read
+        next_poll = self._clock()
+        try:
+            while True:
+                while not exhausted and busy + len(running) < parallel and (not ordered or taken - turn < 4 * parallel):
+                    try:
+                        item = next(items)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    workers.submit(self._each_start, namespace, flow, taken, item, labels, timeout, events)
+                    busy += 1
+                    taken += 1
+                if exhausted and not busy and not running and (not ordered or turn == taken):
+                    return
+                try:
+                    wait = None if not running else max(0.0, next_poll - self._clock())
+                    kind, payload = events.get(timeout=wait)
+                except queue.Empty:
+                    kind, payload = None, None
+                if kind is not None:
+                    busy -= 1
+                if kind == "running":
+                    running[payload.execution_id] = payload
+                elif kind == "ended":
+                    if not ordered:
+                        yield payload
+                    else:
+                        done[payload.index] = payload
+                        while turn in done:
+                            yield done.pop(turn)
+                            turn += 1
+                if running and self._clock() >= next_poll:
+                    for execution_id in self._each_ended(namespace, flow, running, search):
+                        workers.submit(self._each_read, running.pop(execution_id), timeout, kill, events)
+                        busy += 1
+                    next_poll = self._clock() + max(0.05, min(self.poll_interval, _EACH_SEARCH_S))
+        except KeyboardInterrupt:
+            left = self._each_left(running, busy, events)
+            if left:
+                if kill_on_interrupt:
+                    for execution in left:
+                        try:
+                            self.kill(execution.execution_id)
+                        except KestraError:
+                            pass
+                _say_on_stderr("kestra: stopped: %d execution(s) of %s.%s %s: %s" % (
+                    len(left), namespace, flow, "were asked to stop (killed)" if kill_on_interrupt else "keep running",
+                    ", ".join("%s (input set %d)" % (execution.url, execution.index) for execution in left)))
+            raise
+        finally:
+            workers.shutdown(wait=False)
+
+    def _each_left(self, running: Dict[str, _Running], busy: int, events: Any) -> List[_Running]:
+        """After Ctrl-C: the executions still running, those whose create was under way
+        included (given a few seconds to say their id)."""
+        import queue
+
+        left = list(running.values())
+        deadline = self._clock() + 5.0
+        while busy > 0 and self._clock() < deadline:
+            try:
+                kind, payload = events.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            except KeyboardInterrupt:
+                break
+            busy -= 1
+            if kind == "running":
+                left.append(payload)
+        return sorted(left, key=lambda execution: execution.index)
+
+    def _each_start(self, namespace: str, flow: str, index: int, item: Any, labels: Any,
+                    timeout: Optional[float], events: Any) -> None:
+        """A worker: create one execution; say it runs, or the result if it failed."""
+        inputs = item
+        try:
+            if isinstance(item, tuple):
+                if len(item) != 2:
+                    raise KestraError("input set %d is a tuple of %d items: give a mapping of inputs, or an "
+                                      "(inputs, labels) pair" % (index, len(item)))
+                inputs, extra = item
+                labels = [pair for group in (labels, extra) if group is not None
+                          for pair in (group.items() if isinstance(group, collections.abc.Mapping) else group)]
+            if inputs is not None and not isinstance(inputs, collections.abc.Mapping):
+                raise KestraError("input set %d is a %s: give a mapping of inputs (or None)"
+                                  % (index, type(inputs).__name__))
+            execution, url = self._start(namespace, flow, inputs, labels, None, None, False)
+        except Exception as exc:  # a result, not the end of the others
+            events.put(("ended", EachResult(index, item, exception=exc)))
+            return
+        if _state(execution) in _TERMINAL_STATES:  # ended already (a server that waited)
+            try:
+                events.put(("ended", EachResult(index, item, self._result(execution, url))))
+            except Exception as exc:
+                events.put(("ended", EachResult(index, item, exception=exc, execution_id=execution["id"], url=url)))
+            return
+        deadline = None if timeout is None else self._clock() + _seconds(timeout)
+        state = execution.get("state") or {}
+        started = state.get("startDate") or ((state.get("histories") or [{}])[0].get("date"))
+        events.put(("running", _Running(index, item, execution["id"], url, started, deadline, self._clock())))
+
+    def _each_ended(self, namespace: str, flow: str, running: Dict[str, _Running], search: List[bool]) -> List[str]:
+        """Which of the running executions to read now: those the server's search no
+        longer lists as running, those past their deadline, and any not read for
+        _EACH_LOOK_S (a search can lag behind). Without a search, all of them."""
+        listed = None  # type: Optional[Set[str]]
+        if search[0]:
+            starts = [execution.started for execution in running.values() if execution.started]
+            since = min(starts) if len(starts) == len(running) else None
+            try:
+                listed = self._running_ids(namespace, flow, since)
+            except (InvalidRequestError, NotFoundError, InvalidResponseError) as exc:
+                search[0] = False  # not this server: read each execution instead
+                self._log_warning("searching executions failed (%s): each execution is read instead", exc)
+            except KestraError as exc:
+                self._log_warning("searching executions failed (%s): reading each execution", exc)
+        now = self._clock()
+        return [execution_id for execution_id, execution in running.items()
+                if listed is None or execution_id not in listed or now - execution.looked >= _EACH_LOOK_S
+                or (execution.deadline is not None and now >= execution.deadline)]
+
+    def _running_ids(self, namespace: str, flow: str, since: Optional[str]) -> Set[str]:
+        """The ids of the flow's executions not ended, started at ``since`` or later."""
+        query = [("filters[namespace][EQUALS]", namespace), ("filters[flowId][EQUALS]", flow),
+                 ("filters[state][NOT_IN]", ",".join(sorted(_TERMINAL_STATES))), ("size", str(_SEARCH_PAGE))]
+        if since:
+            query.append(("filters[startDate][GREATER_THAN_OR_EQUAL_TO]", since))
+        ids = set()
+        page = 1
+        while True:
+            response = self._request("GET", self._api("executions", "search"), params=query + [("page", str(page))])
+            what = "searching the executions of %s.%s" % (namespace, flow)
+            self._raise_for(response, what)
+            document = response.json()
+            results = document.get("results") if isinstance(document, dict) else None
+            if not isinstance(results, list):
+                raise InvalidResponseError("%s: the answer has no list of results%s" % (what, self._server_said()))
+            for execution in results:
+                if isinstance(execution, dict) and isinstance(execution.get("id"), str):
+                    ids.add(execution["id"])
+            total = document.get("total")
+            if len(results) < _SEARCH_PAGE or not isinstance(total, int) or page * _SEARCH_PAGE >= total:
+                return ids
+            page += 1
+
+    def _each_read(self, execution: _Running, timeout: Optional[float], kill: bool, events: Any) -> None:
+        """A worker: read an execution the search says ended; its result, or back to
+        the running ones if it still runs."""
+        try:
+            state = self.get_execution(execution.execution_id)
+            execution.looked = self._clock()
+            if _state(state) in _TERMINAL_STATES:
+                result = EachResult(execution.index, execution.inputs, self._result(state, execution.url))
+            elif execution.deadline is not None and self._clock() >= execution.deadline:
+                error = self._timed_out(execution.execution_id, state, timeout, kill, execution.url)
+                result = EachResult(execution.index, execution.inputs, exception=error,
+                                    execution_id=execution.execution_id, url=execution.url)
+            else:
+                events.put(("running", execution))
+                return
+        except Exception as exc:  # a result, not the end of the others
+            result = EachResult(execution.index, execution.inputs, exception=exc,
+                                execution_id=execution.execution_id, url=execution.url)
+        events.put(("ended", result))
 
     def _saw(self, execution: Dict[str, Any]) -> None:
         """Called with each state of the execution that a wait reads; the command line
@@ -5604,6 +5877,13 @@ class _CommandLineFlow(Flow):
     def _say_stopped_waiting(self, execution_id: str, url: str) -> None:
         pass  # said by _wait_and_report, which also covers the reads before the wait
 
+    def _each_start(self, namespace: str, flow: str, index: int, item: Any, labels: Any,
+                    timeout: Optional[float], events: Any) -> None:
+        if isinstance(item, _EachBadLine):  # a bad line of stdin: a result, never a create
+            events.put(("ended", EachResult(index, None, exception=_EachRefused(item.reason))))
+            return
+        super()._each_start(namespace, flow, index, item, labels, timeout, events)
+
 
 class _Progress:
     """A wait's progress on stderr: on a terminal, one live line redrawn in place
@@ -5748,6 +6028,11 @@ def _parser() -> Any:
     sub.add_argument("-l", "--label", dest="labels", action="append", default=[], metavar="KEY=VALUE",
                      help="a label of the execution")
     sub.add_argument("--labels-from-inputs", action="store_true", help="make a label of each input that is not a file")
+    sub.add_argument("--each", metavar="FILE.jsonl",
+                     help="run the flow once per line of FILE (- : stdin), each line a JSON object of inputs "
+                          "added to the -i ones; prints a result per line with --json")
+    sub.add_argument("--parallel", type=_parallel_count, metavar="N",
+                     help="with --each: at most N executions at once (default: 8)")
     waiting = sub.add_mutually_exclusive_group()
     waiting.add_argument("--wait", dest="wait", action="store_true", default=True, help="wait for the end (default)")
     waiting.add_argument("--no-wait", dest="wait", action="store_false",
@@ -6002,6 +6287,197 @@ def _finite(value: Any) -> Any:
 # Command line: executions -------------------------------------------------------
 
 
+def _parallel_count(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 1000:
+        raise argparse.ArgumentTypeError("expected a whole number from 1 to 1000, got %r" % text)
+    return value
+
+
+# The exit code of execute --each: its worst result's, worst last in this order.
+_EACH_SEVERITY = (0, 3, 6, 4, 5, 1, 2, 7)
+
+
+def _run_each(arguments: Any, common: Dict[str, Any], labels: Any) -> int:
+    """execute --each: the flow once per JSON line, --parallel at a time."""
+    if not arguments.wait or arguments.follow or arguments.logs:
+        raise _UsageError("--each waits for every execution and prints no logs: drop %s" % ", ".join(
+            flag for flag, given in (("--no-wait", not arguments.wait), ("--follow", arguments.follow),
+                                     ("--logs", arguments.logs)) if given))
+    if any(isinstance(value, tuple) for value in common.values()):
+        raise _UsageError("-i KEY=@-: with --each, stdin cannot be a file input read once per execution; "
+                          "give a file with KEY=@PATH")
+    total = None  # type: Optional[int]
+    if arguments.each != "-":
+        if not _readable_path(arguments.each):
+            raise _UsageError("--each: no file at %r" % arguments.each)
+        if os.path.isfile(arguments.each):  # checked whole before anything is created
+            total = 0
+            for number, line in _numbered_lines(arguments.each):
+                _each_line(number, line)
+                total += 1
+    flow = _command_flow(arguments)
+    _check_flow_inputs(flow, arguments.namespace, arguments.flow, common)
+    flow.timeout, flow.kill_on_timeout = arguments.timeout, arguments.kill_on_timeout
+    numbers = []  # type: List[int]  # line numbers, by input set index
+
+    def sets() -> Iterator[Any]:
+        for number, line in _numbered_lines(arguments.each):
+            numbers.append(number)
+            try:
+                values = _each_line(number, line)
+            except _UsageError as exc:
+                yield _EachBadLine(str(exc))
+                continue
+            yield dict(common, **values)
+
+    progress = _EachProgress(sys.stderr, total, live=_is_terminal(sys.stderr), quiet=arguments.quiet)
+    worst = 0
+    try:
+        for result in flow.execute_each(arguments.namespace, arguments.flow, sets(), parallel=arguments.parallel or 8,
+                                        labels=labels):
+            code = _each_exit_code(result)
+            worst = max(worst, code, key=_EACH_SEVERITY.index)
+            progress.count(code)
+            at = numbers[result.index]
+            if code:
+                progress.print_line("kestra: line %d: %s" % (at, _one_line(
+                    result.error or "execution %s ended %s" % (result.execution_id, result.status))))
+            if arguments.json:
+                inputs = result.inputs if isinstance(result.inputs, dict) else None
+                _write_data(dict(_summary(result.execution or {"id": result.execution_id or None,
+                                                               "namespace": arguments.namespace,
+                                                               "flowId": arguments.flow},
+                                          result.url, result.outputs, result.error),
+                                 line=at, inputs=_json_safe_inputs(inputs), state=result.status))
+    except KeyboardInterrupt:
+        progress.close()
+        return _EXIT_INTERRUPTED
+    progress.close()
+    _say(arguments, progress.summary())
+    return worst
+
+
+class _EachBadLine:
+    """An input set whose --each line could not be read: its result is the reason."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _json_safe_inputs(inputs: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    if inputs is None:
+        return None
+    return {key: (str(value) if isinstance(value, (tuple, os.PathLike)) else value) for key, value in inputs.items()}
+
+
+def _numbered_lines(path: str) -> Iterator[Tuple[int, str]]:
+    """(line number, text) of each non-blank line of a file or stdin (-), read lazily."""
+    stream = sys.stdin.buffer if path == "-" else open(path, "rb")
+    try:
+        for number, raw in enumerate(stream, 1):
+            text = raw.decode("utf-8", "replace").strip()
+            if text:
+                yield number, text
+    finally:
+        if path != "-":
+            stream.close()
+
+
+def _each_line(number: int, text: str) -> Dict[str, Any]:
+    try:
+        values = json.loads(text, parse_constant=lambda name: _refuse_constant(number, name))
+    except ValueError as exc:
+        raise _UsageError("--each line %d is not JSON (%s): %s" % (number, exc, text[:200])) from None
+    if not isinstance(values, dict):
+        raise _UsageError("--each line %d is not a JSON object of inputs: %s" % (number, text[:200]))
+    try:
+        for name in values:
+            _check_input_id(name)
+    except KestraError as exc:
+        raise _UsageError("--each line %d: %s" % (number, exc)) from None
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _refuse_constant(number: int, name: str) -> Any:
+    raise _UsageError("--each line %d: %s is not a value an input can take" % (number, name))
+
+
+def _each_exit_code(result: "EachResult") -> int:
+    if result.exception is None:
+        return _EXIT_BY_STATE.get(result.status or "", _EXIT_OTHER_STATE)
+    if isinstance(result.exception, ExecutionTimeoutError):
+        return _EXIT_TIMEOUT
+    if isinstance(result.exception, (InvalidRequestError, NotFoundError, ConflictError, _EachRefused)):
+        return _EXIT_USAGE
+    return _EXIT_SERVER
+
+
+class _EachRefused(KestraError):
+    """An input set the command line could not read (a bad --each line)."""
+
+
+class _EachProgress:
+    """execute --each's progress on stderr: a live line on a terminal (done, failed,
+    running... rate, ETA), redrawn as results come; elsewhere, nothing until the
+    summary. Lines about failed results go above the live line."""
+
+    def __init__(self, stream: Any, total: Optional[int], live: bool, quiet: bool) -> None:
+        self.stream, self.total, self.live, self.quiet = stream, total, live and not quiet, quiet
+        self.started = time.monotonic()
+        self.done = self.failed = 0
+        self.text = ""
+
+    def count(self, code: int) -> None:
+        self.done += 1
+        self.failed += code != 0
+        if self.live:
+            self._draw()
+
+    def print_line(self, text: str) -> None:
+        if self.quiet and not text:
+            return
+        if self.text:
+            self._write("\r\x1b[K")
+        self._write(text + "\n")
+        if self.text:
+            self._draw()
+
+    def summary(self) -> str:
+        elapsed = time.monotonic() - self.started
+        return "%d execution(s) ended, %d not SUCCESS, in %.1f s (%.1f/s)" % (
+            self.done, self.failed, elapsed, self.done / elapsed if elapsed > 0 else 0.0)
+
+    def close(self) -> None:
+        if self.text:
+            self._write("\r\x1b[K")
+            self.text = ""
+
+    def _draw(self) -> None:
+        import shutil
+
+        elapsed = time.monotonic() - self.started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        text = "%d%s done, %d failed, %.1f/s" % (self.done, "/%d" % self.total if self.total is not None else "",
+                                                 self.failed, rate)
+        if self.total is not None and rate > 0:
+            text += ", ETA %ds" % int((self.total - self.done) / rate)
+        self.text = text[:max(10, shutil.get_terminal_size((80, 24)).columns - 1)]
+        self._write("\r\x1b[K" + self.text)
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
 def _run_execute(arguments: Any) -> int:
     _check_wait_options(arguments)
     inputs = _parsed_inputs(arguments.inputs)
@@ -6012,6 +6488,10 @@ def _run_execute(arguments: Any) -> int:
         _label_values(labels, inputs if arguments.labels_from_inputs else None)
     except KestraError as exc:
         raise _UsageError(str(exc)) from None
+    if arguments.each is not None:
+        return _run_each(arguments, inputs, labels)
+    if arguments.parallel is not None:
+        raise _UsageError("--parallel goes with --each FILE.jsonl")
     flow = _command_flow(arguments)
     _check_flow_inputs(flow, arguments.namespace, arguments.flow, inputs)
     flow.wait_for_completion = False

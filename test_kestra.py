@@ -30,6 +30,7 @@ import math
 import os
 import pathlib
 import pickle
+import random
 import re
 import select
 import shutil
@@ -290,7 +291,7 @@ INPUT_TYPES = frozenset(
 EXECUTION_KINDS = ("NORMAL", "TEST", "PLAYGROUND")
 FAULT_ENDPOINTS = frozenset(
     ("configs", "ping", "create", "execution", "follow", "logs", "logs_download", "logs_follow",
-     "kill", "file", "outputs", "flow", "flow_create", "flow_update", "flow_validate", "any")
+     "kill", "file", "outputs", "flow", "flow_create", "flow_update", "flow_validate", "search", "any")
 )
 _NAMED_FAULTS = frozenset(
     ("reset", "reset_after", "truncate", "invalid_json", "not_found_after_create", "sse_drop", "close_after")
@@ -299,6 +300,7 @@ _NAMED_FAULTS = frozenset(
 # (endpoint, method, path pattern after the tenant, generation): "*" is one non-empty segment.
 _ROUTES = (
     ("create", "POST", ("executions", "*", "*"), None),
+    ("search", "GET", ("executions", "search"), None),
     ("execution", "GET", ("executions", "*"), None),
     ("follow", "GET", ("executions", "*", "follow"), None),
     ("file", "GET", ("executions", "*", "file"), None),
@@ -856,6 +858,8 @@ class FakeKestra:
         self.restreamed_logs = set()  # type: set
         self.close_streams = False  # streams say "Connection: close", as behind some proxies
         self.connections_opened = 0  # connections accepted, streams' included
+        self.searches = 0  # GET .../executions/search answered
+        self.final_state_input = None  # type: Optional[str]  # an input naming the final state
         # Execution streams that never send the end: real servers (1.3.25, 2.0) miss it on
         # a stream subscribed as the execution ends, and such a stream stays quiet for ever.
         self.streams_miss_ends = False
@@ -1003,6 +1007,10 @@ class FakeKestra:
 
     def _create(self, tenant: Optional[str], flow: _Flow, execution: Execution) -> Dict[str, Any]:
         """Store a validated execution; returns its JSON at CREATED (what the create answers)."""
+        final = execution.inputs.get(self.final_state_input) if self.final_state_input else None
+        if final in STATES:  # this execution ends in the state its input names
+            flow = execution.flow = copy.copy(flow)
+            flow.states = flow.states[:-1] + (final,)
         with self._cond:
             self.executions[execution.id] = execution
             self.creates += 1
@@ -1541,6 +1549,44 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 if part.data is not None:
                     execution.files[value] = part.data
             execution.inputs[part.name] = value
+
+    # The filters of GET .../executions/search this fake knows, as Kestra parses them
+    # (QueryFilterFormatBinder: IN and NOT_IN take a comma-separated list).
+    _SEARCH_FILTERS = frozenset(("filters[namespace][EQUALS]", "filters[flowId][EQUALS]", "filters[state][IN]",
+                                 "filters[state][NOT_IN]", "filters[startDate][GREATER_THAN_OR_EQUAL_TO]"))
+
+    def _do_search(self, tenant: Optional[str]) -> None:
+        fake = self.server.fake
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query, keep_blank_values=True)
+        unknown = sorted(key for key in query if key not in self._SEARCH_FILTERS | {"page", "size"})
+        if unknown:
+            raise _Reject(400, "Unknown search parameter(s): %s" % ", ".join(unknown), violation=True)
+        value = {key: values[-1] for key, values in query.items()}
+        try:
+            page, size = int(value.get("page", "1")), int(value.get("size", "10"))
+            since = value.get("filters[startDate][GREATER_THAN_OR_EQUAL_TO]")
+            since_at = None if since is None else datetime.datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp()
+        except ValueError as exc:
+            raise _Reject(400, "Invalid search parameter: %s" % exc, violation=True)
+        if page < 1 or size < 1:
+            raise _Reject(400, "page and size must be positive", violation=True)
+        states_in = value.get("filters[state][IN]")
+        states_out = value.get("filters[state][NOT_IN]")
+        with fake._cond:
+            fake.searches += 1
+            found = []
+            for execution in fake.executions.values():
+                state = execution.snapshots[-1]["state"]["current"]
+                if (execution.tenant != tenant
+                        or value.get("filters[namespace][EQUALS]", execution.namespace) != execution.namespace
+                        or value.get("filters[flowId][EQUALS]", execution.flow_id) != execution.flow_id
+                        or (states_in is not None and state not in states_in.split(","))
+                        or (states_out is not None and state in states_out.split(","))
+                        or (since_at is not None and execution.history[0][1] < since_at - 0.0005)):
+                    continue
+                found.append(execution.snapshots[-1])
+        found.sort(key=lambda document: document["state"]["startDate"], reverse=True)
+        self._json(200, {"results": found[(page - 1) * size: page * size], "total": len(found)})
 
     def _do_execution(self, tenant: Optional[str], execution_id: str) -> None:
         execution = self._execution(tenant, execution_id)
@@ -4946,6 +4992,165 @@ def test_an_end_the_stream_sends_needs_no_read_of_the_state(fake):
     assert [r for r in sent(fake, "execution") if r.method == "GET"] == []
 
 
+# Many executions: execute_each ###################################################
+
+class Ticker:
+    """Ends the fake's running executions a few ticks after they start, in a thread,
+    and records the most that ran at once."""
+
+    def __init__(self, fake: FakeKestra, every: float = 0.02) -> None:
+        self.fake, self.every, self.most = fake, every, 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.every):
+            with self.fake._cond:
+                live = [e for e in self.fake.executions.values() if not e.terminal]
+                self.most = max(self.most, len(live))
+                for execution in live:
+                    if random.random() < 0.3:
+                        self.fake._enter(execution, execution.flow.states[execution.next_state])
+                        execution.next_state += 1
+                self.fake._cond.notify_all()
+
+    def __enter__(self) -> "Ticker":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def each_client(fake: FakeKestra, **options: Any) -> kestra.Flow:
+    flow = client(fake, poll_interval=0.05, **options)
+    flow._versions[flow._root()] = (1, 3, 25)
+    return flow
+
+
+def test_execute_each_runs_every_input_set_at_most_parallel_at_once_by_search(fake):
+    fake.auto_advance = False
+    fake.add_flow("company.team", "echo", inputs={"n": "INT"}, states=("RUNNING", "RUNNING", "SUCCESS"))
+    flow = each_client(fake)
+    with Ticker(fake) as ticker:
+        results = list(flow.execute_each("company.team", "echo", ({"n": n} for n in range(60)), parallel=5))
+    assert sorted(r.index for r in results) == list(range(60))
+    assert all(r.status == "SUCCESS" and r.exception is None and r.inputs == {"n": r.index} for r in results)
+    assert all(fake.executions[r.execution_id].inputs == {"n": r.index} for r in results)
+    assert 1 < ticker.most <= 5
+    assert sent(fake, "follow") == [] and fake.searches > 0  # no stream per execution
+    reads = [r for r in sent(fake, "execution") if r.method == "GET"]
+    assert len(reads) < 3 * 60, len(reads)  # read when the search says so, not polled
+
+
+def test_execute_each_in_input_order(fake):
+    fake.auto_advance = False
+    fake.add_flow("company.team", "echo", inputs={"n": "INT"}, states=("RUNNING", "SUCCESS"))
+    with Ticker(fake):
+        results = list(each_client(fake).execute_each("company.team", "echo", [{"n": n} for n in range(25)],
+                                                       parallel=4, ordered=True))
+    assert [r.index for r in results] == list(range(25))
+
+
+def test_execute_each_takes_input_sets_only_as_executions_can_start(fake):
+    fake.auto_advance = False
+    fake.add_flow("company.team", "echo", inputs={"n": "INT"}, states=("RUNNING", "SUCCESS"))
+    taken = []
+
+    def sets() -> Iterator[Dict[str, int]]:
+        for n in itertools.count():
+            taken.append(n)
+            yield {"n": n}
+
+    with Ticker(fake):
+        each = each_client(fake).execute_each("company.team", "echo", sets(), parallel=3)
+        first = next(each)
+        assert first.status == "SUCCESS" and len(taken) <= 3 + 2
+        for _ in range(10):
+            next(each)
+        assert len(taken) <= 11 + 3 + 2
+        each.close()  # leaving early: no input set is taken after, creates under way end
+    time.sleep(0.3)
+    created = fake.creates
+    time.sleep(0.3)
+    assert fake.creates == created <= len(taken)
+
+
+def test_execute_each_gives_failures_and_errors_as_results(fake, tmp_path):
+    fake.add_flow("company.team", "broken", inputs={"doc": "FILE"}, states=("RUNNING", "FAILED"))
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"payload")
+    fake.fail("create", 422)  # the first create is refused
+    sets = [({"doc": path}, {"batch": "b1"}), {"doc": path}, 42, ("too", "many", "items")]
+    results = list(each_client(fake).execute_each("company.team", "broken", sets, labels={"team": "t"},
+                                                  parallel=1, ordered=True))
+    assert isinstance(results[0].exception, kestra.InvalidRequestError) and results[0].status is None
+    assert results[1].status == "FAILED" and results[1].exception is None and results[1].error
+    assert fake.last_execution.received_files["doc"]["size"] == 7
+    assert {"key": "team", "value": "t"} in fake.last_execution.labels
+    assert "input set 2 is a int" in results[2].error and "input set 3 is a tuple of 3" in results[3].error
+    assert fake.creates == 1
+
+
+def test_execute_each_labels_of_a_pair_add_to_the_common_ones(fake):
+    results = list(each_client(fake).execute_each("company.team", "hello", [({}, {"batch": "b1"})],
+                                                  labels={"team": "t"}))
+    assert results[0].status == "SUCCESS"
+    labels = fake.executions[results[0].execution_id].labels
+    assert {"key": "team", "value": "t"} in labels and {"key": "batch", "value": "b1"} in labels
+
+
+def test_execute_each_reads_each_execution_where_search_is_refused(fake):
+    fake.auto_advance = False
+    fake.add_flow("company.team", "echo", inputs={"n": "INT"}, states=("RUNNING", "SUCCESS"))
+    fake.fail("search", 404)
+    with Ticker(fake):
+        results = list(each_client(fake).execute_each("company.team", "echo", [{"n": n} for n in range(8)],
+                                                       parallel=4))
+    assert sorted(r.status for r in results) == ["SUCCESS"] * 8
+    assert fake.searches == 0
+
+
+def test_execute_each_times_out_an_execution_as_a_result_and_kills_it_if_asked(fake):
+    fake.auto_advance = False
+    fake.add_flow("company.team", "stuck", states=("RUNNING", "SUCCESS"))
+    results = list(each_client(fake).execute_each("company.team", "stuck", [None, None], timeout=0.3,
+                                                  kill_on_timeout=True))
+    assert all(isinstance(r.exception, kestra.ExecutionTimeoutError) for r in results)
+    assert all(fake.executions[r.execution_id].state == "KILLED" for r in results)
+
+
+@pytest.mark.parametrize("kill", [False, True])
+def test_ctrl_c_in_execute_each_says_what_still_runs(fake, capsys, kill):
+    fake.auto_advance = False
+    fake.add_flow("company.team", "stuck", states=("RUNNING", "SUCCESS"))
+
+    def sets() -> Iterator[None]:
+        for _ in range(3):
+            yield None
+        while fake.creates < 3:
+            time.sleep(0.01)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        list(each_client(fake).execute_each("company.team", "stuck", sets(), parallel=5, kill_on_interrupt=kill))
+    err = capsys.readouterr().err
+    assert "3 execution(s) of company.team.stuck" in err
+    assert all(execution.id in err for execution in fake.executions.values())
+    states = {execution.state for execution in fake.executions.values()}
+    assert states == ({"KILLED"} if kill else {"RUNNING"}) and fake.creates == 3
+
+
+def test_execute_each_refuses_what_is_not_input_sets(fake):
+    flow = each_client(fake)
+    with pytest.raises(ValueError, match="parallel"):
+        flow.execute_each("company.team", "hello", [{}], parallel=0)
+    with pytest.raises(TypeError, match="iterable of input sets"):
+        flow.execute_each("company.team", "hello", {"n": 1})
+    assert fake.creates == 0
+
+
 # Kept-alive connections ###########################################################
 
 def test_requests_reuse_kept_alive_connections_and_streams_have_their_own(fake):
@@ -7128,6 +7333,77 @@ def cli_fake(no_kestra_env):
         yield server
         assert server.violations == [], server.violations
         assert server.errors == [], server.errors
+
+
+def each_fake(server: FakeKestra) -> None:
+    server.add_flow("company.team", "each", inputs={"n": "INT", "final": "STRING", "doc": "FILE"})
+    server.final_state_input = "final"
+
+
+@pytest.mark.parametrize("finals, exit_code", [
+    (["SUCCESS"] * 3, 0), (["SUCCESS", "WARNING"], 3), (["WARNING", "KILLED", "SUCCESS"], 4),
+    (["KILLED", "FAILED", "WARNING"], 1), (["FAILED", "SKIPPED"], 1)])
+def test_cli_execute_each_runs_every_line_and_exits_with_the_worst_state(cli_copy, cli_fake, tmp_path, finals,
+                                                                        exit_code):
+    each_fake(cli_fake)
+    lines = tmp_path / "sets.jsonl"
+    lines.write_text("".join(json.dumps({"n": n, "final": final}) + "\n" + ("\n" if n == 0 else "")
+                             for n, final in enumerate(finals)))
+    doc = tmp_path / "doc.txt"
+    doc.write_bytes(b"shared")
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "each", "--each", str(lines), "--parallel", "2",
+                  "-i", "doc=@" + str(doc), "-l", "batch=b1", "--json")
+    assert run.returncode == exit_code, run.stderr
+    results = [json.loads(line) for line in run.stdout.splitlines()]
+    assert sorted(r["line"] for r in results) == [1] + list(range(3, len(finals) + 2))
+    for result in results:
+        assert result["state"] == result["inputs"]["final"] and result["inputs"]["doc"] == str(doc)
+        assert result["id"] in cli_fake.executions and result["flow"] == "each"
+    assert all(e.received_files["doc"]["size"] == 6 and {"key": "batch", "value": "b1"} in e.labels
+               for e in cli_fake.executions.values())
+    assert b"%d execution(s) ended" % len(finals) in run.stderr
+
+
+def test_cli_execute_each_from_stdin_reports_a_bad_line_as_a_result(cli_copy, cli_fake):
+    each_fake(cli_fake)
+    stdin = b'{"n": 1}\n[1, 2]\n{"n": 3}\n'
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "each", "--each", "-", "--json", stdin=stdin)
+    assert run.returncode == 2
+    results = sorted((json.loads(line) for line in run.stdout.splitlines()), key=lambda r: r["line"])
+    assert [r["state"] for r in results] == ["SUCCESS", None, "SUCCESS"]
+    assert "line 2 is not a JSON object of inputs" in results[1]["error"] and cli_fake.creates == 2
+    assert b"kestra: line 2: --each line 2 is not a JSON object" in run.stderr
+
+
+@pytest.mark.parametrize("content, message", [
+    (b'{"n": 1}\n{"n": \n', b"--each line 2 is not JSON"),
+    (b'{"n": 1}\n"text"\n', b"--each line 2 is not a JSON object of inputs"),
+    (b'{"n": NaN}\n', b"--each line 1: NaN is not a value an input can take"),
+    (b'{"bad id": 1}\n', b"--each line 1:"),
+])
+def test_cli_execute_each_checks_a_whole_file_before_creating_anything(cli_copy, cli_fake, tmp_path, content,
+                                                                      message):
+    each_fake(cli_fake)
+    lines = tmp_path / "sets.jsonl"
+    lines.write_bytes(content)
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "each", "--each", str(lines))
+    assert run.returncode == 2 and message in run.stderr, run.stderr
+    assert cli_fake.creates == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--each", "sets.jsonl", "--no-wait"], b"drop --no-wait"),
+    (["--each", "sets.jsonl", "--follow"], b"drop --follow"),
+    (["--parallel", "4"], b"--parallel goes with --each"),
+    (["--each", "missing.jsonl"], b"--each: no file at"),
+    (["--each", "sets.jsonl", "--parallel", "0"], b"expected a whole number from 1 to 1000"),
+])
+def test_cli_execute_each_refuses_options_that_do_not_fit(cli_copy, cli_fake, tmp_path, args, message):
+    each_fake(cli_fake)
+    (tmp_path / "sets.jsonl").write_text('{"n": 1}\n')
+    run = run_cli(cli_copy, cli_fake, "execute", "company.team", "each", *args, cwd=tmp_path)
+    assert run.returncode == 2 and message in run.stderr, run.stderr
+    assert cli_fake.creates == 0
 
 
 @pytest.mark.parametrize("final_state, exit_code", [

@@ -46,6 +46,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "bench"))
 
 try:
+    import bench_fanout  # noqa: E402
     import bench_flow  # noqa: E402  (imports test_kestra for its fake server)
     import bench_ion  # noqa: E402
     import trustme  # noqa: E402,F401  (the HTTPS server's certificate)
@@ -72,12 +73,16 @@ class Settings(NamedTuple):
     official_ion_forms: tuple  # the Ion forms the official client reads; the other forms are skipped
     execute_runs: int
     requests: int  # back-to-back reads per client and scheme
+    fan_out: int  # executions of each fan-out run
+    queued: int  # input sets in the file of the peak RSS run (2,000 of them run)
 
 
 FULL = Settings(startup_rounds=30, rate_rounds=7, calls=200000, wait_runs=15, upload_gib=1.0,
-                ion_rows=1000000, official_ion_forms=("text", "binary"), execute_runs=10, requests=3000)
+                ion_rows=1000000, official_ion_forms=("text", "binary"), execute_runs=10, requests=3000,
+                fan_out=500, queued=100000)
 QUICK = Settings(startup_rounds=10, rate_rounds=3, calls=50000, wait_runs=3, upload_gib=0.25,
-                 ion_rows=100000, official_ion_forms=("text",), execute_runs=3, requests=1000)
+                 ion_rows=100000, official_ion_forms=("text",), execute_runs=3, requests=1000,
+                 fan_out=200, queued=100000)
 
 
 # The table #####################################################################
@@ -371,6 +376,7 @@ def execute_rows(official: str, settings: Settings, notes: List[str]) -> List[Ro
                     seconds[name].append(timed_execute(python, code, namespace))
                 except (RuntimeError, subprocess.TimeoutExpired) as exc:
                     failures[name] = str(exc)
+        fan_out = fan_out_rows(official, settings, notes, version, namespace)
     finally:
         try:
             admin._make_request("DELETE", "%s/%s/%s" % (flows_path, namespace, FLOW_ID))
@@ -380,12 +386,72 @@ def execute_rows(official: str, settings: Settings, notes: List[str]) -> List[Ro
         notes.append("execute() of %s failed against Kestra %s: %s"
                      % ("kestra.py" if name == "ours" else "the official client", version, problem))
     if "ours" in failures:
-        return [Row(what, "FAILED", verdict="FAILED")]
+        return [Row(what, "FAILED", verdict="FAILED")] + fan_out
     ours = statistics.median(seconds["ours"])
     if "theirs" in failures:
-        return [Row(what, "%.3f s" % ours, "failed")]
+        return [Row(what, "%.3f s" % ours, "failed")] + fan_out
     theirs = statistics.median(seconds["theirs"])
-    return [Row(what, "%.3f s" % ours, "%.3f s" % theirs, times(ours / theirs))]
+    return [Row(what, "%.3f s" % ours, "%.3f s" % theirs, times(ours / theirs))] + fan_out
+
+
+def fan_out_rows(official: str, settings: Settings, notes: List[str], version: str, namespace: str) -> List[Row]:
+    """Many executions from one process (bench_fanout.py), on the flow execute_rows made."""
+    count = settings.fan_out
+    server = (SERVER_URL, SERVER_USER, SERVER_PASSWORD)
+    runs = (("each64", sys.executable, bench_fanout.OURS_EACH, 64), ("each32", sys.executable, bench_fanout.OURS_EACH, 32),
+            ("threads32", sys.executable, bench_fanout.OURS_THREADS, 32),
+            ("official32", official, bench_fanout.OFFICIAL_THREADS, 32))
+    figures = {}
+    for name, python, template, width in runs:
+        progress("fan-out: %d executions, %s, against Kestra %s" % (count, name, version))
+        try:
+            figures[name] = bench_fanout.run_client(python, template, server, namespace, FLOW_ID, count, width)
+        except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
+            notes.append("The fan-out run %s failed: %s" % (name, exc))
+    what = "fan-out, %d executions, Kestra %s" % (count, version)
+    rows = []
+    each = figures.get("each64")
+    if each is None:
+        rows.append(Row(what + ": execute_each", "FAILED", verdict="FAILED"))
+    else:
+        rows += [
+            Row(what + ": execute_each(parallel=64), latest result after its stored end",
+                "%.2f s" % each["max_lag"], goal=Goal(True, 2.0, "<= 2 s"), value=each["max_lag"]),
+            Row(what + ": execute_each(parallel=64), wall / the server's span",
+                "%.2fx" % (each["wall"] / each["span"]), goal=Goal(True, 1.2, "<= 1.2x"),
+                value=each["wall"] / each["span"]),
+            Row(what + ": execute_each(parallel=64), connections opened in all", "%d" % each["opened"],
+                goal=Goal(True, 64 + 8, "<= 64 + 8"), value=each["opened"]),
+        ]
+        notes.append("execute_each(parallel=64), %d executions: %.1f s, the server's span %.1f s, median lag %.2f s, "
+                     "%.1f ms of client CPU per execution." % (count, each["wall"], each["span"], each["median_lag"],
+                                                               1000 * each["cpu"] / count))
+    if "each32" in figures and "official32" in figures:
+        ours, theirs = count / figures["each32"]["wall"], count / figures["official32"]["wall"]
+        rows.append(Row(what + ": executions/s, 32 at once (official: execute() in 32 threads)",
+                        "%.1f/s" % ours, "%.1f/s" % theirs, times(ours / theirs),
+                        Goal(False, 2.0, ">= 2x"), ours / theirs))
+        rows.append(Row(what + ": client CPU per execution, 32 at once", "%.1f ms" % (1000 * figures["each32"]["cpu"] / count),
+                        "%.1f ms" % (1000 * figures["official32"]["cpu"] / count),
+                        times(figures["each32"]["cpu"] / figures["official32"]["cpu"])))
+    threads = figures.get("threads32")
+    if threads is not None:
+        notes.append("Before execute_each, execute() in 32 threads, %d executions: %.1f s (server span %.1f s), "
+                     "latest result %.2f s after its stored end, %.1f ms of client CPU per execution, %d "
+                     "connections opened (a stream per execution)." % (
+                         count, threads["wall"], threads["span"], threads["max_lag"], 1000 * threads["cpu"] / count,
+                         threads["opened"]))
+    return rows
+
+
+def queued_rows(settings: Settings) -> List[Row]:
+    what = "execute_each over a %s-line file (2,000 run), peak RSS" % "{:,}".format(settings.queued)
+    progress("fan-out peak RSS: %s input sets queued in a file, against the fake server" % "{:,}".format(settings.queued))
+    try:
+        peak = bench_fanout.queued_rss_mib(settings.queued, 2000)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        return [Row(what, "FAILED: %s" % str(exc)[:60], verdict="FAILED")]
+    return [Row(what, mib(peak), goal=Goal(True, 64, "<= 64 MiB"), value=peak)]
 
 
 # The command ###################################################################
@@ -437,6 +503,7 @@ def main() -> int:
     rows = emission_rows(official, settings, notes)
     rows += flow_rows(official, settings)
     rows += ion_rows(official, settings, notes)
+    rows += queued_rows(settings)
     rows += execute_rows(official, settings, notes)
     notes.insert(0, "Ratio: ours / theirs, except start-up: ours / the bare json script. Medians: start-up of %d "
                     "runs, calls/s of %d, wait lag of %d executions; Ion figures: one run of each reader."

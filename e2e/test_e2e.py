@@ -923,6 +923,61 @@ def test_ion_file_written_by_kestra_reads_back(server, flows, tmp_path):
     assert typed(kestra.Kestra.read(path, exact=True)) == typed(ION_ROWS_EXACT)
 
 
+# Many executions #################################################################
+
+FAN_OUT_FAILS = {7, 19, 33}  # the input sets that end FAILED
+FAN_OUT_WARNS = {3, 40}  # and WARNING
+
+
+def test_execute_each_reports_each_of_50_executions_as_it_ended(server, flows, record_property):
+    """execute_each of the outcome flow for 50 input sets, 16 at once: each result tied to
+    its input set, with the state the input asked for and its output; a FAILED one says
+    why. No event stream is opened: one search reads which still run."""
+    flow = make_flow(server)
+    flow_id = flows.require("outcome")
+    sets = [{"n": n, "outcome": "fail" if n in FAN_OUT_FAILS else "warn" if n in FAN_OUT_WARNS else "success"}
+            for n in range(50)]
+    searches = []
+    search = flow._running_ids
+    flow._running_ids = lambda *args: searches.append(1) or search(*args)
+    flow._follow = lambda *args: pytest.fail("execute_each opened an event stream")
+    started = time.monotonic()
+    results = list(flow.execute_each(flows.namespace, flow_id, iter(sets), parallel=16, labels={"e2e": "fan-out"}))
+    took = time.monotonic() - started
+    assert sorted(result.index for result in results) == list(range(50))
+    for result in results:
+        assert result.inputs is sets[result.index] and result.exception is None, result
+        expected = {"fail": "FAILED", "warn": "WARNING", "success": "SUCCESS"}[result.inputs["outcome"]]
+        assert result.status == expected, result
+        assert result.execution["inputs"]["n"] == result.index
+        if expected == "FAILED":
+            assert "input set %d fails on purpose" % result.index in result.error
+        else:
+            assert result.outputs["done"]["values"]["n"] == str(result.index), result.outputs
+        assert {"key": "e2e", "value": "fan-out"} in result.execution["labels"]
+    assert searches  # the states were read by searching
+    record_property("fan_out_50_seconds",
+                    "%.1f s, %d searches (Kestra %s)" % (took, len(searches), server.version_text))
+
+
+def test_cli_execute_each_exits_with_the_worst_state(server, flows, tmp_path):
+    """`execute --each FILE --parallel 8 --json`: a JSON line per input set with its state,
+    exit 1 (FAILED is the worst); only SUCCESS and WARNING: exit 3."""
+    flow_id = flows.require("outcome")
+    lines = tmp_path / "sets.jsonl"
+    lines.write_text("".join(json.dumps({"n": n, "outcome": "fail" if n == 4 else "warn" if n == 2 else "success"})
+                             + "\n" for n in range(10)))
+    run = run_cli(server, "execute", flows.namespace, flow_id, "--each", lines, "--parallel", "8", "--json")
+    assert run.returncode == 1, run.stderr
+    results = sorted(json_lines(run.stdout), key=lambda result: result["line"])
+    assert [result["state"] for result in results] == ["SUCCESS"] * 2 + ["WARNING", "SUCCESS", "FAILED"] + ["SUCCESS"] * 5
+    assert [result["inputs"]["n"] for result in results] == list(range(10))
+    assert b"kestra: line 5: execution " in run.stderr and b"10 execution(s) ended, 2 not SUCCESS" in run.stderr
+    lines.write_text("".join(json.dumps({"n": n, "outcome": "warn" if n == 1 else "success"}) + "\n" for n in range(3)))
+    run = run_cli(server, "execute", flows.namespace, flow_id, "--each", lines)
+    assert run.returncode == 3 and run.stdout == b"", run.stderr
+
+
 # The command line ##############################################################
 # `python -I kestra.py ...` as a shell step runs it: a subprocess, its credentials
 # from the environment, data on stdout, the rest on stderr, an exit code per outcome.
