@@ -2013,7 +2013,7 @@ def _filename_params(filename: str) -> str:
 
 
 _IDLE_MAX_S = 30.0  # a kept-alive connection idle longer is not reused (servers close them)
-_REUSE_UNSAFE_S = 2.0  # nor for a request unsafe to send twice (a create), if idle longer
+_REUSE_UNSAFE_S = 1.0  # nor for a request unsafe to send twice (a create), if idle longer
 _POOL_MAX = 256  # idle connections kept per server
 
 
@@ -2074,8 +2074,10 @@ def _exchange(
                 _send_streamed(connection, body)
             sock = connection.sock
             response = connection.getresponse()
-        except (ConnectionError, http.client.RemoteDisconnected) as exc:
-            if reused:  # closed by the server while idle: no answer began
+        except OSError as exc:
+            # Closed by the server while idle: no answer began (RemoteDisconnected is a
+            # ConnectionError; over TLS, an SSLEOFError). A timeout is not that.
+            if reused and (isinstance(exc, ConnectionError) or type(exc).__name__ == "SSLEOFError"):
                 connection.close()
                 raise _Stale(exc) from exc
             raise
@@ -2117,8 +2119,8 @@ class _Pool:
         or None. Older ones are left for requests that may take them; dead ones go."""
         dead = []
         found = None
+        self._forked()
         with self._lock:
-            self._forked()
             idle = self._idle.get(key) or []
             while idle:
                 connection, since = idle[-1]
@@ -2135,8 +2137,8 @@ class _Pool:
         return found
 
     def give(self, key: Any, connection: Any) -> None:
+        self._forked()
         with self._lock:
-            self._forked()
             idle = self._idle.setdefault(key, [])
             now = time.monotonic()
             stale = [kept for kept, since in idle if now - since > _IDLE_MAX_S]
@@ -2156,7 +2158,10 @@ class _Pool:
                 connection.close()
 
     def _forked(self) -> None:
+        """In a forked child: a new lock (another thread may have held the parent's at
+        the fork) and no connections."""
         if self._pid != os.getpid():
+            self._lock = _thread.allocate_lock()
             self._idle, self.sessions, self._pid = {}, {}, os.getpid()
 
 
@@ -2407,6 +2412,65 @@ class EachResult(FlowExecution):
     def __repr__(self) -> str:
         return "EachResult(index=%r, execution_id=%r, status=%r, error=%r)" % (
             self.index, self.execution_id, self.status, self.error)
+
+
+class _EachGate:
+    """When ``execute_each`` may take the next input set: fewer than ``parallel``
+    executions started and not ended and, in input order, no more than 4 x parallel
+    ahead of the result yielded next. Thread-safe; ``close`` lets the feeder go."""
+
+    def __init__(self, parallel: int, ordered: bool) -> None:
+        import threading
+
+        self.parallel, self.ordered = parallel, ordered
+        self.cond = threading.Condition()
+        self.open = 0  # input sets taken whose result has not come yet
+        self.taken = 0
+        self.turn = 0
+        self.closed = False
+
+    def wait_for_room(self) -> bool:
+        """Blocks until an input set may be taken (True, and it counts as taken) or
+        the gate is closed (False)."""
+        with self.cond:
+            while not self.closed and (self.open >= self.parallel
+                                       or (self.ordered and self.taken - self.turn >= 4 * self.parallel)):
+                self.cond.wait(0.5)
+            if self.closed:
+                return False
+            self.open += 1
+            self.taken += 1
+            return True
+
+    def ended(self) -> None:
+        with self.cond:
+            self.open -= 1
+            self.cond.notify()
+
+    def yielded(self, turn: int) -> None:
+        with self.cond:
+            self.turn = turn
+            self.cond.notify()
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
+
+class _EachSearch:
+    """Whether ``execute_each`` may search (False once the server refused it), and the
+    warning said once when a search fails."""
+
+    def __init__(self) -> None:
+        self.works = True
+        self.warned = False
+
+    def failed(self, flow: "Flow", exc: BaseException) -> None:
+        if not self.warned:
+            self.warned = True
+            flow._log_warning("searching executions failed (%s): each execution is read every poll_interval %s",
+                              exc, "instead" if not self.works else "while the search fails")
 
 
 class _Running:
@@ -3027,6 +3091,7 @@ class Flow:
                             "for one execution, call execute()" % type(inputs).__name__)
         items = iter(inputs)
         wait_timeout = self.timeout if timeout is _UNSET else timeout
+        wait_timeout = None if wait_timeout is None else _seconds(wait_timeout)
         kill = self.kill_on_timeout if kill_on_timeout is None else kill_on_timeout
         return self._each(namespace, flow, items, parallel, labels, ordered, wait_timeout, kill, kill_on_interrupt)
 
@@ -3034,40 +3099,47 @@ class Flow:
               timeout: Optional[float], kill: bool, kill_on_interrupt: bool) -> Iterator[EachResult]:
         import concurrent.futures
         import queue
+        import threading
 
-        events = queue.Queue()  # type: Any  # (kind, payload) from the workers
+        events = queue.Queue()  # type: Any  # (kind, payload) from the feeder and the workers
         workers = concurrent.futures.ThreadPoolExecutor(min(parallel, 16))
+        gate = _EachGate(parallel, ordered)
+        stop = threading.Event()  # set when the caller stops: nothing more is created
+        feeder = threading.Thread(target=self._each_feed, args=(items, gate, stop, events),
+                                  name="kestra-each-inputs", daemon=True)
         running = {}  # type: Dict[str, _Running]
         busy = 0  # creates and reads under way in the workers
-        taken = 0  # input sets taken from the iterable
+        received = 0  # input sets the feeder gave
         exhausted = False
         done = {}  # type: Dict[int, EachResult]  # ordered: results waiting for their turn
         turn = 0  # ordered: the index yielded next
-        search = [True]  # whether the server's search answers; else each execution is read
+        search = _EachSearch()
         next_poll = self._clock()
+        feeder.start()
         try:
             while True:
-                while not exhausted and busy + len(running) < parallel and (not ordered or taken - turn < 4 * parallel):
-                    try:
-                        item = next(items)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    workers.submit(self._each_start, namespace, flow, taken, item, labels, timeout, events)
-                    busy += 1
-                    taken += 1
-                if exhausted and not busy and not running and (not ordered or turn == taken):
+                if exhausted and not busy and not running and (not ordered or turn == received):
                     return
                 try:
-                    wait = None if not running else max(0.0, next_poll - self._clock())
-                    kind, payload = events.get(timeout=wait)
+                    wait = 0.5 if not running else min(0.5, max(0.0, next_poll - self._clock()))
+                    kind, payload = events.get(timeout=wait)  # bounded: Ctrl-C lands (Windows)
                 except queue.Empty:
                     kind, payload = None, None
-                if kind is not None:
+                if kind == "input":
+                    index, item = payload
+                    received += 1
+                    workers.submit(self._each_start, namespace, flow, index, item, labels, timeout, events, stop)
+                    busy += 1
+                elif kind == "exhausted":
+                    exhausted = True
+                elif kind == "input error":  # the caller's iterable raised: theirs to see
+                    raise payload
+                elif kind is not None:
                     busy -= 1
                 if kind == "running":
                     running[payload.execution_id] = payload
                 elif kind == "ended":
+                    gate.ended()
                     if not ordered:
                         yield payload
                     else:
@@ -3075,30 +3147,58 @@ class Flow:
                         while turn in done:
                             yield done.pop(turn)
                             turn += 1
+                            gate.yielded(turn)
                 if running and self._clock() >= next_poll:
                     for execution_id in self._each_ended(namespace, flow, running, search):
                         workers.submit(self._each_read, running.pop(execution_id), timeout, kill, events)
                         busy += 1
                     next_poll = self._clock() + max(0.05, min(self.poll_interval, _EACH_SEARCH_S))
         except KeyboardInterrupt:
+            stop.set()
+            gate.close()
             left = self._each_left(running, busy, events)
             if left:
+                _say_on_stderr("kestra: stopped: %d execution(s) of %s.%s %s: %s" % (
+                    len(left), namespace, flow, "are being killed" if kill_on_interrupt else "keep running",
+                    ", ".join("%s (input set %d)" % (execution.url, execution.index) for execution in left)))
                 if kill_on_interrupt:
+                    failed = []
                     for execution in left:
                         try:
                             self.kill(execution.execution_id)
-                        except KestraError:
-                            pass
-                _say_on_stderr("kestra: stopped: %d execution(s) of %s.%s %s: %s" % (
-                    len(left), namespace, flow, "were asked to stop (killed)" if kill_on_interrupt else "keep running",
-                    ", ".join("%s (input set %d)" % (execution.url, execution.index) for execution in left)))
+                        except KestraError as exc:
+                            failed.append("%s (%s)" % (execution.execution_id, exc))
+                    if failed:
+                        _say_on_stderr("kestra: the kill failed for: %s" % "; ".join(failed))
             raise
         finally:
+            stop.set()  # also when the caller leaves the loop early
+            gate.close()
             workers.shutdown(wait=False)
+
+    @staticmethod
+    def _each_feed(items: Iterator[Any], gate: "_EachGate", stop: Any, events: Any) -> None:
+        """The feeder thread: takes an input set from the caller's iterable each time
+        the gate lets an execution start, so that a slow iterable (stdin, a tail -f)
+        never holds up results, reads and timeouts."""
+        index = 0
+        while gate.wait_for_room():
+            try:
+                item = next(items)
+            except StopIteration:
+                events.put(("exhausted", None))
+                return
+            except BaseException as exc:
+                events.put(("input error", exc))
+                return
+            if stop.is_set():
+                return
+            events.put(("input", (index, item)))
+            index += 1
 
     def _each_left(self, running: Dict[str, _Running], busy: int, events: Any) -> List[_Running]:
         """After Ctrl-C: the executions still running, those whose create was under way
-        included (given a few seconds to say their id)."""
+        included (given a few seconds to say their id); creates not begun are not made."""
         import queue
 
         left = list(running.values())
@@ -3110,59 +3210,75 @@ class Flow:
                 continue
             except KeyboardInterrupt:
                 break
+            if kind in ("input", "exhausted", "input error"):
+                continue
             busy -= 1
             if kind == "running":
                 left.append(payload)
         return sorted(left, key=lambda execution: execution.index)
 
     def _each_start(self, namespace: str, flow: str, index: int, item: Any, labels: Any,
-                    timeout: Optional[float], events: Any) -> None:
-        """A worker: create one execution; say it runs, or the result if it failed."""
-        inputs = item
+                    timeout: Optional[float], events: Any, stop: Any) -> None:
+        """A worker: create one execution; say it runs, or its result. Always says one
+        of them (or "skipped" once the caller stopped): the main loop counts on it."""
         try:
-            if isinstance(item, tuple):
-                if len(item) != 2:
-                    raise KestraError("input set %d is a tuple of %d items: give a mapping of inputs, or an "
-                                      "(inputs, labels) pair" % (index, len(item)))
-                inputs, extra = item
-                labels = [pair for group in (labels, extra) if group is not None
-                          for pair in (group.items() if isinstance(group, collections.abc.Mapping) else group)]
-            if inputs is not None and not isinstance(inputs, collections.abc.Mapping):
-                raise KestraError("input set %d is a %s: give a mapping of inputs (or None)"
-                                  % (index, type(inputs).__name__))
-            execution, url = self._start(namespace, flow, inputs, labels, None, None, False)
-        except Exception as exc:  # a result, not the end of the others
+            if stop.is_set():
+                events.put(("skipped", None))
+                return
+            events.put(self._each_started(namespace, flow, index, item, labels, timeout))
+        except BaseException as exc:  # a result, not the end of the others
             events.put(("ended", EachResult(index, item, exception=exc)))
-            return
-        if _state(execution) in _TERMINAL_STATES:  # ended already (a server that waited)
-            try:
-                events.put(("ended", EachResult(index, item, self._result(execution, url))))
-            except Exception as exc:
-                events.put(("ended", EachResult(index, item, exception=exc, execution_id=execution["id"], url=url)))
-            return
-        deadline = None if timeout is None else self._clock() + _seconds(timeout)
-        state = execution.get("state") or {}
-        started = state.get("startDate") or ((state.get("histories") or [{}])[0].get("date"))
-        events.put(("running", _Running(index, item, execution["id"], url, started, deadline, self._clock())))
 
-    def _each_ended(self, namespace: str, flow: str, running: Dict[str, _Running], search: List[bool]) -> List[str]:
+    def _each_started(self, namespace: str, flow: str, index: int, item: Any, labels: Any,
+                      timeout: Optional[float]) -> Tuple[str, Any]:
+        inputs = item
+        if isinstance(item, tuple):
+            if len(item) != 2:
+                raise KestraError("input set %d is a tuple of %d items: give a mapping of inputs, or an "
+                                  "(inputs, labels) pair" % (index, len(item)))
+            inputs, extra = item
+            labels = [pair for group in (labels, extra) if group is not None
+                      for pair in (group.items() if isinstance(group, collections.abc.Mapping) else group)]
+        if inputs is not None and not isinstance(inputs, collections.abc.Mapping):
+            raise KestraError("input set %d is a %s: give a mapping of inputs (or None)"
+                              % (index, type(inputs).__name__))
+        execution, url = self._start(namespace, flow, inputs, labels, None, None, False)
+        try:
+            if _state(execution) in _TERMINAL_STATES:  # ended already
+                return "ended", EachResult(index, item, self._result(execution, url))
+            state = execution.get("state") or {}
+            histories = state.get("histories") or [{}]
+            started = state.get("startDate") or (histories[0].get("date") if isinstance(histories[0], dict) else None)
+            deadline = None if timeout is None else self._clock() + timeout
+            return "running", _Running(index, item, execution["id"], url, started if isinstance(started, str) else None,
+                                       deadline, self._clock())
+        except Exception as exc:
+            return "ended", EachResult(index, item, exception=exc, execution_id=execution["id"], url=url)
+
+    def _each_ended(self, namespace: str, flow: str, running: Dict[str, _Running], search: "_EachSearch") -> List[str]:
         """Which of the running executions to read now: those the server's search no
         longer lists as running, those past their deadline, and any not read for
-        _EACH_LOOK_S (a search can lag behind). Without a search, all of them."""
+        _EACH_LOOK_S (a search can lag behind). Where the search is refused or fails,
+        each execution not read for ``poll_interval``."""
         listed = None  # type: Optional[Set[str]]
-        if search[0]:
+        if search.works:
             starts = [execution.started for execution in running.values() if execution.started]
             since = min(starts) if len(starts) == len(running) else None
             try:
                 listed = self._running_ids(namespace, flow, since)
-            except (InvalidRequestError, NotFoundError, InvalidResponseError) as exc:
-                search[0] = False  # not this server: read each execution instead
-                self._log_warning("searching executions failed (%s): each execution is read instead", exc)
+            except KestraHTTPError as exc:
+                if exc.status_code is not None and 400 <= exc.status_code < 500:
+                    search.works = False  # not this server, or not this user: read each execution instead
+                search.failed(self, exc)
             except KestraError as exc:
-                self._log_warning("searching executions failed (%s): reading each execution", exc)
+                search.failed(self, exc)
         now = self._clock()
+        if listed is None:
+            return [execution_id for execution_id, execution in running.items()
+                    if now - execution.looked >= self.poll_interval
+                    or (execution.deadline is not None and now >= execution.deadline)]
         return [execution_id for execution_id, execution in running.items()
-                if listed is None or execution_id not in listed or now - execution.looked >= _EACH_LOOK_S
+                if execution_id not in listed or now - execution.looked >= _EACH_LOOK_S
                 or (execution.deadline is not None and now >= execution.deadline)]
 
     def _running_ids(self, namespace: str, flow: str, since: Optional[str]) -> Set[str]:
@@ -3174,7 +3290,8 @@ class Flow:
         ids = set()
         page = 1
         while True:
-            response = self._request("GET", self._api("executions", "search"), params=query + [("page", str(page))])
+            response = self._request("GET", self._api("executions", "search"), params=query + [("page", str(page))],
+                                     attempts=1)  # the next search is a fraction of a second away
             what = "searching the executions of %s.%s" % (namespace, flow)
             self._raise_for(response, what)
             document = response.json()
@@ -3204,7 +3321,7 @@ class Flow:
             else:
                 events.put(("running", execution))
                 return
-        except Exception as exc:  # a result, not the end of the others
+        except BaseException as exc:  # a result, not the end of the others; and always an event
             result = EachResult(execution.index, execution.inputs, exception=exc,
                                 execution_id=execution.execution_id, url=execution.url)
         events.put(("ended", result))
@@ -5877,12 +5994,11 @@ class _CommandLineFlow(Flow):
     def _say_stopped_waiting(self, execution_id: str, url: str) -> None:
         pass  # said by _wait_and_report, which also covers the reads before the wait
 
-    def _each_start(self, namespace: str, flow: str, index: int, item: Any, labels: Any,
-                    timeout: Optional[float], events: Any) -> None:
+    def _each_started(self, namespace: str, flow: str, index: int, item: Any, labels: Any,
+                      timeout: Optional[float]) -> Tuple[str, Any]:
         if isinstance(item, _EachBadLine):  # a bad line of stdin: a result, never a create
-            events.put(("ended", EachResult(index, None, exception=_EachRefused(item.reason))))
-            return
-        super()._each_start(namespace, flow, index, item, labels, timeout, events)
+            return "ended", EachResult(index, None, exception=_EachRefused(item.reason))
+        return super()._each_started(namespace, flow, index, item, labels, timeout)
 
 
 class _Progress:
@@ -6313,16 +6429,20 @@ def _run_each(arguments: Any, common: Dict[str, Any], labels: Any) -> int:
         raise _UsageError("-i KEY=@-: with --each, stdin cannot be a file input read once per execution; "
                           "give a file with KEY=@PATH")
     total = None  # type: Optional[int]
+    seen = {}  # type: Dict[str, Any]  # an input of the lines, by name: checked against the flow's
     if arguments.each != "-":
         if not _readable_path(arguments.each):
             raise _UsageError("--each: no file at %r" % arguments.each)
         if os.path.isfile(arguments.each):  # checked whole before anything is created
             total = 0
             for number, line in _numbered_lines(arguments.each):
-                _each_line(number, line)
+                for name, value in _each_line(number, line).items():
+                    if name not in seen or isinstance(value, str):
+                        seen[name] = value
                 total += 1
     flow = _command_flow(arguments)
-    _check_flow_inputs(flow, arguments.namespace, arguments.flow, common)
+    _check_flow_inputs(flow, arguments.namespace, arguments.flow, dict(seen, **common),
+                       "-i and the --each lines" if seen else "-i")
     flow.timeout, flow.kill_on_timeout = arguments.timeout, arguments.kill_on_timeout
     numbers = []  # type: List[int]  # line numbers, by input set index
 
@@ -6390,12 +6510,15 @@ def _numbered_lines(path: str) -> Iterator[Tuple[int, str]]:
 
 
 def _each_line(number: int, text: str) -> Dict[str, Any]:
+    # The line itself is not repeated: it may hold a secret input.
     try:
         values = json.loads(text, parse_constant=lambda name: _refuse_constant(number, name))
     except ValueError as exc:
-        raise _UsageError("--each line %d is not JSON (%s): %s" % (number, exc, text[:200])) from None
+        raise _UsageError("--each line %d is not JSON (%s)" % (number, exc)) from None
     if not isinstance(values, dict):
-        raise _UsageError("--each line %d is not a JSON object of inputs: %s" % (number, text[:200]))
+        raise _UsageError("--each line %d is not a JSON object of inputs, but a %s"
+                          % (number, {list: "list", str: "string", bool: "boolean"}.get(type(values), "number")
+                             if values is not None else "null"))
     try:
         for name in values:
             _check_input_id(name)
@@ -6593,7 +6716,8 @@ def _parsed_pairs(items: List[str], option: str) -> List[Tuple[str, str]]:
     return pairs
 
 
-def _check_flow_inputs(flow: Flow, namespace: str, flow_id: str, inputs: Mapping[str, Any]) -> None:
+def _check_flow_inputs(flow: Flow, namespace: str, flow_id: str, inputs: Mapping[str, Any],
+                       given_by: str = "-i") -> None:
     """Name an unknown flow or input in plain words before creating anything: the server
     ignores inputs the flow does not declare."""
     _require_name("namespace", namespace)
@@ -6624,9 +6748,9 @@ def _check_flow_inputs(flow: Flow, namespace: str, flow_id: str, inputs: Mapping
                               % (name, name, value or "PATH"))
     unknown = sorted(set(inputs) - set(names))
     if unknown:
-        raise _UsageError("flow %s.%s has no input %s (its inputs: %s): check -i"
+        raise _UsageError("flow %s.%s has no input %s (its inputs: %s): check %s"
                           % (namespace, flow_id, ", ".join(repr(name) for name in unknown),
-                             ", ".join(sorted(names)) or "none"))
+                             ", ".join(sorted(names)) or "none", given_by))
 
 
 def _wait_and_report(arguments: Any, flow: _CommandLineFlow, execution_id: str,

@@ -5148,7 +5148,97 @@ def test_execute_each_refuses_what_is_not_input_sets(fake):
         flow.execute_each("company.team", "hello", [{}], parallel=0)
     with pytest.raises(TypeError, match="iterable of input sets"):
         flow.execute_each("company.team", "hello", {"n": 1})
+    with pytest.raises(TypeError):
+        flow.execute_each("company.team", "hello", [{}], timeout=datetime.timedelta(seconds=3))
     assert fake.creates == 0
+
+
+def test_execute_each_gives_an_unexpected_error_of_a_worker_as_a_result(fake, monkeypatch):
+    flow = each_client(fake)
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(flow, "_result", broken)
+    results = list(flow.execute_each("company.team", "hello", [None, None]))
+    assert [type(r.exception) for r in results] == [RuntimeError, RuntimeError]
+    assert all(r.execution_id in fake.executions for r in results)
+
+
+def test_ctrl_c_in_execute_each_creates_nothing_more_than_what_was_under_way(fake, capsys):
+    import _thread
+
+    fake.auto_advance = False
+    fake.add_flow("company.team", "stuck", states=("RUNNING", "SUCCESS"))
+    fake.fail("create", *["stall:1"] * 48)
+    threading.Timer(0.3, _thread.interrupt_main).start()
+    with pytest.raises(KeyboardInterrupt):
+        list(each_client(fake).execute_each("company.team", "stuck", [None] * 48, parallel=48))
+    time.sleep(2.5)  # a create that was queued would have landed by now
+    assert fake.creates == 16  # the ones under way in the 16 workers
+    err = capsys.readouterr().err
+    assert "16 execution(s) of company.team.stuck keep running" in err
+    assert all(execution.id in err for execution in fake.executions.values())
+
+
+def test_execute_each_is_not_held_up_by_a_slow_iterable(fake):
+    def sets() -> Iterator[None]:
+        yield None
+        time.sleep(2.0)
+        yield None
+
+    each = each_client(fake).execute_each("company.team", "hello", sets())
+    started = time.monotonic()
+    assert next(each).status == "SUCCESS"
+    assert time.monotonic() - started < 1.5
+    assert next(each).status == "SUCCESS"
+
+
+def test_execute_each_where_the_search_is_forbidden_reads_each_execution_every_poll_interval(fake, monkeypatch):
+    fake.auto_advance = False
+    fake.add_flow("company.team", "slow", states=("RUNNING", "SUCCESS"))
+    fake.fail("search", 403)
+    flow = each_client(fake)
+    flow.poll_interval = 0.2
+    threading.Timer(1.0, lambda: [fake.advance(e) for e in list(fake.executions)]).start()
+    warnings = []  # type: List[str]
+    monkeypatch.setattr(flow, "_log_warning", lambda message, *args: warnings.append(message % args))
+    results = list(flow.execute_each("company.team", "slow", [None] * 4))
+    assert [r.status for r in results] == ["SUCCESS"] * 4
+    reads = [r for r in sent(fake, "execution") if r.method == "GET"]
+    assert len(reads) <= 4 * 8, len(reads)  # about one per execution per 0.2 s, not one per 0.05 s
+    assert len(sent(fake, "search")) == 1 and fake.searches == 0
+    assert len([w for w in warnings if "searching executions failed" in w]) == 1, warnings
+
+
+def test_a_forked_child_gets_a_pool_lock_of_its_own(fake):
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork here")
+    flow = client(fake)
+    flow.execute("company.team", "hello")
+    flow._pool._lock.acquire()  # as another thread would hold it at the fork
+    try:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                flow.get_execution(fake.last_execution.id)
+                code = 0
+            finally:
+                os._exit(code)
+    finally:
+        flow._pool._lock.release()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the child hung on its parent's pool lock")
+    assert status == 0
 
 
 # Kept-alive connections ###########################################################
@@ -7377,9 +7467,11 @@ def test_cli_execute_each_from_stdin_reports_a_bad_line_as_a_result(cli_copy, cl
 
 @pytest.mark.parametrize("content, message", [
     (b'{"n": 1}\n{"n": \n', b"--each line 2 is not JSON"),
-    (b'{"n": 1}\n"text"\n', b"--each line 2 is not a JSON object of inputs"),
+    (b'{"n": 1}\n"text"\n', b"--each line 2 is not a JSON object of inputs, but a string"),
     (b'{"n": NaN}\n', b"--each line 1: NaN is not a value an input can take"),
     (b'{"bad id": 1}\n', b"--each line 1:"),
+    (b'{"n": 1}\n{"m": 2}\n', b"has no input 'm' (its inputs: doc, final, n): check -i and the --each lines"),
+    (b'{"doc": "notes.txt"}\n', b"input doc is a FILE: send one with -i doc=@notes.txt"),
 ])
 def test_cli_execute_each_checks_a_whole_file_before_creating_anything(cli_copy, cli_fake, tmp_path, content,
                                                                       message):
@@ -7389,6 +7481,7 @@ def test_cli_execute_each_checks_a_whole_file_before_creating_anything(cli_copy,
     run = run_cli(cli_copy, cli_fake, "execute", "company.team", "each", "--each", str(lines))
     assert run.returncode == 2 and message in run.stderr, run.stderr
     assert cli_fake.creates == 0
+    assert b'"text"' not in run.stderr and b"NaN}" not in run.stderr  # a line is not repeated: it may hold a secret
 
 
 @pytest.mark.parametrize("args, message", [
@@ -8064,6 +8157,7 @@ def test_readme_command_line_examples_run(block, tmp_path, readme_server):
     shutil.copy(os.path.join(HERE, "kestra.py"), str(tmp_path / "kestra.py"))
     (tmp_path / "report.csv").write_text("day,rows\n2024-04-21,120\n")
     (tmp_path / "rows.ion").write_text("{id:1,amount:24000.000000,hired:1987-06-17}\n")
+    (tmp_path / "days.jsonl").write_text("".join('{"day": "2024-04-%02d"}\n' % day for day in range(1, 6)))
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "hello.yml").write_text(FLOW_YAML % ("readme", "hello"))
     (tmp_path / "bin").mkdir()
@@ -8073,6 +8167,10 @@ def test_readme_command_line_examples_run(block, tmp_path, readme_server):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
     assert run.returncode == 0, run.stderr.decode()
     assert b"Traceback" not in run.stderr and b"kestra: " in run.stderr
+    if "--each days.jsonl" in block:
+        results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+        assert sorted(result["inputs"]["day"] for result in results) == ["2024-04-%02d" % day for day in range(1, 6)]
+        assert {result["state"] for result in results} == {"SUCCESS"}
     if "read rows.ion" in block:
         assert json.loads((tmp_path / "rows.jsonl").read_text()) == {"id": 1, "amount": "24000.000000",
                                                                      "hired": "1987-06-17"}

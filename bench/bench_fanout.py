@@ -7,7 +7,8 @@ one JSON document:
 - kestra.py ``execute_each(..., parallel=P)``: the wall time; the server's own span
   (first stored start to last stored end); the lag of each result after its execution's
   stored end (the same machine's clock); client CPU; connections opened by the whole
-  process, warm-up included;
+  process, warm-up included, as the client counts them and as a counting TCP relay in
+  front of the server (CountingProxy) does, in a run of its own;
 - kestra.py ``execute()`` in T threads (the way before execute_each): the same figures;
 - the official client's ``execute()`` in T threads (it polls each second): wall, CPU.
 
@@ -120,6 +121,71 @@ with open(sys.argv[4]) as lines:
             break
 print(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
 """
+
+
+class CountingProxy:
+    """A TCP relay on 127.0.0.1 in front of the server, counting the connections
+    clients open through it (the server's side of the count). Use as a context
+    manager; ``url`` is the address to give the client."""
+
+    def __init__(self, server_url: str) -> None:
+        import socket
+        import threading
+        import urllib.parse
+
+        parts = urllib.parse.urlsplit(server_url)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(256)
+        self.url = "http://127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.accepted = 0
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self) -> "CountingProxy":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.listener.close()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._relay, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _relay(source: "object", sink: "object") -> None:
+        import socket
+
+        try:
+            while True:
+                data = source.recv(65536)  # type: ignore[attr-defined]
+                if not data:
+                    break
+                sink.sendall(data)  # type: ignore[attr-defined]
+        except OSError:
+            pass
+        finally:
+            for end, how in ((sink, socket.SHUT_WR), (source, socket.SHUT_RD)):
+                try:
+                    end.shutdown(how)  # type: ignore[attr-defined]
+                except OSError:
+                    pass
 
 
 def run_client(python: str, template: str, server: tuple, namespace: str, flow_id: str, count: int,
