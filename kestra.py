@@ -2358,6 +2358,7 @@ _NOT_YET_GRACE_S = 10.0  # right after creation, a 404 means "not stored yet" fo
 _EACH_LOOK_S = 30.0  # execute_each reads an execution at least this often, whatever the search says
 _SEARCH_PAGE = 100  # executions per page of a search
 _EACH_SEARCH_S = 0.25  # execute_each searches at least this often: one request for all the executions
+_FIRST_LOOK_S = 0.25  # the first read of the stored state comes this soon after a stream opens, at most
 _LOOK_CAP_S = 5.0  # the longest a followed execution goes without a read of its stored state
 _SERVER_WAIT_READ_S = 24 * 3600.0  # the read timeout of a create that waits on the server
 _LOG_LINE_START = r"\d{4}-\d\d-\d\dT\S+ (TRACE|DEBUG|INFO|WARN|ERROR) "  # opens a log line
@@ -2996,12 +2997,13 @@ class Flow:
         polled every ``poll_interval`` instead.
 
         A stream is not trusted alone: ``_follow`` also reads the stored state once
-        ``poll_interval`` after it opens, then at doubling gaps up to _LOOK_CAP_S. Real
+        ``poll_interval`` (0.25 s at most) after it opens, then at doubling gaps up to
+        _LOOK_CAP_S. Real
         servers (1.3.25 and the 2.0 snapshot seen, under load) can miss an end on a
         stream opened as the execution ends: they subscribe the stream, then read the
         stored execution, and the end's event can go out before the subscription while
         the read still finds it running. That stream then stays quiet for ever. The
-        first look finds such an end within ``poll_interval``; a stream subscribed
+        first look finds such an end within a quarter of a second; a stream subscribed
         before the end sends it at once, so the typical wait keeps its few ms of lag,
         and a long quiet execution costs a cheap read every few seconds."""
         deadline = None if timeout is None else self._clock() + timeout
@@ -3102,7 +3104,7 @@ class Flow:
         import threading
 
         events = queue.Queue()  # type: Any  # (kind, payload) from the feeder and the workers
-        workers = concurrent.futures.ThreadPoolExecutor(min(parallel, 16))
+        workers = concurrent.futures.ThreadPoolExecutor(min(parallel + 4, 16))  # creates and reads share them
         gate = _EachGate(parallel, ordered)
         stop = threading.Event()  # set when the caller stops: nothing more is created
         feeder = threading.Thread(target=self._each_feed, args=(items, gate, stop, events),
@@ -3138,8 +3140,9 @@ class Flow:
                     busy -= 1
                 if kind == "running":
                     running[payload.execution_id] = payload
-                elif kind == "ended":
-                    gate.ended()
+                elif kind in ("ended", "read"):
+                    if kind == "ended":  # "read": its room was given back when its end was seen
+                        gate.ended()
                     if not ordered:
                         yield payload
                     else:
@@ -3150,7 +3153,7 @@ class Flow:
                             gate.yielded(turn)
                 if running and self._clock() >= next_poll:
                     for execution_id in self._each_ended(namespace, flow, running, search):
-                        workers.submit(self._each_read, running.pop(execution_id), timeout, kill, events)
+                        workers.submit(self._each_read, running.pop(execution_id), timeout, kill, events, gate)
                         busy += 1
                     next_poll = self._clock() + max(0.05, min(self.poll_interval, _EACH_SEARCH_S))
         except KeyboardInterrupt:
@@ -3306,13 +3309,19 @@ class Flow:
                 return ids
             page += 1
 
-    def _each_read(self, execution: _Running, timeout: Optional[float], kill: bool, events: Any) -> None:
+    def _each_read(self, execution: _Running, timeout: Optional[float], kill: bool, events: Any,
+                   gate: Optional[_EachGate] = None) -> None:
         """A worker: read an execution the search says ended; its result, or back to
-        the running ones if it still runs."""
+        the running ones if it still runs. Once its end is seen, the next input set may
+        start while its logs and outputs are read."""
+        kind = "ended"
         try:
             state = self.get_execution(execution.execution_id)
             execution.looked = self._clock()
             if _state(state) in _TERMINAL_STATES:
+                if gate is not None:
+                    gate.ended()
+                    kind = "read"
                 result = EachResult(execution.index, execution.inputs, self._result(state, execution.url))
             elif execution.deadline is not None and self._clock() >= execution.deadline:
                 error = self._timed_out(execution.execution_id, state, timeout, kill, execution.url)
@@ -3324,7 +3333,7 @@ class Flow:
         except BaseException as exc:  # a result, not the end of the others; and always an event
             result = EachResult(execution.index, execution.inputs, exception=exc,
                                 execution_id=execution.execution_id, url=execution.url)
-        events.put(("ended", result))
+        events.put((kind, result))
 
     def _saw(self, execution: Dict[str, Any]) -> None:
         """Called with each state of the execution that a wait reads; the command line
@@ -3432,7 +3441,7 @@ class Flow:
         (stop reading) once a look finds the end, which goes into ``stored``, or once
         the deadline passes; a stream quiet for ``quiet`` seconds raises a timeout, as
         a quiet read would."""
-        gap = max(0.05, look)
+        gap = max(0.05, min(look, _FIRST_LOOK_S))
         state = {"look": self._clock() + gap, "gap": gap, "heard": self._clock()}
 
         def idle() -> bool:
