@@ -5066,10 +5066,13 @@ def test_execute_each_takes_input_sets_only_as_executions_can_start(fake):
     with Ticker(fake):
         each = each_client(fake).execute_each("company.team", "echo", sets(), parallel=3)
         first = next(each)
-        assert first.status == "SUCCESS" and len(taken) <= 3 + 2
+        # Taken: the results given, at most parallel running, those whose ends were seen
+        # while their logs are read, and the one the feeder holds; never the whole
+        # (endless) iterable. The bound leaves room for a slow machine.
+        assert first.status == "SUCCESS" and len(taken) <= 4 * 3
         for _ in range(10):
             next(each)
-        assert len(taken) <= 11 + 3 + 2
+        assert len(taken) <= 11 + 4 * 3
         each.close()  # leaving early: no input set is taken after, creates under way end
     time.sleep(0.3)
     created = fake.creates
