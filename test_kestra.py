@@ -4965,7 +4965,7 @@ def test_an_end_the_stream_misses_is_read_from_the_stored_state_within_a_poll_in
     threading.Timer(0.1, end).start()
     assert flow.execute("company.team", "missed").status == "SUCCESS"
     late = time.monotonic() - ended[0]
-    assert late < 1.0, late  # the look 0.25 s after the stream opened, not poll_interval nor 30 s of quiet
+    assert late < 2.0, late  # the look 0.25 s after the stream opened, not poll_interval (5 s) nor 30 s
     assert len(sent(fake, "follow")) == 1 and flow.time.sleeps == []  # one stream, kept open
 
 
@@ -5178,9 +5178,9 @@ def test_ctrl_c_in_execute_each_creates_nothing_more_than_what_was_under_way(fak
     with pytest.raises(KeyboardInterrupt):
         list(each_client(fake).execute_each("company.team", "stuck", [None] * 48, parallel=48))
     time.sleep(2.5)  # a create that was queued would have landed by now
-    assert fake.creates == 16  # the ones under way in the 16 workers
+    assert 1 <= fake.creates <= 16  # only the ones under way in the 16 workers
     err = capsys.readouterr().err
-    assert "16 execution(s) of company.team.stuck keep running" in err
+    assert "%d execution(s) of company.team.stuck keep running" % fake.creates in err
     assert all(execution.id in err for execution in fake.executions.values())
 
 
