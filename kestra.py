@@ -1831,6 +1831,11 @@ def _readable(response: Any, sock: Any, seconds: float) -> bool:
     pending = getattr(sock, "pending", None)  # bytes TLS has decrypted already
     if pending is not None and pending():
         return True
+    return _socket_readable(sock, seconds)
+
+
+def _socket_readable(sock: Any, seconds: float) -> bool:
+    """Whether ``sock`` has bytes, its end or an error to read within ``seconds``."""
     import select
 
     if hasattr(select, "poll"):  # select() cannot take a descriptor past 1023
@@ -2170,14 +2175,8 @@ def _still_open(sock: Any) -> bool:
     closed it nor sent anything unasked (either way it is not reused)."""
     if sock is None:
         return False
-    import select
-
     try:
-        if hasattr(select, "poll"):
-            poller = select.poll()
-            poller.register(sock, select.POLLIN)
-            return not poller.poll(0)
-        return not select.select([sock], [], [], 0)[0]
+        return not _socket_readable(sock, 0)
     except (OSError, ValueError):
         return False
 
@@ -6010,7 +6009,44 @@ class _CommandLineFlow(Flow):
         return super()._each_started(namespace, flow, index, item, labels, timeout)
 
 
-class _Progress:
+class _LiveLine:
+    """A line on stderr redrawn in place (``_draw`` sets ``text`` and writes it), with
+    other lines printed above it. Thread-safe through ``lock``."""
+
+    def __init__(self, stream: Any) -> None:
+        import threading
+
+        self.stream = stream
+        self.text = ""  # the live line as last drawn
+        self.lock = threading.Lock()
+
+    def print_line(self, text: str) -> None:
+        """Print a line of text (a log line, a failure) on stderr, keeping the live line below it."""
+        with self.lock:
+            if self.text:
+                self._write("\r\x1b[K")
+            self._write(text + "\n")
+            if self.text:
+                self._draw()
+
+    def close(self) -> None:
+        with self.lock:
+            if self.text:
+                self._write("\r\x1b[K")
+                self.text = ""
+
+    def _draw(self) -> None:
+        raise NotImplementedError
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+class _Progress(_LiveLine):
     """A wait's progress on stderr: on a terminal, one live line redrawn in place
     (state, elapsed time, tasks done of total, current task); elsewhere, one line
     per state change. Log lines printed meanwhile go above the live line."""
@@ -6018,15 +6054,13 @@ class _Progress:
     def __init__(self, stream: Any, execution_id: str, live: bool, quiet: bool) -> None:
         import threading
 
-        self.stream = stream
+        super().__init__(stream)
         self.execution_id = execution_id
         self.live = live and not quiet
         self.quiet = quiet
         self.started = time.monotonic()
         self.state = None  # type: Optional[str]
-        self.text = ""  # the live line as last drawn
         self.execution = None  # type: Optional[Dict[str, Any]]
-        self.lock = threading.Lock()
         self.stopped = threading.Event()
         self.ticker = None  # type: Any
         if self.live:  # the elapsed time moves even when the server says nothing
@@ -6043,21 +6077,9 @@ class _Progress:
                 self._write("kestra: execution %s is %s (%s)\n" % (self.execution_id, state, self._elapsed()))
             self.state = state
 
-    def print_line(self, text: str) -> None:
-        """Print a line of text (a log line) on stderr, keeping the live line below it."""
-        with self.lock:
-            if self.text:
-                self._write("\r\x1b[K")
-            self._write(text + "\n")
-            if self.text:
-                self._draw()
-
     def close(self) -> None:
         self.stopped.set()
-        with self.lock:
-            if self.text:
-                self._write("\r\x1b[K")
-                self.text = ""
+        super().close()
 
     def _tick(self) -> None:
         while not self.stopped.wait(1.0):
@@ -6075,13 +6097,6 @@ class _Progress:
     def _elapsed(self) -> str:
         seconds = int(time.monotonic() - self.started)
         return "%dm%02ds" % divmod(seconds, 60) if seconds >= 60 else "%ds" % seconds
-
-    def _write(self, text: str) -> None:
-        try:
-            self.stream.write(text)
-            self.stream.flush()
-        except (OSError, ValueError):
-            pass
 
 
 def _progress_text(execution: Optional[Dict[str, Any]], elapsed: str) -> str:
@@ -6554,41 +6569,28 @@ class _EachRefused(KestraError):
     """An input set the command line could not read (a bad --each line)."""
 
 
-class _EachProgress:
+class _EachProgress(_LiveLine):
     """execute --each's progress on stderr: a live line on a terminal (done, failed,
     running... rate, ETA), redrawn as results come; elsewhere, nothing until the
     summary. Lines about failed results go above the live line."""
 
     def __init__(self, stream: Any, total: Optional[int], live: bool, quiet: bool) -> None:
-        self.stream, self.total, self.live, self.quiet = stream, total, live and not quiet, quiet
+        super().__init__(stream)
+        self.total, self.live = total, live and not quiet
         self.started = time.monotonic()
         self.done = self.failed = 0
-        self.text = ""
 
     def count(self, code: int) -> None:
-        self.done += 1
-        self.failed += code != 0
-        if self.live:
-            self._draw()
-
-    def print_line(self, text: str) -> None:
-        if self.quiet and not text:
-            return
-        if self.text:
-            self._write("\r\x1b[K")
-        self._write(text + "\n")
-        if self.text:
-            self._draw()
+        with self.lock:
+            self.done += 1
+            self.failed += code != 0
+            if self.live:
+                self._draw()
 
     def summary(self) -> str:
         elapsed = time.monotonic() - self.started
         return "%d execution(s) ended, %d not SUCCESS, in %.1f s (%.1f/s)" % (
             self.done, self.failed, elapsed, self.done / elapsed if elapsed > 0 else 0.0)
-
-    def close(self) -> None:
-        if self.text:
-            self._write("\r\x1b[K")
-            self.text = ""
 
     def _draw(self) -> None:
         import shutil
@@ -6601,13 +6603,6 @@ class _EachProgress:
             text += ", ETA %ds" % int((self.total - self.done) / rate)
         self.text = text[:max(10, shutil.get_terminal_size((80, 24)).columns - 1)]
         self._write("\r\x1b[K" + self.text)
-
-    def _write(self, text: str) -> None:
-        try:
-            self.stream.write(text)
-            self.stream.flush()
-        except (OSError, ValueError):
-            pass
 
 
 def _run_execute(arguments: Any) -> int:

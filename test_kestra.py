@@ -5242,17 +5242,21 @@ def test_a_forked_child_gets_a_pool_lock_of_its_own(fake):
                 os._exit(code)
     finally:
         flow._pool._lock.release()
-    deadline = time.monotonic() + 10
+    assert child_status(pid, "the child hung on its parent's pool lock") == 0
+
+
+def child_status(pid: int, hung: str, seconds: float = 10) -> int:
+    """The wait status of a forked child; a child still running after ``seconds`` is
+    killed and the test fails with ``hung``."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            break
+            return status
         time.sleep(0.05)
-    else:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        pytest.fail("the child hung on its parent's pool lock")
-    assert status == 0
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail(hung)
 
 
 # Kept-alive connections ###########################################################
@@ -5352,7 +5356,7 @@ def test_a_forked_child_does_not_use_its_parents_connections(fake):
         except BaseException:
             code = 1
         os._exit(code)
-    _, status = os.waitpid(pid, 0)
+    status = child_status(pid, "the child hung on its request")
     assert status == 0 and fake.connections_opened == opened + 1
     flow.get_execution(fake.last_execution.id)  # the parent's connection still works
     assert fake.connections_opened == opened + 1
