@@ -57,6 +57,7 @@ __all__ = [
     "InvalidRequestError",
     "InvalidResponseError",
     "FailedExponentialBackoff",
+    "OutcomeUnknownError",
     "ExecutionMayExistError",
     "ExecutionTimeoutError",
     "IonReadError",
@@ -1609,18 +1610,29 @@ class FailedExponentialBackoff(KestraError):
         self.status_code = status_code
 
 
-class ExecutionMayExistError(KestraError):
-    """A create request failed after it reached the server: the execution may exist.
+class OutcomeUnknownError(KestraError):
+    """A request that changes something (resume, pause, restart, labels...) failed
+    after it reached the server: it may have taken effect, so it is not sent again.
+    ``sent_at`` (UTC) says when it was sent; read the execution to see what happened.
+    """
+
+    def __init__(self, message: str, sent_at: str = "") -> None:
+        super().__init__(message)
+        self.sent_at = sent_at
+
+
+class ExecutionMayExistError(OutcomeUnknownError):
+    """A request that creates an execution (a create, a replay, a webhook) failed after
+    it reached the server: the execution may exist.
 
     It is not sent again, as that could run the flow twice; ``namespace``, ``flow_id``
     and ``sent_at`` (UTC) say where to look for it.
     """
 
     def __init__(self, message: str, namespace: str, flow_id: str, sent_at: str) -> None:
-        super().__init__(message)
+        super().__init__(message, sent_at)
         self.namespace = namespace
         self.flow_id = flow_id
-        self.sent_at = sent_at
 
 
 class ExecutionTimeoutError(KestraError):
@@ -1781,7 +1793,15 @@ def _shown_url(url: str) -> str:
         host = "[%s]" % host
     if port:
         host += ":%d" % port
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+    path = parts.path
+    if "/executions/webhook/" in path:  # .../executions/webhook/{namespace}/{flow}/{key}: the key is a secret
+        segments = path.split("/")
+        for at in range(len(segments) - 4):
+            if segments[at:at + 2] == ["executions", "webhook"]:
+                segments[at + 4] = _masked(urllib.parse.unquote(segments[at + 4]))
+                path = "/".join(segments)
+                break
+    return urllib.parse.urlunsplit((parts.scheme, host, path, "", ""))
 
 
 class _NotSent(Exception):
@@ -2353,16 +2373,76 @@ _TERMINAL_STATES = frozenset(
     ("SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED", "RESUBMITTED")
 )
 _SUCCESSFUL_STATES = frozenset(("SUCCESS", "WARNING"))
+# Every state an execution can be in (Kestra 1.3.25 and 2.0): what ``until`` may name.
+_STATES = _TERMINAL_STATES | frozenset(
+    ("CREATED", "SUBMITTED", "RUNNING", "PAUSED", "RESTARTED", "KILLING", "QUEUED", "RETRYING", "BREAKPOINT")
+)
 _NOT_YET_GRACE_S = 10.0  # right after creation, a 404 means "not stored yet" for this long
 _EACH_LOOK_S = 30.0  # execute_each reads an execution at least this often, whatever the search says
 _SEARCH_PAGE = 100  # executions per page of a search
 _EACH_SEARCH_S = 0.25  # execute_each searches at least this often: one request for all the executions
 _FIRST_LOOK_S = 0.25  # the first read of the stored state comes this soon after a stream opens, at most
 _LOOK_CAP_S = 5.0  # the longest a followed execution goes without a read of its stored state
+_FLOORS_KEPT = 256  # actions whose history floor a Flow keeps for its waits (see _Goal)
+# Words of a server refusing an action for the execution's state (1.3.25: "is not paused,
+# can't resume it", "The execution is not running", "No task found to restart execution
+# from!"; 2.0: "Cannot restart execution: current state is 'SUCCESS', expected terminated")
+_STATE_REFUSALS = ("not paused", "not running", "current state", "restart execution from", "terminated")
 _SERVER_WAIT_READ_S = 24 * 3600.0  # the read timeout of a create that waits on the server
 _LOG_LINE_START = r"\d{4}-\d\d-\d\dT\S+ (TRACE|DEBUG|INFO|WARN|ERROR) "  # opens a log line
 _ID_PATTERN = r"[a-zA-Z0-9][.a-zA-Z0-9_-]*\Z"  # Kestra's input ids
 _UNSET = object()
+
+
+class _Goal:
+    """What a wait waits for: an end, or one of the states the caller named
+    (``named``), read from an execution whose state history holds at least ``floor``
+    entries. A read with fewer is older than the action the wait follows (a restart,
+    a resume): a server stores executions asynchronously, and for a moment after a
+    restart it can still give the FAILED execution that was restarted."""
+
+    __slots__ = ("named", "states", "floor")
+
+    def __init__(self, named: Any = frozenset(), floor: int = 0) -> None:
+        self.named = frozenset(named)
+        self.states = _TERMINAL_STATES | self.named
+        self.floor = floor
+
+    def reached(self, execution: Optional[Dict[str, Any]]) -> bool:
+        return _state(execution) in self.states and _history_length(execution) >= self.floor
+
+    def current(self, execution: Optional[Dict[str, Any]]) -> bool:
+        """Whether ``execution`` is as recent as the action the wait follows."""
+        return _history_length(execution) >= self.floor
+
+    def words(self) -> str:
+        """"end", or "reach PAUSED or end": what the wait was for, in a message."""
+        return "end" if not self.named else "reach %s or end" % " or ".join(sorted(self.named))
+
+
+_END = _Goal()
+
+
+def _history_length(execution: Optional[Dict[str, Any]]) -> int:
+    state = execution.get("state") if isinstance(execution, dict) else None
+    histories = state.get("histories") if isinstance(state, dict) else None
+    return len(histories) if isinstance(histories, list) else 0
+
+
+def _goal_states(until: Any) -> frozenset:
+    """The states ``until`` names (a name, or several), checked; upper case."""
+    if until is None:
+        return frozenset()
+    names = [until] if isinstance(until, str) else list(until) if isinstance(until, collections.abc.Iterable) else None
+    if not names or not all(isinstance(name, str) for name in names):
+        raise KestraError("until must be a state name such as 'PAUSED', or several, got %r" % (until,))
+    states = frozenset(name.strip().upper() for name in names)
+    unknown = sorted(states - _STATES)
+    if unknown:
+        raise KestraError("until: %s %s not a state of Kestra's; the states are %s"
+                          % (", ".join(repr(name) for name in unknown), "is" if len(unknown) == 1 else "are",
+                             ", ".join(sorted(_STATES))))
+    return states
 
 
 class FlowExecution:
@@ -2536,6 +2616,9 @@ class Flow:
         self._version_lock = _thread.allocate_lock()
         self._tls = None  # type: Any
         self._pool = _Pool()  # kept-alive connections, shared by this Flow's threads
+        # execution id -> the state history length an action (restart, resume, pause) left:
+        # a wait on this Flow ignores older reads of it (see _Goal). The latest _FLOORS_KEPT.
+        self._floors = {}  # type: Dict[str, int]
 
     def __repr__(self) -> str:
         try:
@@ -2708,9 +2791,9 @@ class Flow:
     def _outcome_unknown(self, method: str, url: str, creates: Optional[Tuple[str, str]], sent_at: Optional[str],
                          why: str) -> KestraError:
         if creates is None:
-            return KestraError(
+            return OutcomeUnknownError(
                 "%s %s: %s after the request was sent; it may have taken effect, so it is "
-                "not sent again" % (method, _shown_url(url), why)
+                "not sent again" % (method, _shown_url(url), why), _utc_now_text(),
             )
         namespace, flow_id = creates
         return ExecutionMayExistError(
@@ -2895,6 +2978,7 @@ class Flow:
         server_wait: bool = False,
         timeout: Any = _UNSET,
         kill_on_timeout: Optional[bool] = None,
+        until: Any = None,
     ) -> FlowExecution:
         """Create an execution of ``namespace.flow``, wait for its end unless the Flow
         was built with ``wait_for_completion=False``, and return a FlowExecution.
@@ -2905,22 +2989,25 @@ class Flow:
         ``labels`` (dict or pairs) are added to those ``labels_from_inputs`` makes.
         ``revision`` picks a flow revision, ``schedule_date`` delays the start,
         ``server_wait`` asks the server to answer only at the end, ``timeout`` and
-        ``kill_on_timeout`` override the Flow's for this call.
+        ``kill_on_timeout`` override the Flow's for this call, and ``until`` (a state
+        such as "PAUSED", or several) returns as soon as the execution is in one of
+        them, if it does not end first (see ``wait``).
         """
         _require_name("namespace", namespace)
         _require_name("flow", flow)
+        goal = _Goal(_goal_states(until))
         wait_timeout = self.timeout if timeout is _UNSET else timeout
         # With a timeout, waiting here keeps the execution id for the timeout error:
         # a server-side wait that times out leaves nothing to say which one it was.
-        server_wait = server_wait and wait_timeout is None and self.wait_for_completion
+        server_wait = server_wait and wait_timeout is None and self.wait_for_completion and not goal.named
         execution, url = self._start(namespace, flow, inputs, labels, revision, schedule_date, server_wait)
         execution_id = execution["id"]
         if not self.wait_for_completion:
             return FlowExecution(execution_id, "STARTED", url=url, execution=execution)
-        if _state(execution) not in _TERMINAL_STATES:
+        if not goal.reached(execution):
             kill = self.kill_on_timeout if kill_on_timeout is None else kill_on_timeout
-            execution = self._wait(execution_id, wait_timeout, kill, url)
-        return self._result(execution, url)
+            execution = self._wait(execution_id, wait_timeout, kill, url, goal)
+        return self._result(execution, url, goal)
 
     def _start(self, namespace: str, flow: str, inputs: Optional[Mapping[str, Any]], labels: Any,
                revision: Optional[int], schedule_date: Any, server_wait: bool) -> Tuple[Dict[str, Any], str]:
@@ -2979,17 +3066,31 @@ class Flow:
         self._raise_for(response, what)
         return self._execution(response.json(), what)
 
-    def wait(self, execution_id: str, *, timeout: Any = _UNSET, kill_on_timeout: Optional[bool] = None) -> FlowExecution:
+    def wait(self, execution_id: Any, *, timeout: Any = _UNSET, kill_on_timeout: Optional[bool] = None,
+             until: Any = None) -> FlowExecution:
         """Wait for an execution created earlier (say, with ``wait_for_completion=False``)
-        to end, and return it as ``execute`` would."""
+        to end, and return it as ``execute`` would. ``execution_id`` is an id, or the
+        FlowExecution that ``execute``, ``restart``, ``resume``... returned.
+
+        ``until`` names a state (or several) to return at as well, such as "PAUSED" to
+        wait for an approval point: the result's ``status`` says which was reached,
+        and its ``error`` is None for a named state. After ``restart``, ``resume`` or
+        ``pause``, the wait ignores what the server still gives from before the action
+        (on this Flow, or when given the FlowExecution the action returned)."""
+        floor = self._floors.get(execution_id, 0) if isinstance(execution_id, str) else 0
+        if isinstance(execution_id, FlowExecution):
+            floor = max(self._floors.get(execution_id.execution_id, 0), _history_length(execution_id.execution))
+            execution_id = execution_id.execution_id
+        goal = _Goal(_goal_states(until), floor)
         execution = self.get_execution(execution_id)
         url = self._ui_url("executions", execution.get("namespace") or "", execution.get("flowId") or "", execution_id)
-        if _state(execution) not in _TERMINAL_STATES:
+        if not goal.reached(execution):
             kill = self.kill_on_timeout if kill_on_timeout is None else kill_on_timeout
-            execution = self._wait(execution_id, self.timeout if timeout is _UNSET else timeout, kill, url)
-        return self._result(execution, url)
+            execution = self._wait(execution_id, self.timeout if timeout is _UNSET else timeout, kill, url, goal)
+        return self._result(execution, url, goal)
 
-    def _wait(self, execution_id: str, timeout: Optional[float], kill: bool, url: str) -> Dict[str, Any]:
+    def _wait(self, execution_id: str, timeout: Optional[float], kill: bool, url: str,
+              goal: _Goal = _END) -> Dict[str, Any]:
         """Follow the execution's event stream to its end, within ``timeout`` seconds if
         given. A stream that stays quiet is followed again at once; one that fails is
         retried after ``poll_interval``, and after three failures in a row the state is
@@ -3015,30 +3116,31 @@ class Flow:
                     healthy = False
                     if stream_failures < 3:
                         try:
-                            seen, healthy = self._follow(execution_id, deadline, self.poll_interval)
+                            seen, healthy = self._follow(execution_id, deadline, self.poll_interval, goal)
                         except NotFoundError:
                             seen, healthy = None, False
                             if self._clock() - created <= _NOT_YET_GRACE_S:
                                 stream_failures -= 1  # not stored yet: not the stream's fault
                         stream_failures = 0 if healthy else stream_failures + 1
                         last = seen or last
-                        if last is not None and _state(last) in _TERMINAL_STATES:
+                        if last is not None and goal.reached(last):
                             return last
                     if not healthy:  # a quiet but healthy stream was read up to now: no need
                         execution = self._get_execution_if_stored(execution_id, created, deadline)
                         if execution is not None:
                             last = execution
-                            self._saw(execution)
-                            if _state(execution) in _TERMINAL_STATES:
+                            if goal.current(execution):
+                                self._saw(execution)
+                            if goal.reached(execution):
                                 return execution
                         self._sleep_within(deadline)
                     elif deadline is not None and self._clock() >= deadline:
                         raise _DeadlinePassed()
                 except _DeadlinePassed:
                     final = self._last_look(execution_id)  # it may have ended just now
-                    if final is not None and _state(final) in _TERMINAL_STATES:
+                    if final is not None and goal.reached(final):
                         return final
-                    raise self._timed_out(execution_id, final or last, timeout, kill, url) from None
+                    raise self._timed_out(execution_id, final or last, timeout, kill, url, goal) from None
         except KeyboardInterrupt:
             self._say_stopped_waiting(execution_id, url)
             raise
@@ -3347,10 +3449,12 @@ class Flow:
         )
 
     def _hint(self, action: str, execution_id: str) -> str:
-        """How the caller does ``action`` (kill, wait, kill_on_timeout), in its own terms:
-        Python here, a command in the command line."""
+        """How the caller does ``action`` (kill, wait, wait_paused, get_execution,
+        kill_on_timeout), in its own terms: Python here, a command in the command line."""
         if action == "kill_on_timeout":
             return "kill_on_timeout=True"
+        if action == "wait_paused":
+            return "Flow().wait(%r, until='PAUSED')" % execution_id
         return "Flow().%s(%r)" % (action, execution_id)
 
     def _sleep_within(self, deadline: Optional[float]) -> None:
@@ -3376,14 +3480,16 @@ class Flow:
         except InvalidResponseError:
             return None
 
-    def _follow(self, execution_id: str, deadline: Optional[float],
-                look: Optional[float] = None) -> Tuple[Optional[Dict[str, Any]], bool]:
+    def _follow(self, execution_id: str, deadline: Optional[float], look: Optional[float] = None,
+                goal: _Goal = _END) -> Tuple[Optional[Dict[str, Any]], bool]:
         """Read the execution's event stream: (the last execution seen or None, whether
         the stream was healthy). Returns when the stream ends, stays quiet for
         ``request_timeout``, breaks, or the deadline passes; a single attempt, as the
         caller's loop is the retry. With ``look``, the stored state is also read
         ``look`` seconds after the stream opens, then at doubling gaps up to
-        _LOOK_CAP_S, and an end found there ends the follow (see ``_wait``)."""
+        _LOOK_CAP_S, and an end found there ends the follow (see ``_wait``). An end
+        older than ``goal``'s floor counts as a broken stream: the caller reads the
+        state after a pause rather than following again at once."""
         import http.client
 
         read_timeout = self.request_timeout
@@ -3410,7 +3516,7 @@ class Flow:
             idle = None  # type: Optional[Callable[[], bool]]
             stored = []  # type: List[Dict[str, Any]]
             if look is not None:
-                idle = self._looker(execution_id, response, connection.sock, look, read_timeout, deadline, stored)
+                idle = self._looker(execution_id, response, connection.sock, look, read_timeout, deadline, stored, goal)
             for event_id, _, data in _sse_events(response, past_deadline, idle):
                 if event_id in ("progress", "end") and data:
                     try:
@@ -3418,9 +3524,12 @@ class Flow:
                     except (ValueError, RecursionError):
                         continue  # a broken event: the next one, or a read of the state, tells
                     last = self._execution(execution, "following execution %s" % execution_id)
-                    self._saw(last)
-                    if event_id == "end" or _state(execution) in _TERMINAL_STATES:
+                    if goal.current(last):
+                        self._saw(last)
+                    if goal.reached(last):
                         return last, True
+                    if event_id == "end" or _state(last) in _TERMINAL_STATES:
+                        return last, False  # from before the action waited after: not the end
             if stored:  # a look found the end the stream did not send
                 self._saw(stored[0])
                 return stored[0], True
@@ -3434,7 +3543,7 @@ class Flow:
             connection.close()
 
     def _looker(self, execution_id: str, response: Any, sock: Any, look: float, quiet: float,
-                deadline: Optional[float], stored: List[Dict[str, Any]]) -> Callable[[], bool]:
+                deadline: Optional[float], stored: List[Dict[str, Any]], goal: _Goal = _END) -> Callable[[], bool]:
         """The ``idle`` of ``_follow``'s stream reader: waits until the stream has
         something to read, reading the stored state at each look time meanwhile. True
         (stop reading) once a look finds the end, which goes into ``stored``, or once
@@ -3457,7 +3566,7 @@ class Flow:
                 now = self._clock()
                 if now >= state["look"]:
                     execution = self._last_look(execution_id)
-                    if execution is not None and _state(execution) in _TERMINAL_STATES:
+                    if execution is not None and goal.reached(execution):
                         stored.append(execution)
                         return True
                     state["gap"] = min(state["gap"] * 2, max(gap, _LOOK_CAP_S))
@@ -3477,7 +3586,7 @@ class Flow:
         return self._execution(response.json(), what)
 
     def _timed_out(self, execution_id: str, last: Optional[Dict[str, Any]], timeout: Optional[float],
-                   kill: bool, url: str) -> ExecutionTimeoutError:
+                   kill: bool, url: str, goal: _Goal = _END) -> ExecutionTimeoutError:
         killed = False
         note = "it keeps running; kill it with %s or pass %s" % (self._hint("kill", execution_id),
                                                                  self._hint("kill_on_timeout", execution_id))
@@ -3490,14 +3599,15 @@ class Flow:
                 note = "the kill request failed: %s" % exc
         state = _state(last) if last else None
         return ExecutionTimeoutError(
-            "execution %s did not end within %s s (last state %s): %s. %s"
-            % (execution_id, timeout, state or "unknown", url, note),
+            "execution %s did not %s within %s s (last state %s): %s. %s"
+            % (execution_id, goal.words(), timeout, state or "unknown", url, note),
             execution_id, state, killed,
         )
 
-    def _result(self, execution: Dict[str, Any], url: str) -> FlowExecution:
-        """The ended execution, with its logs (fetched once) and its task outputs. The
-        execution has run: logs or outputs that cannot be read are said, not raised."""
+    def _result(self, execution: Dict[str, Any], url: str, goal: _Goal = _END) -> FlowExecution:
+        """The ended execution (or one in a state ``goal`` names), with its logs
+        (fetched once) and its task outputs. The execution has run: logs or outputs
+        that cannot be read are said, not raised."""
         execution_id = execution["id"]
         status = _state(execution)
         unread = []
@@ -3511,12 +3621,12 @@ class Flow:
         except KestraError as exc:
             outputs = None
             unread.append("its outputs could not be read: %s" % exc)
-        error = None if status in _SUCCESSFUL_STATES else _failure_message(execution, log or "")
+        error = None if status in _SUCCESSFUL_STATES or status in goal.named else _failure_message(execution, log or "")
         for problem in unread:
             self._log_warning("execution %s: %s", execution_id, problem)
             if error:  # a successful execution keeps error=None: scripts test it
                 error = "%s; %s" % (error, problem)
-        self._log_info("execution %s ended %s", execution_id, status)
+        self._log_info("execution %s %s %s", execution_id, "ended" if status in _TERMINAL_STATES else "is", status)
         return FlowExecution(execution_id, status, log, error, outputs, url, execution)
 
     def check_status(self, execution_id: str) -> Response:
@@ -3539,17 +3649,400 @@ class Flow:
         """Ask the server to kill a running execution. Kestra 1.3.25 and 2.0 accept the
         request for an execution that has already ended too, and change nothing; a server
         that answers 409 for it raises ConflictError."""
-        version = self._version()
-        paths = [("executions", execution_id, "actions", "kill")] if version and version >= (2, 0) else \
-            [("executions", execution_id, "kill")]  # type: List[Tuple[str, ...]]
-        if version is None:
-            paths.append(("executions", execution_id, "actions", "kill"))  # 2.0, if 1.x's path is unknown
-        for index, segments in enumerate(paths):
-            response = self._request("DELETE", self._api(*segments))
-            if response.status_code == 404 and index + 1 < len(paths):
+        urls = self._action_urls(execution_id, "kill")
+        for index, url in enumerate(urls):
+            response = self._request("DELETE", url)
+            if response.status_code == 404 and index + 1 < len(urls):
                 continue
             self._raise_for(response, "killing execution %s" % execution_id)
             return
+
+    # The rest of an execution's life -----------------------------------------------
+
+    def _action_urls(self, execution_id: str, *action: str) -> List[str]:
+        """Where an action on an execution goes: under /actions/ on 2.0, not before; a
+        server that does not say its version gets 1.x's path, then 2.0's after a 404."""
+        version = self._version()
+        old = self._api("executions", execution_id, *action)
+        new = self._api("executions", execution_id, "actions", *action)
+        if version is None:
+            return [old, new]
+        return [new] if version >= (2, 0) else [old]
+
+    def _act(self, method: str, execution_id: str, action: Tuple[str, ...], what: str, *,
+             params: Any = None, body: Any = None, headers: Optional[List[Tuple[str, str]]] = None,
+             creates: Optional[Tuple[str, str]] = None) -> Response:
+        """Send an action on an execution; the Response, whatever its status. A request
+        that may have reached the server is never sent again (OutcomeUnknownError)."""
+        _require_name("execution id", execution_id)
+        urls = self._action_urls(execution_id, *action)
+        for index, url in enumerate(urls):
+            try:
+                response = self._request(method, url, params=params, body=body, headers=headers,
+                                         creates=creates)  # type: Response
+            except ExecutionMayExistError:
+                raise
+            except OutcomeUnknownError as exc:
+                why = str(exc).partition(": ")[2].partition(" after the request")[0]
+                raise OutcomeUnknownError(
+                    "%s: %s after the request was sent, so it may have taken effect. It is not sent "
+                    "again: read the execution to see (%s)" % (what, why, self._hint("get_execution", execution_id)),
+                    exc.sent_at,
+                ) from None
+            if response.status_code == 404 and index + 1 < len(urls):
+                if isinstance(body, (_Multipart, _RawBody)):
+                    body.rewind()
+                continue
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _refused(self, response: Response, execution_id: str, what: str, allowed: str) -> KestraHTTPError:
+        """The error for an action the server refused: a 409 or 422 that says the state
+        does not allow it names the state the execution is in and what can be done."""
+        error = _http_error(response, what, self._auth_hint())
+        if response.status_code == 404:
+            return NotFoundError("%s: no execution %s on this server (404)%s; check the id and the tenant"
+                                 % (what, execution_id, ": %s" % error.server_message if error.server_message else ""),
+                                 response)
+        said = (error.server_message or "").lower()
+        if response.status_code in (409, 422) and any(words in said for words in _STATE_REFUSALS):
+            state = _state(self._last_look(execution_id)) or "in an unknown state"
+            return ConflictError("%s: the execution is %s, and %s (the server said: %s)"
+                                 % (what, state, allowed, error.server_message), response)
+        return error
+
+    def _remember_floor(self, execution_id: str, floor: int) -> None:
+        floors = self._floors
+        floors.pop(execution_id, None)
+        floors[execution_id] = floor
+        while len(floors) > _FLOORS_KEPT:
+            try:
+                del floors[next(iter(floors))]
+            except (KeyError, RuntimeError, StopIteration):  # another thread got there first
+                break
+
+    def _acted(self, execution_id: str, response: Response, before: Optional[Dict[str, Any]],
+               what: str) -> FlowExecution:
+        """The FlowExecution an action returns: the execution as the server gave it (2.0)
+        or as read before the action (1.x answers 204), and the floor for waits after it."""
+        execution = before or {}
+        if response.content.strip():
+            try:
+                execution = self._execution(response.json(), what)
+            except InvalidResponseError:
+                execution = before or {}  # done: the answer's shape does not change that
+        floor = max(_history_length(execution), _history_length(before) + 1 if before else 0)
+        self._remember_floor(execution_id, floor)
+        state = _state(execution) if execution is not before else None  # 204: not known yet
+        url = self._ui_url("executions", execution.get("namespace") or "", execution.get("flowId") or "", execution_id)
+        return FlowExecution(execution_id, state, url=url, execution=execution or None)
+
+    def resume(self, execution_id: str, inputs: Optional[Mapping[str, Any]] = None) -> FlowExecution:
+        """Resume a PAUSED execution, with the ``onResume`` inputs of the Pause task it
+        waits at, given as to ``execute`` (typed values; FILE inputs as a path, bytes,
+        a binary file or a (filename, file[, content type]) tuple).
+
+        Checked before resuming, with the server's validation: an input the Pause task
+        does not declare, a missing required one, a value of the wrong type, and an
+        execution that is not PAUSED each raise an error that says which. Returns a
+        FlowExecution whose ``status`` is the state the server gave (None when it gave
+        none); ``wait`` on it for the end. A request that may have reached the server
+        is not sent again (OutcomeUnknownError)."""
+        _require_name("execution id", execution_id)
+        what = "resuming execution %s" % execution_id
+        fields, files = _input_parts(inputs or {})
+        try:
+            before = self.get_execution(execution_id)
+            if _state(before) != "PAUSED":
+                raise self._not_paused(execution_id, _state(before))
+            if fields or files:
+                self._check_resume_inputs(execution_id, before, fields, files)
+            body = _Multipart(fields, files) if fields or files else None
+            response = self._act("POST", execution_id, ("resume",), what, body=body)
+        finally:
+            for part in files:
+                part.close()
+        if response.status_code >= 400:
+            if response.status_code == 409:
+                raise self._not_paused(execution_id, _state(self._last_look(execution_id)), response)
+            raise self._refused(response, execution_id, what, "only a PAUSED execution can be resumed")
+        self._log_info("resumed execution %s", execution_id)
+        return self._acted(execution_id, response, before, what)
+
+    def _not_paused(self, execution_id: str, state: Optional[str], response: Optional[Response] = None) -> ConflictError:
+        if state in _TERMINAL_STATES:
+            advice = "it has ended; restart or replay it instead"
+        elif state is None:
+            advice = "its state could not be read"
+        else:
+            advice = "wait until it pauses with %s" % self._hint("wait_paused", execution_id)
+        return ConflictError("resuming execution %s: it is %s, not PAUSED: %s"
+                             % (execution_id, state or "in an unknown state", advice), response)
+
+    def _check_resume_inputs(self, execution_id: str, execution: Dict[str, Any], fields: List[Tuple[str, str]],
+                             files: List[_FilePart]) -> None:
+        """Ask the server to validate the inputs (files are not sent twice: only whether
+        one is given is checked), and raise InvalidRequestError naming each problem."""
+        what = "resuming execution %s" % execution_id
+        body = _Multipart(list(fields), [])
+        response = self._act("POST", execution_id, ("resume", "validate"), "validating the inputs of " + what,
+                             body=body)
+        if response.status_code == 404:
+            self._log_debug("%s: this server has no resume validation; the resume checks the inputs", what)
+            return
+        if response.status_code == 409:
+            raise self._not_paused(execution_id, _state(self._last_look(execution_id)), response)
+        self._raise_for(response, "validating the inputs of " + what)
+        answer = response.json()
+        entries = answer.get("inputs") if isinstance(answer, dict) else None
+        if not isinstance(entries, list) or not all(
+                isinstance(entry, dict) and isinstance(entry.get("input"), dict)
+                and isinstance(entry["input"].get("id"), str) for entry in entries):
+            raise InvalidResponseError("validating the inputs of %s: the answer is not Kestra's list of checked "
+                                       "inputs%s" % (what, self._server_said()))
+        declared = {entry["input"]["id"]: entry for entry in entries}
+        given_files = {part.name for part in files}
+        given = {name for name, _ in fields} | given_files
+        problems = []
+        unknown = sorted(given - set(declared))
+        if unknown:
+            task = _paused_task(execution) or "the Pause task"
+            problems.append("%s %s no input %s (its onResume inputs: %s)" % (
+                task, "declares" if declared else "has", ", ".join(repr(name) for name in unknown),
+                ", ".join("%s (%s)" % (name, entry["input"].get("type")) for name, entry in sorted(declared.items()))
+                or "none"))
+        for name, entry in sorted(declared.items()):
+            messages = [str(error.get("message")) for error in entry.get("errors") or []
+                        if isinstance(error, dict) and error.get("message")]
+            if name in given_files:
+                continue  # not sent to the validation: its "missing" is not
+            if messages and name not in given:
+                problems.append("input %s (%s) is required and was not given" % (name, entry["input"].get("type")))
+            elif messages:
+                problems.append("input %s: %s" % (name, "; ".join(messages)))
+        if problems:
+            raise InvalidRequestError("%s: %s" % (what, "; ".join(problems)), response)
+
+    def pause(self, execution_id: str) -> FlowExecution:
+        """Pause a RUNNING execution: the tasks running go on, the next ones wait for
+        ``resume``. Returns a FlowExecution (``status``: the state the server gave, or
+        None). Never sent twice (OutcomeUnknownError)."""
+        what = "pausing execution %s" % execution_id
+        _require_name("execution id", execution_id)
+        before = self.get_execution(execution_id)
+        if _state(before) in _TERMINAL_STATES:
+            raise ConflictError("%s: it has ended %s; only a running execution can be paused"
+                                % (what, _state(before)))
+        response = self._act("POST", execution_id, ("pause",), what)
+        if response.status_code >= 400:
+            raise self._refused(response, execution_id, what, "only a RUNNING execution can be paused")
+        self._log_info("paused execution %s", execution_id)
+        return self._acted(execution_id, response, before, what)
+
+    def restart(self, execution_id: str, *, revision: Optional[int] = None) -> FlowExecution:
+        """Restart a FAILED or KILLED execution from its failed tasks, in place (same id),
+        on the flow's ``revision`` if given. Returns a FlowExecution (``status`` as the
+        server gave it, usually RESTARTED): ``wait`` on it for the new end; the wait
+        ignores the old end that the server may still give for a moment. Never sent
+        twice (OutcomeUnknownError)."""
+        what = "restarting execution %s" % execution_id
+        params = [("revision", str(_revision(revision)))] if revision is not None else None
+        response = self._act("POST", execution_id, ("restart",), what, params=params)
+        if response.status_code >= 400:
+            raise self._refused(response, execution_id, what, "only a FAILED or KILLED execution can be restarted")
+        self._log_info("restarted execution %s", execution_id)
+        return self._acted(execution_id, response, None, what)
+
+    def replay(self, execution_id: str, *, from_task: Optional[str] = None,
+               inputs: Optional[Mapping[str, Any]] = None, revision: Optional[int] = None) -> FlowExecution:
+        """Run an execution again as a NEW execution: from the start, or from the task
+        ``from_task`` (a task id, or a task run id when the task ran several times),
+        on the flow's ``revision`` if given. With ``inputs``, those replace the
+        execution's values of the same name; the others are kept.
+
+        Returns a FlowExecution of the new execution (its ``execution_id``): ``wait`` on
+        it. Like ``execute``, it is never sent twice: a failure after the request may
+        have reached the server raises ExecutionMayExistError."""
+        _require_name("execution id", execution_id)
+        what = "replaying execution %s" % execution_id
+        execution = self.get_execution(execution_id)
+        params = []  # type: List[Tuple[str, str]]
+        if from_task is not None:
+            params.append(("taskRunId", _task_run_id(execution, from_task, what)))
+        if revision is not None:
+            params.append(("revision", str(_revision(revision))))
+        creates = (str(execution.get("namespace")), str(execution.get("flowId")))
+        files = []  # type: List[_FilePart]
+        try:
+            if inputs is not None:
+                fields, files = _input_parts(inputs)
+                fields = _kept_inputs(execution, fields, files, what) + fields
+                response = self._act("POST", execution_id, ("replay-with-inputs",), what, params=params,
+                                     body=_Multipart(fields, files), creates=creates)
+            else:
+                response = self._act("POST", execution_id, ("replay",), what, params=params, creates=creates)
+        finally:
+            for part in files:
+                part.close()
+        if response.status_code >= 400:
+            raise self._refused(response, execution_id, what, "it cannot be replayed")
+        replayed = self._execution(response.json(), what)
+        url = self._ui_url("executions", replayed.get("namespace") or "", replayed.get("flowId") or "", replayed["id"])
+        self._log_info("replayed execution %s as %s: %s", execution_id, replayed["id"], url)
+        return FlowExecution(replayed["id"], _state(replayed), url=url, execution=replayed)
+
+    def set_labels(self, execution_id: str, labels: Any, *, replace: bool = False) -> Dict[str, str]:
+        """Set labels of an execution (a dict or (key, value) pairs): added, or changed
+        when the key exists; ``replace=True`` removes the labels not given. Kestra's own
+        ``system.`` labels cannot be set, and are kept. Returns the labels as the server
+        then has them. Never sent twice (OutcomeUnknownError)."""
+        what = "setting the labels of execution %s" % execution_id
+        _require_name("execution id", execution_id)
+        given = _label_values(labels, None)
+        for text in given:
+            if text.startswith("system."):
+                raise KestraError("%s: label %r: system. labels are Kestra's own and cannot be set"
+                                  % (what, text.partition(":")[0]))
+        merged = collections.OrderedDict()  # type: Dict[str, str]
+        if not replace:
+            for label in self.get_execution(execution_id).get("labels") or []:
+                if isinstance(label, dict) and isinstance(label.get("key"), str) \
+                        and not label["key"].startswith("system.") and isinstance(label.get("value"), str):
+                    merged[label["key"]] = label["value"]
+        for text in given:
+            key, _, value = text.partition(":")
+            merged.pop(key, None)
+            merged[key] = value
+        body = json.dumps([{"key": key, "value": value} for key, value in merged.items()]).encode("utf-8")
+        response = self._act("POST", execution_id, ("labels",), what, body=body,
+                             headers=[("Content-Type", "application/json")])
+        if response.status_code >= 400:
+            raise self._refused(response, execution_id, what, "its labels cannot be set")
+        answer = response.json() if response.content.strip() else None
+        found = answer.get("labels") if isinstance(answer, dict) else None
+        if not isinstance(found, list):
+            found = self.get_execution(execution_id).get("labels") or []
+        return {label["key"]: label["value"] for label in found
+                if isinstance(label, dict) and isinstance(label.get("key"), str)}
+
+    def search_executions(
+        self,
+        namespace: Optional[str] = None,
+        flow: Optional[str] = None,
+        *,
+        states: Any = None,
+        labels: Any = None,
+        since: Any = None,
+        until: Any = None,
+        page_size: int = _SEARCH_PAGE,
+    ) -> Iterator[Dict[str, Any]]:
+        """Yield the executions that match, oldest first, each as ``get_execution``
+        gives it, reading the server's pages as they are needed: memory stays at one
+        page whatever the count.
+
+        ``namespace`` matches that namespace and those under it (``company`` matches
+        ``company.team``); ``flow`` is a flow id; ``states`` a state or several;
+        ``labels`` a dict (or pairs) that all must match; ``since`` and ``until``
+        (datetime or ISO-8601 text) bound the start date. An execution started while
+        the search runs may or may not be yielded; none is yielded twice."""
+        query = _search_filters(namespace, flow, states, labels, since, until)
+        if not (isinstance(page_size, int) and 1 <= page_size <= 10000):
+            raise KestraError("page_size must be a whole number from 1 to 10000, got %r" % (page_size,))
+        end = _iso_text(until, "until") if until is not None else None
+        return self._search_pages(query, page_size, end)
+
+    def _search_pages(self, query: List[Tuple[str, str]], page_size: int,
+                      end: Optional[str]) -> Iterator[Dict[str, Any]]:
+        what = "searching executions"
+        previous = set()  # type: Set[str]  # the ids of the page before: pages shift as executions start
+        page = 1
+        while True:
+            response = self._request("GET", self._api("executions", "search"),
+                                     params=query + [("sort", "state.startDate:asc"), ("size", str(page_size)),
+                                                     ("page", str(page))])
+            self._raise_for(response, what)
+            document = response.json()
+            results = document.get("results") if isinstance(document, dict) else None
+            if not isinstance(results, list):
+                raise InvalidResponseError("%s: the answer has no list of results%s" % (what, self._server_said()))
+            ids = set()
+            for item in results:
+                execution = self._execution(item, what)
+                if execution["id"] in previous or execution["id"] in ids:
+                    continue
+                ids.add(execution["id"])
+                if end is not None and _started_after(execution, end):
+                    return  # oldest first: the rest started later still
+                yield execution
+            total = document.get("total")
+            if len(results) < page_size or (isinstance(total, int) and page * page_size >= total):
+                return
+            previous = ids
+            page += 1
+
+    def webhook(self, namespace: str, flow: str, key: str, body: Any = None, *, method: str = "POST",
+                content_type: Optional[str] = None) -> Optional[FlowExecution]:
+        """Fire a flow's Webhook trigger, as an outside system would: ``key`` is the
+        trigger's key, and no credentials are sent (the key is the secret; it is never
+        shown whole in an error or a log line). ``body``: a dict or list (sent as
+        JSON), bytes, str (text), a binary file or a pathlib.Path (streamed); the flow
+        reads it as ``trigger.body``. ``method``: POST, PUT or GET.
+
+        Returns a FlowExecution of the execution the trigger created (``wait`` on it),
+        or None when the server gives none (a trigger whose conditions did not match).
+        Never sent twice (ExecutionMayExistError)."""
+        _require_name("namespace", namespace)
+        _require_name("flow", flow)
+        if not isinstance(key, str) or not key.strip():
+            raise KestraError("the webhook key must be a non-empty string (the key of the flow's Webhook trigger)")
+        method = str(method).upper()
+        if method not in ("GET", "POST", "PUT"):
+            raise KestraError("webhook method must be GET, POST or PUT, got %r" % (method,))
+        payload = _webhook_body(body, content_type)
+        if payload is not None and method == "GET":
+            raise KestraError("a webhook GET carries no body: use method='POST' or 'PUT'")
+        what = "firing the webhook of %s.%s (key %s)" % (namespace, flow, _masked(key))
+        headers = [] if payload is None else [("Content-Type", payload[0])]
+        try:
+            response = self._request(method, self._api("executions", "webhook", namespace, flow, key),
+                                     body=None if payload is None else payload[1], headers=headers,
+                                     creates=(namespace, flow), auth=False)
+            if response.status_code == 404:
+                raise NotFoundError("%s: not found (404): no flow %s.%s with a Webhook trigger of this key on "
+                                    "this server (tenant %s), or the flow is disabled%s"
+                                    % (what, namespace, flow, self.tenant or "main",
+                                       ": %s" % _server_message(response) if _server_message(response) else ""),
+                                    response)
+            self._raise_for(response, what)
+            answer = response.json() if response.content.strip() else None
+        except KestraError as exc:
+            exc.args = tuple(arg.replace(key, _masked(key)) if isinstance(arg, str) else arg for arg in exc.args)
+            raise
+        finally:
+            if payload is not None and isinstance(payload[1], _RawBody):
+                payload[1].close()
+        if not (isinstance(answer, dict) and answer.get("id")):
+            self._log_info("fired the webhook of %s.%s: no execution was created", namespace, flow)
+            return None
+        execution = self._execution(answer, what)
+        url = self._ui_url("executions", namespace, flow, execution["id"])
+        self._log_info("webhook of %s.%s created execution %s: %s", namespace, flow, execution["id"], url)
+        return FlowExecution(execution["id"], _state(execution), url=url, execution=execution)
+
+    def delete_execution(self, execution_id: str, *, logs: bool = True, metrics: bool = True,
+                         files: bool = True) -> None:
+        """Delete an execution, with its logs, metrics and files in internal storage
+        unless told to keep them. A running execution is deleted as it is (kill it
+        first to stop it). NotFoundError when there is no such execution."""
+        _require_name("execution id", execution_id)
+        what = "deleting execution %s" % execution_id
+        params = [("deleteLogs", _bool_text(logs)), ("deleteMetrics", _bool_text(metrics)),
+                  ("deleteStorage", _bool_text(files))]
+        response = self._request("DELETE", self._api("executions", execution_id), params=params)
+        if response.status_code >= 400:
+            raise self._refused(response, execution_id, what, "it cannot be deleted")
+        self._floors.pop(execution_id, None)
+        self._log_info("deleted execution %s", execution_id)
 
     def outputs(self, execution_id: str) -> Dict[str, Any]:
         """The outputs of the execution's tasks, by task id (a list when a task ran
@@ -4091,6 +4584,197 @@ def _label_values(labels: Any, inputs: Optional[Mapping[str, Any]]) -> List[str]
         keys.add(key)
         result.append("%s:%s" % (key, value))
     return result
+
+
+# The rest of an execution's life: what its requests carry ------------------------
+
+def _revision(revision: Any) -> int:
+    if isinstance(revision, bool) or not isinstance(revision, int) or revision < 1:
+        raise KestraError("revision must be a flow revision number (1 or more), got %r" % (revision,))
+    return revision
+
+
+def _bool_text(value: Any) -> str:
+    return "true" if value else "false"
+
+
+def _masked(key: str) -> str:
+    """A webhook key as a message may show it: its first 3 characters of 12 or more."""
+    return (key[:3] if len(key) >= 12 else "") + "***"
+
+
+def _paused_task(execution: Dict[str, Any]) -> Optional[str]:
+    """"the Pause task 'approve'": the task the execution waits at, if the runs say."""
+    for run in reversed(execution.get("taskRunList") or []):
+        if isinstance(run, dict) and _state(run) == "PAUSED" and isinstance(run.get("taskId"), str):
+            return "the Pause task %r" % run["taskId"]
+    return None
+
+
+def _task_run_id(execution: Dict[str, Any], task: Any, what: str) -> str:
+    """The id of the task run to replay from: ``task`` is a task id that ran once, or
+    a task run id."""
+    if not isinstance(task, str) or not task:
+        raise KestraError("%s: from_task must be a task id or a task run id, got %r" % (what, task))
+    runs = [run for run in execution.get("taskRunList") or []
+            if isinstance(run, dict) and isinstance(run.get("id"), str)]
+    if any(run["id"] == task for run in runs):
+        return task
+    matching = [run for run in runs if run.get("taskId") == task]
+    if len(matching) == 1:
+        run_id = matching[0]["id"]  # type: str
+        return run_id
+    if not matching:
+        ran = sorted({str(run.get("taskId")) for run in runs})
+        raise KestraError("%s: no task %r ran in this execution (tasks that ran: %s)"
+                          % (what, task, ", ".join(ran) or "none"))
+    shown = ", ".join("%s%s" % (run["id"], " (value %s)" % run["value"] if run.get("value") is not None else "")
+                      for run in matching[:10])
+    raise KestraError("%s: task %r ran %d times (in a loop); give the task run id of the one to replay from: %s%s"
+                      % (what, task, len(matching), shown, ", ..." if len(matching) > 10 else ""))
+
+
+def _kept_inputs(execution: Dict[str, Any], fields: List[Tuple[str, str]], files: List[_FilePart],
+                 what: str) -> List[Tuple[str, str]]:
+    """The execution's inputs that the replay's new ones do not replace, as text: the
+    server takes the replay's inputs as the whole set."""
+    given = {name for name, _ in fields} | {part.name for part in files}
+    kept = []
+    inputs = execution.get("inputs")
+    for name, value in (inputs.items() if isinstance(inputs, dict) else ()):
+        if name in given or value is None:
+            continue
+        try:
+            _check_input_id(name)
+            kept.append((name, _input_text(name, value)))
+        except KestraError as exc:
+            raise KestraError("%s: the execution's input %r cannot be sent back as it is (%s): give it in inputs"
+                              % (what, name, exc)) from None
+    return kept
+
+
+def _search_filters(namespace: Any, flow: Any, states: Any, labels: Any, since: Any,
+                    until: Any) -> List[Tuple[str, str]]:
+    """The query of an execution search, in the ``filters[...]`` syntax that Kestra
+    1.3.25 and 2.0 both take (2.0 ignores the older ``namespace=``, ``labels=``...)."""
+    query = []  # type: List[Tuple[str, str]]
+    if namespace is not None:
+        _require_name("namespace", namespace)
+        query.append(("filters[namespace][PREFIX]", namespace))
+    if flow is not None:
+        _require_name("flow", flow)
+        if namespace is None:
+            raise KestraError("a flow id is unique within its namespace only: give the namespace too")
+        query.append(("filters[flowId][EQUALS]", flow))
+    if states is not None:
+        try:
+            names = _goal_states(states)
+        except KestraError as exc:
+            raise KestraError("states%s" % str(exc)[len("until"):]) from None
+        query.append(("filters[state][IN]", ",".join(sorted(names))))
+    if labels is not None:
+        items = labels.items() if isinstance(labels, collections.abc.Mapping) else labels
+        for item in items:
+            try:
+                key, value = item
+            except (TypeError, ValueError):
+                raise KestraError("labels must be a dict or (key, value) pairs, got %r" % (item,)) from None
+            if not (isinstance(key, str) and key.strip() and isinstance(value, str) and value.strip()):
+                raise KestraError("label %r: %r: a search label needs a key and a value, both text" % (key, value))
+            query.append(("filters[labels][EQUALS][%s]" % key.strip(), value.strip()))
+    if since is not None:
+        query.append(("filters[startDate][GREATER_THAN_OR_EQUAL_TO]", _iso_text(since, "since")))
+        if until is not None:
+            _instant_seconds(_iso_text(until, "until"), "until")  # checked; cut here as pages come (see below)
+    elif until is not None:
+        # Both bounds on startDate match nothing on 1.3.25 and 2.0: the upper one goes
+        # to the server only alone, and is otherwise applied here.
+        query.append(("filters[startDate][LESS_THAN_OR_EQUAL_TO]", _iso_text(until, "until")))
+    return query
+
+
+def _started_after(execution: Dict[str, Any], end: str) -> bool:
+    state = execution.get("state")
+    start = state.get("startDate") if isinstance(state, dict) else None
+    try:
+        return isinstance(start, str) and _instant_seconds(start, "startDate") > _instant_seconds(end, "until")
+    except KestraError:
+        return False  # a start date this client cannot read: kept, rather than cut short
+
+
+def _instant_seconds(text: str, what: str) -> float:
+    """Seconds since the epoch of an ISO-8601 date or date-time (no offset: UTC)."""
+    import calendar
+    import re
+
+    match = re.match(r"\s*(\d{4})-(\d\d)-(\d\d)(?:[Tt ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d+))?)?)?"
+                     r"\s*([Zz]|[+-]\d\d(?::?\d\d)?)?\s*\Z", text)
+    if not match:
+        raise KestraError("%s must be a datetime or an ISO-8601 date-time such as 2024-04-21T10:00:00Z, got %r"
+                          % (what, text))
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        seconds = calendar.timegm((int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+                                   int(second or 0), 0, 0, 0)) + float("0." + (fraction or "0"))
+    except (ValueError, OverflowError):
+        raise KestraError("%s: %r is not a date-time" % (what, text)) from None
+    if zone and zone not in "Zz":
+        sign = -1 if zone[0] == "+" else 1
+        digits = zone[1:].replace(":", "")
+        seconds += sign * (int(digits[:2]) * 3600 + int(digits[2:4] or 0) * 60)
+    return seconds
+
+
+class _RawBody:
+    """A webhook body read from a file, streamed like a multipart body."""
+
+    def __init__(self, part: _FilePart, content_type: str) -> None:
+        self.part = part
+        self.content_type = content_type
+        self.consumed = False
+
+    def length(self) -> Optional[int]:
+        return self.part.size
+
+    def chunks(self) -> Iterator[bytes]:
+        self.consumed = True
+        return self.part.read_chunks()
+
+    def rewind(self) -> None:
+        if self.consumed:
+            self.part.rewind()
+            self.consumed = False
+
+    def rewindable(self) -> bool:
+        return not self.consumed or self.part.start is not None
+
+    def close(self) -> None:
+        self.part.close()
+
+
+def _webhook_body(body: Any, content_type: Optional[str]) -> Optional[Tuple[str, Any]]:
+    """(content type, bytes or _RawBody) for a webhook's body; None for no body."""
+    if body is None:
+        return None
+    if isinstance(body, (collections.abc.Mapping, list, tuple)):
+        try:
+            data = json.dumps(_to_json(body, (None, "body"), set()), ensure_ascii=False, allow_nan=False,
+                              separators=(",", ":")).encode("utf-8")
+        except ValueError as exc:
+            raise KestraError("the webhook body cannot be written as JSON: %s" % exc) from None
+        return content_type or "application/json", data
+    if isinstance(body, str):
+        return content_type or "text/plain; charset=utf-8", body.encode("utf-8")
+    if isinstance(body, (bytes, bytearray)):
+        return content_type or "application/octet-stream", bytes(body)
+    if isinstance(body, io.TextIOBase):
+        raise KestraError("the webhook body is a text file; open it in binary mode ('rb')")
+    if hasattr(body, "read") or isinstance(body, os.PathLike):
+        part = _file_part("body", body)
+        if part is not None:
+            return content_type or "application/octet-stream", _RawBody(part, content_type or "application/octet-stream")
+    raise KestraError("the webhook body must be a dict or list (JSON), str, bytes, a binary file or a path, got %s"
+                      % _type_name(body))
 
 
 def _is_file_value(value: Any) -> bool:
@@ -5993,7 +6677,9 @@ class _CommandLineFlow(Flow):
     def _hint(self, action: str, execution_id: str) -> str:
         if action == "kill_on_timeout":
             return "--kill-on-timeout"
-        return _command_text(self.arguments, action, execution_id)
+        if action == "wait_paused":
+            return _command_text(self.arguments, "wait", execution_id, "--until", "PAUSED")
+        return _command_text(self.arguments, "status" if action == "get_execution" else action, execution_id)
 
     def _saw(self, execution: Dict[str, Any]) -> None:
         if self.progress is not None:
