@@ -2434,7 +2434,8 @@ def _goal_states(until: Any) -> frozenset:
     if until is None:
         return frozenset()
     names = [until] if isinstance(until, str) else list(until) if isinstance(until, collections.abc.Iterable) else None
-    if not names or not all(isinstance(name, str) for name in names):
+    if names is None or (isinstance(until, str) and not until.strip()) or not all(
+            isinstance(name, str) for name in names):
         raise KestraError("until must be a state name such as 'PAUSED', or several, got %r" % (until,))
     states = frozenset(name.strip().upper() for name in names)
     unknown = sorted(states - _STATES)
@@ -3840,8 +3841,9 @@ class Flow:
         return self._acted(execution_id, response, before, what)
 
     def restart(self, execution_id: str, *, revision: Optional[int] = None) -> FlowExecution:
-        """Restart a FAILED or KILLED execution from its failed tasks, in place (same id),
-        on the flow's ``revision`` if given. Returns a FlowExecution (``status`` as the
+        """Restart a FAILED execution from its failed tasks, in place (same id), on the
+        flow's ``revision`` if given (Kestra 1.3 then makes a new execution). Kestra
+        restarts neither a KILLED execution (replay it) nor, on 2.0, a WARNING one. Returns a FlowExecution (``status`` as the
         server gave it, usually RESTARTED): ``wait`` on it for the new end; the wait
         ignores the old end that the server may still give for a moment. Never sent
         twice (OutcomeUnknownError)."""
@@ -3849,7 +3851,8 @@ class Flow:
         params = [("revision", str(_revision(revision)))] if revision is not None else None
         response = self._act("POST", execution_id, ("restart",), what, params=params)
         if response.status_code >= 400:
-            raise self._refused(response, execution_id, what, "only a FAILED or KILLED execution can be restarted")
+            raise self._refused(response, execution_id, what,
+                                "only a FAILED execution can be restarted (a KILLED one can be replayed)")
         self._log_info("restarted execution %s", execution_id)
         return self._acted(execution_id, response, None, what)
 
@@ -3934,31 +3937,37 @@ class Flow:
         labels: Any = None,
         since: Any = None,
         until: Any = None,
+        newest_first: bool = False,
         page_size: int = _SEARCH_PAGE,
     ) -> Iterator[Dict[str, Any]]:
-        """Yield the executions that match, oldest first, each as ``get_execution``
-        gives it, reading the server's pages as they are needed: memory stays at one
-        page whatever the count.
+        """Yield the executions that match, oldest first (``newest_first``: the other
+        way), reading the server's pages as
+        they are needed: memory stays at one page whatever the count. Each is a dict
+        with id, namespace, flowId, state, labels... (Kestra 2.0 leaves out the task
+        runs: ``get_execution`` gives them).
 
         ``namespace`` matches that namespace and those under it (``company`` matches
         ``company.team``); ``flow`` is a flow id; ``states`` a state or several;
         ``labels`` a dict (or pairs) that all must match; ``since`` and ``until``
-        (datetime or ISO-8601 text) bound the start date. An execution started while
-        the search runs may or may not be yielded; none is yielded twice."""
+        (datetime or ISO-8601 text) bound the start date; without ``since``, all
+        executions are searched (the server's own default is the last 8 days). An
+        execution started while the search runs may or may not be yielded; none is
+        yielded twice."""
         query = _search_filters(namespace, flow, states, labels, since, until)
         if not (isinstance(page_size, int) and 1 <= page_size <= 10000):
             raise KestraError("page_size must be a whole number from 1 to 10000, got %r" % (page_size,))
         end = _iso_text(until, "until") if until is not None else None
-        return self._search_pages(query, page_size, end)
+        return self._search_pages(query, page_size, end, newest_first)
 
-    def _search_pages(self, query: List[Tuple[str, str]], page_size: int,
-                      end: Optional[str]) -> Iterator[Dict[str, Any]]:
+    def _search_pages(self, query: List[Tuple[str, str]], page_size: int, end: Optional[str],
+                      newest_first: bool) -> Iterator[Dict[str, Any]]:
         what = "searching executions"
         previous = set()  # type: Set[str]  # the ids of the page before: pages shift as executions start
         page = 1
         while True:
             response = self._request("GET", self._api("executions", "search"),
-                                     params=query + [("sort", "state.startDate:asc"), ("size", str(page_size)),
+                                     params=query + [("sort", "state.startDate:desc" if newest_first else
+                                                      "state.startDate:asc"), ("size", str(page_size)),
                                                      ("page", str(page))])
             self._raise_for(response, what)
             document = response.json()
@@ -3972,11 +3981,16 @@ class Flow:
                     continue
                 ids.add(execution["id"])
                 if end is not None and _started_after(execution, end):
+                    if newest_first:
+                        continue  # the ones started before come later
                     return  # oldest first: the rest started later still
                 yield execution
             total = document.get("total")
             if len(results) < page_size or (isinstance(total, int) and page * page_size >= total):
                 return
+            if not ids:
+                raise InvalidResponseError("%s: page %d holds only executions of the page before: the server "
+                                           "does not page%s" % (what, page, self._server_said()))
             previous = ids
             page += 1
 
@@ -4682,14 +4696,15 @@ def _search_filters(namespace: Any, flow: Any, states: Any, labels: Any, since: 
             if not (isinstance(key, str) and key.strip() and isinstance(value, str) and value.strip()):
                 raise KestraError("label %r: %r: a search label needs a key and a value, both text" % (key, value))
             query.append(("filters[labels][EQUALS][%s]" % key.strip(), value.strip()))
+    # Without a start date, Kestra 1.3.25 and 2.0 search the last 8 days only: a search
+    # without ``since`` asks for all. The upper bound is applied here, as the pages come:
+    # with both bounds on startDate, both servers match nothing.
+    query.append(("filters[startDate][GREATER_THAN_OR_EQUAL_TO]",
+                  _iso_text(since, "since") if since is not None else "1970-01-01T00:00:00Z"))
     if since is not None:
-        query.append(("filters[startDate][GREATER_THAN_OR_EQUAL_TO]", _iso_text(since, "since")))
-        if until is not None:
-            _instant_seconds(_iso_text(until, "until"), "until")  # checked; cut here as pages come (see below)
-    elif until is not None:
-        # Both bounds on startDate match nothing on 1.3.25 and 2.0: the upper one goes
-        # to the server only alone, and is otherwise applied here.
-        query.append(("filters[startDate][LESS_THAN_OR_EQUAL_TO]", _iso_text(until, "until")))
+        _instant_seconds(query[-1][1], "since")
+    if until is not None:
+        _instant_seconds(_iso_text(until, "until"), "until")
     return query
 
 
@@ -6830,6 +6845,17 @@ def _parser() -> Any:
         parser.add_argument("--follow", action="store_true", help="stream the execution's log lines to stderr while it runs")
         parser.add_argument("--json", action="store_true",
                             help="print one JSON document: id, namespace, flow, state, url, outputs, error")
+        parser.add_argument("--until", type=_state_names, metavar="STATE[,STATE]",
+                            help="return as soon as the execution is in one of these states (say PAUSED), "
+                                 "if it does not end first; exit 0 when it is")
+
+    def later_wait(parser: Any, what: str) -> None:
+        parser.add_argument("--wait", action="store_true", help="wait for %s's end (or --until STATE)" % what)
+        wait_options(parser)
+
+    def input_option(parser: Any, what: str) -> None:
+        parser.add_argument("-i", "--input", dest="inputs", action="append", default=[], metavar="KEY=VALUE",
+                            help="%s: KEY=text, KEY=@PATH (a FILE input; @- reads stdin), KEY:=JSON (typed)" % what)
 
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -6897,8 +6923,84 @@ def _parser() -> Any:
     sub.add_argument("--dry-run", action="store_true", help="ask the server to validate the flows, without saving them")
     sub.add_argument("--json", action="store_true", help="one JSON object per flow on stdout (JSON Lines)")
 
+    sub = command("resume", _run_resume, "resume a PAUSED execution, with the onResume inputs of its Pause task")
+    sub.add_argument("execution_id", metavar="ID")
+    input_option(sub, "an onResume input")
+    later_wait(sub, "the execution")
+
+    sub = command("pause", _run_pause, "pause a RUNNING execution (resume it with: resume ID)")
+    sub.add_argument("execution_id", metavar="ID")
+
+    sub = command("restart", _run_restart, "restart a FAILED execution from its failed tasks (same id)")
+    sub.add_argument("execution_id", metavar="ID")
+    sub.add_argument("--revision", type=_revision_number, metavar="N", help="on this revision of the flow")
+    later_wait(sub, "the execution")
+
+    sub = command("replay", _run_replay, "run an execution again as a new one, from the start or from a task; "
+                                         "prints the new id")
+    sub.add_argument("execution_id", metavar="ID")
+    sub.add_argument("--from", dest="from_task", metavar="TASK", help="from this task (a task id, or a task run id)")
+    input_option(sub, "an input replacing the execution's (the others are kept)")
+    sub.add_argument("--revision", type=_revision_number, metavar="N", help="on this revision of the flow")
+    later_wait(sub, "the new execution")
+
+    sub = command("labels", _run_labels, "set labels of an execution; prints its labels as JSON")
+    sub.add_argument("execution_id", metavar="ID")
+    sub.add_argument("labels", nargs="+", metavar="KEY=VALUE")
+    sub.add_argument("--replace", action="store_true", help="remove the labels not given (system. ones stay)")
+
+    sub = command("webhook", _run_webhook,
+                  "fire a flow's Webhook trigger (no credentials are sent); prints the execution's id")
+    sub.add_argument("namespace")
+    sub.add_argument("flow")
+    sub.add_argument("key", nargs="?", metavar="KEY",
+                     help="the trigger's key; default: $KESTRA_WEBHOOK_KEY, and - reads it from stdin (a key "
+                          "given here is seen by ps and kept in shell history)")
+    sub.add_argument("--data", "-d", metavar="DATA",
+                     help="the body: text, @PATH (a file, streamed) or @- (stdin); JSON text is sent as JSON")
+    sub.add_argument("--method", "-X", type=str.upper, choices=("POST", "PUT", "GET"), default="POST")
+    sub.add_argument("--content-type", metavar="TYPE", help="the body's Content-Type (default: by the body)")
+    later_wait(sub, "the execution")
+
+    sub = command("delete", _run_delete, "delete an execution with its logs, metrics and files")
+    sub.add_argument("execution_id", metavar="ID")
+    sub.add_argument("--keep-logs", action="store_true", help="keep its logs")
+    sub.add_argument("--keep-metrics", action="store_true", help="keep its metrics")
+    sub.add_argument("--keep-files", action="store_true", help="keep its files in internal storage")
+
+    sub = command("search", _run_search, "list executions, oldest first: a table, or JSON Lines with --json")
+    sub.add_argument("--namespace", "-n", metavar="NS", help="this namespace and those under it")
+    sub.add_argument("--flow", "-f", metavar="FLOW", help="this flow (with --namespace)")
+    sub.add_argument("--state", "-s", dest="states", type=_state_names, action="append", metavar="STATE[,STATE]",
+                     help="in one of these states")
+    sub.add_argument("--label", "-l", dest="labels", action="append", default=[], metavar="KEY=VALUE",
+                     help="with this label (all must match)")
+    sub.add_argument("--since", metavar="DATETIME", help="started at or after (ISO-8601; default: any time)")
+    sub.add_argument("--until", metavar="DATETIME", help="started at or before (ISO-8601)")
+    sub.add_argument("--limit", type=_revision_number, metavar="N", help="at most N executions")
+    sub.add_argument("--newest-first", action="store_true", help="the newest first (default: the oldest first)")
+    sub.add_argument("--json", action="store_true", help="one JSON object per execution, as the server gives it")
+
     command("version", _run_version, "print the client's version, and the server's version and edition")
     return parser
+
+
+def _state_names(text: str) -> List[str]:
+    import argparse
+
+    names = [name.strip().upper() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in _STATES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError("%r: not a state; the states are %s" % (text, ", ".join(sorted(_STATES))))
+    return names
+
+
+def _revision_number(text: str) -> int:
+    import argparse
+
+    if not (text.isdigit() and text.isascii() and int(text) >= 1):
+        raise argparse.ArgumentTypeError("expected a whole number, 1 or more, got %r" % text)
+    return int(text)
 
 
 def _retry_count(text: str) -> int:
@@ -7131,10 +7233,10 @@ _EACH_SEVERITY = (0, 3, 6, 4, 5, 1, 2, 7)
 
 def _run_each(arguments: Any, common: Dict[str, Any], labels: Any) -> int:
     """execute --each: the flow once per JSON line, --parallel at a time."""
-    if not arguments.wait or arguments.follow or arguments.logs:
-        raise _UsageError("--each waits for every execution and prints no logs: drop %s" % ", ".join(
+    if not arguments.wait or arguments.follow or arguments.logs or arguments.until:
+        raise _UsageError("--each waits for the end of every execution and prints no logs: drop %s" % ", ".join(
             flag for flag, given in (("--no-wait", not arguments.wait), ("--follow", arguments.follow),
-                                     ("--logs", arguments.logs)) if given))
+                                     ("--logs", arguments.logs), ("--until", arguments.until)) if given))
     if any(isinstance(value, tuple) for value in common.values()):
         raise _UsageError("-i KEY=@-: with --each, stdin cannot be a file input read once per execution; "
                           "give a file with KEY=@PATH")
@@ -7327,7 +7429,8 @@ def _check_wait_options(arguments: Any) -> None:
     """Options that would do nothing are refused rather than ignored."""
     if not getattr(arguments, "wait", True):
         given = [flag for flag, value in (("--timeout", arguments.timeout is not None), ("--follow", arguments.follow),
-                                          ("--logs", arguments.logs), ("--kill-on-timeout", arguments.kill_on_timeout))
+                                          ("--logs", arguments.logs), ("--kill-on-timeout", arguments.kill_on_timeout),
+                                          ("--until", arguments.until is not None))
                  if value]
         if given:
             raise _UsageError("%s: nothing to wait for with --no-wait; drop %s, or --no-wait"
@@ -7444,11 +7547,14 @@ def _check_flow_inputs(flow: Flow, namespace: str, flow_id: str, inputs: Mapping
 
 
 def _wait_and_report(arguments: Any, flow: _CommandLineFlow, execution_id: str,
-                     created: Optional[Dict[str, Any]] = None) -> int:
+                     created: Optional[Dict[str, Any]] = None, after: Optional[FlowExecution] = None) -> int:
     """Wait with progress and optional log following, then print the result and
-    return the exit code of its final state. ``created``: the execution just created
-    by this command, which the server may not have stored yet."""
+    return the exit code of its final state (0 for a state --until names).
+    ``created``: the execution just created by this command, which the server may
+    not have stored yet; ``after``: what an action on it (restart, resume) returned."""
     import threading
+
+    until = arguments.until or []
 
     progress = _Progress(sys.stderr, execution_id, live=_is_terminal(sys.stderr), quiet=arguments.quiet)
     flow.progress = progress
@@ -7459,13 +7565,17 @@ def _wait_and_report(arguments: Any, flow: _CommandLineFlow, execution_id: str,
         follower.start()
     try:
         if created is None:
-            result = flow.wait(execution_id, timeout=arguments.timeout, kill_on_timeout=arguments.kill_on_timeout)
+            result = flow.wait(after or execution_id, timeout=arguments.timeout,
+                               kill_on_timeout=arguments.kill_on_timeout, until=until)
         else:
-            url = flow._ui_url("executions", arguments.namespace, arguments.flow, execution_id)
-            ended = flow._wait(execution_id, arguments.timeout, arguments.kill_on_timeout, url)
+            url = flow._ui_url("executions", created.get("namespace") or arguments.namespace,
+                               created.get("flowId") or arguments.flow, execution_id)
+            goal = _Goal(until)
+            ended = created if goal.reached(created) else flow._wait(execution_id, arguments.timeout,
+                                                                    arguments.kill_on_timeout, url, goal)
             progress.close()
             try:
-                result = flow._result(ended, url)
+                result = flow._result(ended, url, goal)
             except KeyboardInterrupt:
                 _say_on_stderr("kestra: interrupted; execution %s has ended %s" % (execution_id, _state(ended)))
                 return _EXIT_INTERRUPTED
@@ -7504,12 +7614,13 @@ def _wait_and_report(arguments: Any, flow: _CommandLineFlow, execution_id: str,
         error = _one_line(result.error)
         _say_on_stderr("kestra: %s%s" % (prefix, error[len(prefix):] if error.startswith(prefix) else ": " + error))
     else:
-        _say(arguments, "execution %s ended %s: %s" % (execution_id, state, result.url))
+        _say(arguments, "execution %s %s %s: %s" % (execution_id, "ended" if state in _TERMINAL_STATES else "is",
+                                                   state, result.url))
     if arguments.json:
         _write_data(_summary(result.execution or {}, result.url, result.outputs, result.error))
     else:
         _write_data(result.outputs if result.outputs is not None else {})
-    return _EXIT_BY_STATE.get(state, _EXIT_OTHER_STATE)
+    return 0 if state in until else _EXIT_BY_STATE.get(state, _EXIT_OTHER_STATE)
 
 
 def _write_data(document: Any) -> None:
@@ -7611,6 +7722,192 @@ def _run_kill(arguments: Any) -> int:
                 raise
     _say(arguments, "execution %s had already ended %s: nothing to kill" % (arguments.execution_id, state))
     return 0
+
+
+# Command line: the rest of an execution's life ----------------------------------
+
+
+def _report_action(arguments: Any, flow: _CommandLineFlow, done: FlowExecution, said: str,
+                   created: bool = False) -> int:
+    """After an action: say it, then wait (--wait) or print the execution's id (its
+    JSON summary with --json)."""
+    _say(arguments, "%s: %s" % (said, done.url))
+    if getattr(arguments, "wait", False):
+        if created:  # a new execution, which the server may not have stored yet
+            return _wait_and_report(arguments, flow, done.execution_id, created=done.execution or {})
+        return _wait_and_report(arguments, flow, done.execution_id, after=done)
+    if getattr(arguments, "json", False):
+        _write_data(_summary(done.execution or {}, done.url, None, None))
+    else:
+        _write_data_line(done.execution_id)
+    return 0
+
+
+def _write_data_line(text: str) -> None:
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+
+
+def _run_resume(arguments: Any) -> int:
+    _check_wait_options(arguments)
+    inputs = _parsed_inputs(arguments.inputs)
+    flow = _command_flow(arguments)
+    resumed = flow.resume(arguments.execution_id, inputs)
+    return _report_action(arguments, flow, resumed, "resumed execution %s" % arguments.execution_id)
+
+
+def _run_pause(arguments: Any) -> int:
+    flow = _command_flow(arguments)
+    paused = flow.pause(arguments.execution_id)
+    return _report_action(arguments, flow, paused, "asked the server to pause execution %s (resume it with %s)"
+                          % (arguments.execution_id, _command_text(arguments, "resume", arguments.execution_id)))
+
+
+def _run_restart(arguments: Any) -> int:
+    _check_wait_options(arguments)
+    flow = _command_flow(arguments)
+    restarted = flow.restart(arguments.execution_id, revision=arguments.revision)
+    new = restarted.execution_id != arguments.execution_id  # 1.3 with --revision: a new execution
+    return _report_action(arguments, flow, restarted, "restarted execution %s%s" % (
+        arguments.execution_id, " as %s" % restarted.execution_id if new else ""), created=new)
+
+
+def _run_replay(arguments: Any) -> int:
+    _check_wait_options(arguments)
+    inputs = _parsed_inputs(arguments.inputs)
+    flow = _command_flow(arguments)
+    replayed = flow.replay(arguments.execution_id, from_task=arguments.from_task, inputs=inputs or None,
+                           revision=arguments.revision)
+    return _report_action(arguments, flow, replayed, "replayed execution %s as %s"
+                          % (arguments.execution_id, replayed.execution_id), created=True)
+
+
+def _run_labels(arguments: Any) -> int:
+    pairs = _parsed_pairs(arguments.labels, "KEY=VALUE")
+    flow = _command_flow(arguments)
+    try:
+        labels = flow.set_labels(arguments.execution_id, pairs, replace=arguments.replace)
+    except KestraHTTPError:
+        raise
+    except KestraError as exc:
+        if isinstance(exc, OutcomeUnknownError):
+            raise
+        raise _UsageError(str(exc)) from None
+    _write_data(labels)
+    return 0
+
+
+def _run_webhook(arguments: Any) -> int:
+    _check_wait_options(arguments)
+    key = arguments.key
+    if key is None:
+        key = os.environ.get("KESTRA_WEBHOOK_KEY", "")
+        if not key.strip():
+            raise _UsageError("the webhook key is missing: set KESTRA_WEBHOOK_KEY, give - to read it from stdin, "
+                              "or give it after the flow id")
+    elif key == "-":
+        if arguments.data == "@-":
+            raise _UsageError("stdin cannot hold both the key (-) and the body (--data @-): set KESTRA_WEBHOOK_KEY")
+        key = sys.stdin.readline().strip()
+        if not key:
+            raise _UsageError("no webhook key on stdin (one line was expected)")
+    body = None  # type: Any
+    content_type = arguments.content_type
+    data = arguments.data
+    if data is not None:
+        if data == "@-":
+            body = sys.stdin.buffer
+        elif data.startswith("@"):
+            if not _readable_path(data[1:]):
+                raise _UsageError("--data: no file at %r (@PATH sends a file)" % data[1:])
+            import pathlib
+
+            body = pathlib.Path(data[1:])
+        else:
+            body = data.encode("utf-8")
+            try:
+                json.loads(data)
+                content_type = content_type or "application/json"
+            except ValueError:
+                content_type = content_type or "text/plain; charset=utf-8"
+    if body is not None and arguments.method == "GET":
+        raise _UsageError("--data: a GET carries no body; use -X POST or -X PUT")
+    flow = _command_flow(arguments)
+    fired = flow.webhook(arguments.namespace, arguments.flow, key, body, method=arguments.method,
+                         content_type=content_type)
+    if fired is None:
+        _say(arguments, "the webhook of %s.%s created no execution (its conditions did not match)"
+             % (arguments.namespace, arguments.flow))
+        return 0
+    return _report_action(arguments, flow, fired, "the webhook of %s.%s created execution %s"
+                          % (arguments.namespace, arguments.flow, fired.execution_id), created=True)
+
+
+def _run_delete(arguments: Any) -> int:
+    flow = _command_flow(arguments)
+    flow.delete_execution(arguments.execution_id, logs=not arguments.keep_logs, metrics=not arguments.keep_metrics,
+                          files=not arguments.keep_files)
+    _say(arguments, "deleted execution %s" % arguments.execution_id)
+    return 0
+
+
+def _run_search(arguments: Any) -> int:
+    labels = _parsed_pairs(arguments.labels, "-l/--label")
+    states = sorted({name for names in arguments.states or [] for name in names}) or None
+    flow = _command_flow(arguments)
+    try:
+        found = flow.search_executions(arguments.namespace, arguments.flow, states=states, labels=labels or None,
+                                       since=arguments.since, until=arguments.until,
+                                       newest_first=arguments.newest_first)
+    except KestraError as exc:
+        raise _UsageError(str(exc)) from None
+    table = not arguments.json
+    count = 0
+    now = time.time()
+    for execution in found:
+        if arguments.limit is not None and count >= arguments.limit:
+            break
+        if table and count == 0:
+            sys.stdout.write("%-22s  %-10s  %-19s  %9s  %s\n" % ("ID", "STATE", "STARTED (UTC)", "DURATION", "FLOW"))
+        sys.stdout.write(_search_row(execution, now) if table else _json_line(execution))
+        sys.stdout.flush()
+        count += 1
+    if count == 0:
+        _say(arguments, "no execution matches")
+    return 0
+
+
+def _search_row(execution: Dict[str, Any], now: float) -> str:
+    """One line of the search table, columns of fixed width: no need to read ahead."""
+    state = execution.get("state")
+    start, end = (state.get("startDate"), state.get("endDate")) if isinstance(state, dict) else (None, None)
+    started, duration = "", ""
+    try:
+        if isinstance(start, str):
+            began = _instant_seconds(start, "startDate")
+            started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(began))
+            finished = _instant_seconds(end, "endDate") if isinstance(end, str) else now
+            duration = _duration_text(finished - began)
+    except KestraError:
+        started = str(start)[:19]
+    return "%-22s  %-10s  %-19s  %9s  %s.%s\n" % (execution.get("id"), _state(execution) or "?", started, duration,
+                                                 execution.get("namespace"), execution.get("flowId"))
+
+
+def _duration_text(seconds: float) -> str:
+    """3.2s, 4m05s, 2h03m, 3d04h."""
+    if seconds < 60:
+        return "%.1fs" % max(0.0, seconds)
+    minutes, second = divmod(int(seconds), 60)
+    if minutes < 60:
+        return "%dm%02ds" % (minutes, second)
+    hours, minute = divmod(minutes, 60)
+    if hours < 24:
+        return "%dh%02dm" % (hours, minute)
+    return "%dd%02dh" % divmod(hours, 24)
 
 
 def _run_logs(arguments: Any) -> int:
