@@ -3861,7 +3861,8 @@ class Flow:
         """Run an execution again as a NEW execution: from the start, or from the task
         ``from_task`` (a task id, or a task run id when the task ran several times),
         on the flow's ``revision`` if given. With ``inputs``, those replace the
-        execution's values of the same name; the others are kept.
+        execution's values of the same name; the others are kept (Kestra 1.3.25 also
+        writes the new values into the original execution's record; 2.0 does not).
 
         Returns a FlowExecution of the new execution (its ``execution_id``): ``wait`` on
         it. Like ``execute``, it is never sent twice: a failure after the request may
@@ -3980,10 +3981,11 @@ class Flow:
                 if execution["id"] in previous or execution["id"] in ids:
                     continue
                 ids.add(execution["id"])
-                if end is not None and _started_after(execution, end):
-                    if newest_first:
-                        continue  # the ones started before come later
-                    return  # oldest first: the rest started later still
+                late = 0.0 if end is None else _started_after(execution, end)
+                if late > 0:
+                    if late > 0.001 and not newest_first:
+                        return  # oldest first: the rest started later still
+                    continue  # the server sorts by the millisecond: the next may be earlier
                 yield execution
             total = document.get("total")
             if len(results) < page_size or (isinstance(total, int) and page * page_size >= total):
@@ -4068,7 +4070,7 @@ class Flow:
         version = self._version()
         if version is not None and version >= (2, 0) and not any(run.get("outputs") for run in task_runs):
             # 2.0 keeps them apart: the task runs have none (GET), or null (follow, create, kill)
-            task_runs = self._stored_outputs(execution["id"])
+            task_runs = self._stored_outputs(execution["id"], task_runs)
         outputs = {}  # type: Dict[str, Any]
         repeated = set()
         for run in task_runs:
@@ -4084,11 +4086,24 @@ class Flow:
                 outputs[task_id] = value
         return outputs
 
-    def _stored_outputs(self, execution_id: str) -> List[Dict[str, Any]]:
-        response = self._request("GET", self._api("outputs", execution_id))
-        self._raise_for(response, "reading the outputs of execution %s" % execution_id)
+    def _stored_outputs(self, execution_id: str, task_runs: List[Any]) -> List[Dict[str, Any]]:
         what = "reading the outputs of execution %s" % execution_id
-        entries = response.json()
+        # Once only: the 2.0 snapshot answers 500 for good ("Can't find taskrun") for an
+        # execution replayed from a task after a restart, as the list names task runs of
+        # the original. The task runs of the execution are then read one by one.
+        try:
+            response = self._request("GET", self._api("outputs", execution_id), attempts=1)  # type: Any
+            listed = response.status_code < 500 and response.status_code not in self.retry.statuses
+        except FailedExponentialBackoff:
+            response, listed = None, False
+        if listed:
+            self._raise_for(response, what)
+            entries = response.json()
+        else:
+            entries = [{"taskRunId": run.get("id"), "taskId": run.get("taskId")} for run in task_runs
+                       if isinstance(run, dict) and isinstance(run.get("id"), str)]
+            self._log_debug("%s: no list (%s); reading the %d task runs one by one", what,
+                            response.status_code if response is not None else "no answer", len(entries))
         problem = _list_problem(entries, {"taskRunId": str, "taskId": str})
         if problem is not None:
             raise InvalidResponseError("%s: the answer is not Kestra's list of task outputs: %s%s"
@@ -4099,12 +4114,15 @@ class Flow:
             if not run_id:
                 continue
             detail = self._request("GET", self._api("outputs", execution_id, run_id))
+            if detail.status_code == 404 and not listed:
+                continue  # read one by one: a task run without outputs
             self._raise_for(detail, "reading the outputs of task run %s" % run_id)
             outputs = detail.json()
             if outputs is not None and not isinstance(outputs, dict):
                 raise InvalidResponseError("reading the outputs of task run %s: they are %s, where Kestra's API "
                                            "has an object%s" % (run_id, _json_kind(outputs), self._server_said()))
-            runs.append({"taskId": entry.get("taskId"), "outputs": outputs})
+            if outputs or listed:  # the list names only the runs with outputs
+                runs.append({"taskId": entry.get("taskId"), "outputs": outputs})
         return runs
 
     def download_file(self, execution_id: str, kestra_uri: str, destination: Any) -> Any:
@@ -4708,13 +4726,14 @@ def _search_filters(namespace: Any, flow: Any, states: Any, labels: Any, since: 
     return query
 
 
-def _started_after(execution: Dict[str, Any], end: str) -> bool:
+def _started_after(execution: Dict[str, Any], end: str) -> float:
+    """How many seconds after ``end`` the execution started (0 or less: not after)."""
     state = execution.get("state")
     start = state.get("startDate") if isinstance(state, dict) else None
     try:
-        return isinstance(start, str) and _instant_seconds(start, "startDate") > _instant_seconds(end, "until")
+        return _instant_seconds(start, "startDate") - _instant_seconds(end, "until") if isinstance(start, str) else 0.0
     except KestraError:
-        return False  # a start date this client cannot read: kept, rather than cut short
+        return 0.0  # a start date this client cannot read: kept, rather than cut short
 
 
 def _instant_seconds(text: str, what: str) -> float:
