@@ -32,7 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover - read by type checkers only
     import logging
     import http.client
     from typing import (
-        Any, Callable, Dict, Iterable, Iterator, List, Mapping, NoReturn, Optional, Sequence, Set, TextIO, Tuple, Union,
+        Any, Callable, Dict, FrozenSet, Iterable, Iterator, List, Mapping, NoReturn, Optional, Sequence, Set, TextIO,
+        Tuple, Union,
     )
 
 __version__ = "0.1.0"
@@ -2429,7 +2430,7 @@ def _history_length(execution: Optional[Dict[str, Any]]) -> int:
     return len(histories) if isinstance(histories, list) else 0
 
 
-def _goal_states(until: Any) -> frozenset:
+def _goal_states(until: Any) -> FrozenSet[str]:
     """The states ``until`` names (a name, or several), checked; upper case."""
     if until is None:
         return frozenset()
@@ -2681,6 +2682,7 @@ class Flow:
         auth: bool = True,
         deadline: Optional[float] = None,
         attempts: Optional[int] = None,
+        acts_on: Optional[Tuple[str, str]] = None,
     ) -> Any:
         """Send with retries and redirects; the Response (or, with ``stream``, the open
         connection and response) whatever its status. ``creates`` = (namespace, flow)
@@ -2713,13 +2715,13 @@ class Flow:
             retry_after = None
             status = None
             try:
-                if sent_at is None and creates is not None:
+                if sent_at is None and (creates is not None or acts_on is not None):
                     sent_at = _utc_now_text()
                 reply = _exchange(method, url, sent_headers, body, timeout, self._tls_context(url), stream,
                                   self._pool, None if fresh else (_IDLE_MAX_S if idempotent else _REUSE_UNSAFE_S))
             except _Stale as exc:
                 if not idempotent:
-                    raise self._outcome_unknown(method, url, creates, sent_at,
+                    raise self._outcome_unknown(method, url, creates, acts_on, sent_at,
                                                 "the kept-alive connection closed (%s)" % exc.__cause__) from None
                 fresh = True  # at once, on a new connection: not a failed attempt
                 attempt -= 1
@@ -2728,7 +2730,7 @@ class Flow:
                 failure = "could not connect (%s)" % exc.__cause__
             except _NoAnswer as exc:
                 if not idempotent:
-                    raise self._outcome_unknown(method, url, creates, sent_at, "no complete answer (%s)" % exc.__cause__) from None
+                    raise self._outcome_unknown(method, url, creates, acts_on, sent_at, "no complete answer (%s)" % exc.__cause__) from None
                 failure = "no complete answer (%s)" % exc.__cause__
             else:
                 response = reply[1] if stream else reply
@@ -2744,7 +2746,7 @@ class Flow:
                 if not idempotent and status not in _NOT_PROCESSED:
                     if stream:
                         reply[0].close()
-                    raise self._outcome_unknown(method, url, creates, sent_at, "the server answered %d" % status)
+                    raise self._outcome_unknown(method, url, creates, acts_on, sent_at, "the server answered %d" % status)
                 retry_after = _retry_after_seconds(_header(response, "Retry-After"), time.time())
                 failure = "the server answered %d" % status
                 if stream:
@@ -2789,8 +2791,15 @@ class Flow:
             raise KestraError("%s %s: more than %d redirects" % (method, _shown_url(url), _MAX_REDIRECTS))
         return new_url
 
-    def _outcome_unknown(self, method: str, url: str, creates: Optional[Tuple[str, str]], sent_at: Optional[str],
-                         why: str) -> KestraError:
+    def _outcome_unknown(self, method: str, url: str, creates: Optional[Tuple[str, str]],
+                         acts_on: Optional[Tuple[str, str]], sent_at: Optional[str], why: str) -> KestraError:
+        if acts_on is not None:
+            what, execution_id = acts_on
+            return OutcomeUnknownError(
+                "%s: %s after the request was sent, so it may have taken effect. It is not sent "
+                "again: read the execution to see (%s)" % (what, why, self._hint("get_execution", execution_id)),
+                sent_at or _utc_now_text(),
+            )
         if creates is None:
             return OutcomeUnknownError(
                 "%s %s: %s after the request was sent; it may have taken effect, so it is "
@@ -3678,18 +3687,8 @@ class Flow:
         _require_name("execution id", execution_id)
         urls = self._action_urls(execution_id, *action)
         for index, url in enumerate(urls):
-            try:
-                response = self._request(method, url, params=params, body=body, headers=headers,
-                                         creates=creates)  # type: Response
-            except ExecutionMayExistError:
-                raise
-            except OutcomeUnknownError as exc:
-                why = str(exc).partition(": ")[2].partition(" after the request")[0]
-                raise OutcomeUnknownError(
-                    "%s: %s after the request was sent, so it may have taken effect. It is not sent "
-                    "again: read the execution to see (%s)" % (what, why, self._hint("get_execution", execution_id)),
-                    exc.sent_at,
-                ) from None
+            response = self._request(method, url, params=params, body=body, headers=headers, creates=creates,
+                                     acts_on=None if creates else (what, execution_id))  # type: Response
             if response.status_code == 404 and index + 1 < len(urls):
                 if isinstance(body, (_Multipart, _RawBody)):
                     body.rewind()
@@ -7806,16 +7805,14 @@ def _run_replay(arguments: Any) -> int:
 
 def _run_labels(arguments: Any) -> int:
     pairs = _parsed_pairs(arguments.labels, "KEY=VALUE")
-    flow = _command_flow(arguments)
     try:
-        labels = flow.set_labels(arguments.execution_id, pairs, replace=arguments.replace)
-    except KestraHTTPError:
-        raise
+        checked = _label_values(pairs, None)
     except KestraError as exc:
-        if isinstance(exc, OutcomeUnknownError):
-            raise
         raise _UsageError(str(exc)) from None
-    _write_data(labels)
+    if any(text.startswith("system.") for text in checked):
+        raise _UsageError("system. labels are Kestra's own and cannot be set")
+    flow = _command_flow(arguments)
+    _write_data(flow.set_labels(arguments.execution_id, pairs, replace=arguments.replace))
     return 0
 
 
@@ -7890,7 +7887,7 @@ def _run_search(arguments: Any) -> int:
         if arguments.limit is not None and count >= arguments.limit:
             break
         if table and count == 0:
-            sys.stdout.write("%-22s  %-10s  %-19s  %9s  %s\n" % ("ID", "STATE", "STARTED (UTC)", "DURATION", "FLOW"))
+            sys.stdout.write("%-22s  %-11s  %-19s  %9s  %s\n" % ("ID", "STATE", "STARTED (UTC)", "DURATION", "FLOW"))
         sys.stdout.write(_search_row(execution, now) if table else _json_line(execution))
         sys.stdout.flush()
         count += 1
@@ -7912,7 +7909,7 @@ def _search_row(execution: Dict[str, Any], now: float) -> str:
             duration = _duration_text(finished - began)
     except KestraError:
         started = str(start)[:19]
-    return "%-22s  %-10s  %-19s  %9s  %s.%s\n" % (execution.get("id"), _state(execution) or "?", started, duration,
+    return "%-22s  %-11s  %-19s  %9s  %s.%s\n" % (execution.get("id"), _state(execution) or "?", started, duration,
                                                  execution.get("namespace"), execution.get("flowId"))
 
 
