@@ -4587,12 +4587,7 @@ def _label_values(labels: Any, inputs: Optional[Mapping[str, Any]]) -> List[str]
                 continue  # files never become labels
             pairs.append((name, _input_text(name, value)))
     if labels is not None:
-        items = labels.items() if isinstance(labels, collections.abc.Mapping) else labels
-        for item in items:
-            try:
-                key, value = item
-            except (TypeError, ValueError):
-                raise KestraError("labels must be a dict or (key, value) pairs, got %r" % (item,)) from None
+        for key, value in _label_pairs(labels):
             if value is None or _is_file_value(value):
                 raise KestraError("label %r has no text value (got %s)" % (key, _type_name(value)))
             try:
@@ -4704,12 +4699,7 @@ def _search_filters(namespace: Any, flow: Any, states: Any, labels: Any, since: 
             raise KestraError("states%s" % str(exc)[len("until"):]) from None
         query.append(("filters[state][IN]", ",".join(sorted(names))))
     if labels is not None:
-        items = labels.items() if isinstance(labels, collections.abc.Mapping) else labels
-        for item in items:
-            try:
-                key, value = item
-            except (TypeError, ValueError):
-                raise KestraError("labels must be a dict or (key, value) pairs, got %r" % (item,)) from None
+        for key, value in _label_pairs(labels):
             if not (isinstance(key, str) and key.strip() and isinstance(value, str) and value.strip()):
                 raise KestraError("label %r: %r: a search label needs a key and a value, both text" % (key, value))
             query.append(("filters[labels][EQUALS][%s]" % key.strip(), value.strip()))
@@ -4808,6 +4798,19 @@ def _webhook_body(body: Any, content_type: Optional[str]) -> Optional[Tuple[str,
             return content_type or "application/octet-stream", _RawBody(part, content_type or "application/octet-stream")
     raise KestraError("the webhook body must be a dict or list (JSON), str, bytes, a binary file or a path, got %s"
                       % _type_name(body))
+
+
+def _label_pairs(labels: Any) -> List[Tuple[Any, Any]]:
+    """Labels as (key, value) pairs, from a dict or pairs; values unchecked."""
+    pairs = []
+    items = labels.items() if isinstance(labels, collections.abc.Mapping) else labels
+    for item in items:
+        try:
+            key, value = item
+        except (TypeError, ValueError):
+            raise KestraError("labels must be a dict or (key, value) pairs, got %r" % (item,)) from None
+        pairs.append((key, value))
+    return pairs
 
 
 def _is_file_value(value: Any) -> bool:
