@@ -29,6 +29,7 @@ import base64
 import collections
 import copy
 import io
+import itertools
 import json
 import logging
 import os
@@ -60,9 +61,18 @@ EXECUTION_ID = "5uNuUpuYVQvjJ0QqkZnhe7"
 NAMESPACE, FLOW_ID = "fuzz.record", "hello"
 FILE_URI = "kestra:///fuzz/record/inputs/executions/%s/payload.csv" % EXECUTION_ID
 FLOW_YAML = "id: hello\nnamespace: fuzz.record\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
+WEBHOOK_KEY = "fuzz-record-webhook-key"
+SEARCH_LIMIT = 1000           # a search yields at most this many executions to the driver
 
 
 # Recorded answers ##############################################################
+
+ACTION_ROUTES = {
+    ("resume",): "resume", ("resume", "validate"): "resume_validate", ("pause",): "pause",
+    ("restart",): "restart", ("replay",): "replay", ("replay-with-inputs",): "replay_with_inputs",
+    ("labels",): "labels",
+}
+
 
 def route(method: str, path: str) -> str:
     """The endpoint a request is for, whatever the ids, tenant or server generation."""
@@ -86,10 +96,19 @@ def route(method: str, path: str) -> str:
         if method == "PUT" and len(rest) == 2:
             return "flow_update"
     if head == "executions":
+        if rest[:1] == ["webhook"] and method in ("GET", "POST", "PUT"):
+            return "webhook"
+        if method == "GET" and rest == ["search"]:
+            return "search"
+        action = rest[2:] if rest[1:2] == ["actions"] else rest[1:]  # 2.0 puts actions under /actions/
+        if method == "POST" and tuple(action) in ACTION_ROUTES:
+            return ACTION_ROUTES[tuple(action)]
         if method == "POST" and len(rest) == 2:
             return "create"
         if method == "DELETE" and rest[1:] in (["kill"], ["actions", "kill"]):
             return "kill"
+        if method == "DELETE" and len(rest) == 1:
+            return "delete"
         if method == "GET" and len(rest) == 1:
             return "execution"
         if method == "GET" and rest[1:] == ["follow"]:
@@ -633,6 +652,32 @@ OPERATIONS = {
     "download_file(file object)": lambda flow: flow.download_file(EXECUTION_ID, FILE_URI, io.BytesIO()).getvalue(),
     "download_file(path)": _download_to_path,
     "get_logs": lambda flow: flow.get_logs(EXECUTION_ID).text,
+    "wait(until=PAUSED)": lambda flow: flow.wait(EXECUTION_ID, until="PAUSED"),
+    "execute(until=PAUSED)": lambda flow: flow.execute(NAMESPACE, "approve", until="PAUSED"),
+    "resume": lambda flow: flow.resume(EXECUTION_ID),
+    "resume(inputs)": lambda flow: flow.resume(EXECUTION_ID, _resume_inputs()),
+    "resume, wait": lambda flow: flow.wait(flow.resume(EXECUTION_ID, _resume_inputs())),
+    "pause": lambda flow: flow.pause(EXECUTION_ID),
+    "pause, wait(until=PAUSED)": lambda flow: flow.wait(flow.pause(EXECUTION_ID), until="PAUSED"),
+    "restart": lambda flow: flow.restart(EXECUTION_ID),
+    "restart(revision), wait": lambda flow: flow.wait(flow.restart(EXECUTION_ID, revision=2)),
+    "replay": lambda flow: flow.replay(EXECUTION_ID),
+    "replay(from_task), wait": lambda flow: flow.wait(flow.replay(EXECUTION_ID, from_task="hello")),
+    "replay(inputs, revision)": lambda flow: flow.replay(EXECUTION_ID, inputs={"team": "ops", "doc": b"x\n"},
+                                                         revision=1),
+    "set_labels": lambda flow: flow.set_labels(EXECUTION_ID, {"reviewed": "yes", "team": "data & ops"}),
+    "set_labels(replace)": lambda flow: flow.set_labels(EXECUTION_ID, [("only", "this")], replace=True),
+    "search_executions": lambda flow: list(itertools.islice(flow.search_executions(
+        NAMESPACE, FLOW_ID, states=["SUCCESS", "FAILED"], labels={"batch": "b1"}, since="2024-01-01T00:00:00Z",
+        until="2030-01-01T00:00:00+02:00", page_size=2), SEARCH_LIMIT)),
+    "search_executions(all)": lambda flow: list(itertools.islice(flow.search_executions(), SEARCH_LIMIT)),
+    "webhook(POST JSON), wait": lambda flow: _webhook_wait(flow, flow.webhook(NAMESPACE, "hook", WEBHOOK_KEY,
+                                                                               {"order": 42})),
+    "webhook(PUT bytes)": lambda flow: flow.webhook(NAMESPACE, "hook", WEBHOOK_KEY, b"\x00\xff", method="PUT"),
+    "webhook(GET)": lambda flow: flow.webhook(NAMESPACE, "hook", WEBHOOK_KEY, method="GET"),
+    "delete_execution": lambda flow: flow.delete_execution(EXECUTION_ID),
+    "delete_execution(keep all)": lambda flow: flow.delete_execution(EXECUTION_ID, logs=False, metrics=False,
+                                                                     files=False),
     "_make_request(GET)": lambda flow: _make_request_get(flow),
     "_make_request(POST flows)": lambda flow: flow._make_request(
         "POST", "/api/v1/main/flows", data=FLOW_YAML, headers={"Content-Type": "application/x-yaml"}).json(),
@@ -644,19 +689,19 @@ OPERATIONS = {
 # each message on one line of stderr, JSON on stdout where the command promises it,
 # and no file left by a failed download.
 CLI_EXIT_CODES = frozenset(range(8))
-CLI_JSON_OUTPUT = ("status", "outputs", "version", "--json")
+CLI_JSON_OUTPUT = ("status", "outputs", "version", "labels", "--json")
 
 
 def cli(*argv: str):
-    """An operation that runs the command line with ``argv`` (FLOW_FILE, OUT_FILE and
-    EXECUTION_ID placeholders filled in) and checks its oracle."""
+    """An operation that runs the command line with ``argv`` (FLOW_FILE and OUT_FILE
+    placeholders filled in, also inside an argument) and checks its oracle."""
     def operation(flow: kestra.Flow):
         with tempfile.TemporaryDirectory() as directory:
             flow_file = os.path.join(directory, "hello.yaml")
             with open(flow_file, "w", encoding="utf-8") as file:
                 file.write(FLOW_YAML)
             out_file = os.path.join(directory, "out.bin")
-            args = [{"FLOW_FILE": flow_file, "OUT_FILE": out_file}.get(arg, arg) for arg in argv]
+            args = [arg.replace("FLOW_FILE", flow_file).replace("OUT_FILE", out_file) for arg in argv]
             code, stdout, stderr = run_cli(flow.hostname, args)
             text = stderr.decode("utf-8", "replace")
             assert code in CLI_EXIT_CODES, "exit code %r; stderr: %s" % (code, text)
@@ -717,7 +762,34 @@ OPERATIONS.update({
     "cli deploy": cli("deploy", "--json", "FLOW_FILE"),
     "cli deploy --dry-run": cli("deploy", "--dry-run", "FLOW_FILE"),
     "cli version": cli("version"),
+    "cli wait --until PAUSED --json": cli("wait", EXECUTION_ID, "--until", "PAUSED", "--json", *CLI_TIMEOUT),
+    "cli execute --until PAUSED": cli("execute", NAMESPACE, "approve", "--until", "PAUSED", *CLI_TIMEOUT),
+    "cli resume -i --wait --json": cli("resume", EXECUTION_ID, "-i", "answer=yes", "-i", "count:=3", "-i",
+                                       "doc=@FLOW_FILE", "--wait", "--json", *CLI_TIMEOUT),
+    "cli pause": cli("pause", EXECUTION_ID),
+    "cli restart --wait": cli("restart", EXECUTION_ID, "--revision", "2", "--wait", *CLI_TIMEOUT),
+    "cli replay --from --wait --logs": cli("replay", EXECUTION_ID, "--from", "hello", "-i", "team=ops", "--wait",
+                                           "--logs", *CLI_TIMEOUT),
+    "cli labels": cli("labels", EXECUTION_ID, "reviewed=yes", "team=data & ops"),
+    "cli labels --replace": cli("labels", EXECUTION_ID, "only=this", "--replace"),
+    "cli webhook --wait --json": cli("webhook", NAMESPACE, "hook", WEBHOOK_KEY, "-d", '{"order": 42}', "--wait",
+                                     "--json", *CLI_TIMEOUT),
+    "cli webhook -X GET": cli("webhook", NAMESPACE, "hook", WEBHOOK_KEY, "-X", "GET"),
+    "cli delete": cli("delete", EXECUTION_ID, "--keep-logs"),
+    "cli search --json": cli("search", "-n", NAMESPACE, "-f", FLOW_ID, "-s", "SUCCESS,FAILED", "-l", "batch=b1",
+                             "--limit", "50", "--json"),
+    "cli search --newest-first": cli("search", "--since", "2024-01-01", "--newest-first"),
 })
+
+
+def _resume_inputs() -> dict:
+    """The onResume inputs of the recorded approval flow, a FILE among them (a new
+    tuple each time: resume reads the file part once)."""
+    return {"answer": "yes & <ok>", "doc": ("doc.txt", "caf\u00e9\n".encode("utf-8"), "text/plain"), "count": 3}
+
+
+def _webhook_wait(flow: kestra.Flow, started):
+    return None if started is None else flow.wait(started)
 
 
 def _no_wait(flow: kestra.Flow) -> kestra.Flow:

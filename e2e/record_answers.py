@@ -11,9 +11,11 @@ text; ``body_base64``: bytes that are not UTF-8; an event stream as its raw text
 to where the client stopped reading). No request header is recorded, so credentials
 never reach the file; the script checks the file for them before writing it.
 
-The flows of e2e/flows are created in a namespace of their own (``--namespace``,
-default ``fuzz.record.r<random>``) and deleted at the end. Standard library and
-kestra.py only. e2e/fuzz_flow.py serves these answers, mutated, to Flow.
+The flows of e2e/flows, and those of RECORDED_FLOWS below (an approval point, a
+webhook), are created in a namespace of their own (``--namespace``, default
+``fuzz.record.r<random>``); at the end, the namespace's executions and flows are
+deleted. Standard library and kestra.py only. e2e/fuzz_flow.py serves these
+answers, mutated, to Flow.
 """
 
 from __future__ import annotations
@@ -45,6 +47,44 @@ MAX_LIST_ENTRIES = 60        # a JSON list (logs) longer than this keeps its fir
 MAX_TEXT_CHARS = 60_000      # a longer text body is cut at a line end
 MAX_STREAM_SECONDS = 60.0    # an event stream is recorded for this long at most
 HOP_HEADERS = {"host", "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"}
+FLOW_FILES = ("hello", "fail", "warn", "long", "count", "inputs")  # of e2e/flows
+WEBHOOK_KEY = "fuzz-record-webhook-key"  # a throwaway key: the flow is deleted at the end
+# Flows of the scenarios of Flow's later calls (resume, webhook), written here rather than
+# in e2e/flows: only this script runs them.
+RECORDED_FLOWS = {
+    # Waits at an approval point; its onResume inputs: text, a file and an optional number.
+    "approve": """id: approve
+namespace: __NAMESPACE__
+tasks:
+  - id: wait
+    type: io.kestra.plugin.core.flow.Pause
+    onResume:
+      - id: answer
+        type: STRING
+      - id: doc
+        type: FILE
+      - id: count
+        type: INT
+        required: false
+  - id: show
+    type: io.kestra.plugin.core.output.OutputValues
+    values:
+      answer: "{{ outputs.wait.onResume.answer }}"
+""",
+    # Started by its Webhook trigger (no credentials; the key in the path).
+    "hook": """id: hook
+namespace: __NAMESPACE__
+tasks:
+  - id: show
+    type: io.kestra.plugin.core.log.Log
+    message: "webhook body: {{ trigger.body ?? 'none' }}"
+triggers:
+  - id: web
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: %s
+""" % WEBHOOK_KEY,
+}
+NO_EXECUTION = "NoSuchExecution0000"
 
 
 class Recorder:
@@ -257,8 +297,9 @@ class Session:
         flow = self.flow(timeout=120, poll_interval=0.5)
         self.step("configs", lambda: flow._version())
         yaml = {"Content-Type": "application/x-yaml"}
-        for name in ("hello", "fail", "warn", "long", "count", "inputs"):
-            source = (FLOWS_DIR / ("%s.yaml" % name)).read_text(encoding="utf-8").replace("__NAMESPACE__", ns)
+        sources = [(FLOWS_DIR / ("%s.yaml" % name)).read_text(encoding="utf-8") for name in FLOW_FILES]
+        for source in sources + list(RECORDED_FLOWS.values()):
+            source = source.replace("__NAMESPACE__", ns)
             self.step("flows.create", lambda: flow._make_request("POST", "/api/v1/main/flows", data=source,
                                                                  headers=yaml).json()["id"])
         hello = (FLOWS_DIR / "hello.yaml").read_text(encoding="utf-8").replace("__NAMESPACE__", ns)
@@ -284,10 +325,10 @@ class Session:
             data="id: broken\nnamespace: %s\ntasks:\n  - id: t\n    type: io.kestra.no.SuchTask\n" % ns).json())
 
         # A run with inputs and labels, waited on this side: create, follow, logs, outputs.
-        self.step("execute.hello.inputs_labels", lambda: flow.execute(
+        hello_run = self.step("execute.hello.inputs_labels", lambda: flow.execute(
             ns, "hello", {"team": "data", "size": 3}, labels={"ticket": "#42", "team": "data & ops"}))
         self.step("execute.hello.server_wait", lambda: self.flow().execute(ns, "hello", server_wait=True))
-        self.step("execute.fail", lambda: flow.execute(ns, "fail"))
+        failed_run = self.step("execute.fail", lambda: flow.execute(ns, "fail"))
         self.step("execute.warn", lambda: flow.execute(ns, "warn"))
 
         payload = "day,rows\n2024-04-21,120\ncaf\u00e9,\u2713\n".encode("utf-8")
@@ -328,6 +369,9 @@ class Session:
             self.step("kill", lambda: flow.kill(long_id))
             self.step("wait.killed", lambda: flow.wait(long_id))
             self.step("kill.ended", lambda: flow.kill(long_id))
+            self.step("restart.killed", lambda: flow.restart(long_id))
+
+        self.run_later_calls(flow, hello_run, failed_run)
 
         # Errors.
         self.step("get_execution.unknown", lambda: flow.get_execution("NoSuchExecution0000"))
@@ -343,6 +387,131 @@ class Session:
         nobody = self.flow()
         nobody.user = nobody.password = None
         self.step("auth.none", lambda: nobody.get_execution("NoSuchExecution0000"))
+
+    def run_later_calls(self, flow: kestra.Flow, hello_run, failed_run) -> None:
+        """What follows an execution's start: an approval point waited for and resumed
+        (with and without the right inputs), pause, restart, replay, labels, a search of
+        several pages, a webhook, a deletion; and the servers' refusals of each."""
+        ns = self.namespace
+        no_wait = self.flow(wait_for_completion=False)
+        self.step("execute.approve.until_paused", lambda: flow.execute(ns, "approve", until="PAUSED"))
+        approval = self.step("execute.approve.no_wait", lambda: no_wait.execute(ns, "approve"))
+        if approval is not None:
+            approval_id = approval.execution_id
+            self.step("wait.approve.until_paused", lambda: flow.wait(approval_id, until="PAUSED"))
+            self.step("resume.unknown_input", lambda: flow.resume(approval_id, {"nope": "x"}))
+            self.step("resume.bad_value", lambda: flow.resume(approval_id, {"answer": "yes", "doc": b"x",
+                                                                            "count": "not a number"}))
+            self.step("resume.validate.form", lambda: flow._make_request(  # not multipart: 415
+                "POST", self._action_path(flow, approval_id, "resume/validate"), data={"answer": "yes"}))
+            resumed = self.step("resume", lambda: flow.resume(approval_id, {
+                "answer": "yes & <ok>", "doc": ("doc.txt", "caf\u00e9\n".encode("utf-8"), "text/plain"),
+                "count": 3}))
+            if resumed is not None:
+                self.step("wait.resumed", lambda: flow.wait(resumed))
+            self.step("resume.not_paused", lambda: flow.resume(approval_id, {"answer": "again"}))
+            self.step("resume.not_paused.raw", lambda: flow._make_request(
+                "POST", self._action_path(flow, approval_id, "resume"), files={"answer": (None, "again")}))
+            self.step("resume.validate.not_paused.raw", lambda: flow._make_request(
+                "POST", self._action_path(flow, approval_id, "resume/validate"), files={"answer": (None, "again")}))
+            self.step("pause.ended", lambda: flow.pause(approval_id))
+            self.step("pause.ended.raw", lambda: flow._make_request(
+                "POST", self._action_path(flow, approval_id, "pause")))
+            self.step("restart.succeeded", lambda: flow.restart(approval_id))
+            self.step("replay.approve.from_task", lambda: flow.replay(approval_id, from_task="show"))
+        self.step("resume.unknown", lambda: flow.resume(NO_EXECUTION))
+        self.step("resume.unknown.raw", lambda: flow._make_request(
+            "POST", self._action_path(flow, NO_EXECUTION, "resume"), files={"answer": (None, "x")}))
+
+        # Pause a running execution, wait until it is PAUSED, resume it, kill it.
+        running = self.step("execute.long.no_wait", lambda: no_wait.execute(ns, "long"))
+        if running is not None:
+            running_id = running.execution_id
+            self.step("wait.long.until_running", lambda: flow.wait(running_id, until="RUNNING"))
+            paused = self.step("pause", lambda: flow.pause(running_id))
+            if paused is not None:
+                self.step("wait.paused", lambda: flow.wait(paused, until="PAUSED", timeout=60))
+            self.step("resume.no_inputs", lambda: flow.resume(running_id))
+            self.step("kill.resumed", lambda: flow.kill(running_id))
+            self.step("wait.killed", lambda: flow.wait(running_id))
+        self.step("pause.unknown.raw", lambda: flow._make_request(
+            "POST", self._action_path(flow, NO_EXECUTION, "pause")))
+
+        # Restart a FAILED execution in place, then on a revision; it fails again.
+        if failed_run is not None:
+            failed_id = failed_run.execution_id
+            restarted = self.step("restart", lambda: flow.restart(failed_id))
+            if restarted is not None:
+                self.step("wait.restarted", lambda: flow.wait(restarted))
+            again = self.step("restart.revision", lambda: flow.restart(failed_id, revision=1))
+            if again is not None:
+                # Kestra 1.3.25 answers with a new execution (another id): that is the one to wait for.
+                again_id = (again.execution or {}).get("id") or again.execution_id
+                self.step("wait.restarted.revision", lambda: flow.wait(again_id))
+        self.step("restart.unknown", lambda: flow.restart(NO_EXECUTION))
+
+        # Replay (a new execution): from the start, from a task, with new inputs.
+        if hello_run is not None:
+            hello_id = hello_run.execution_id
+            replayed = self.step("replay", lambda: flow.replay(hello_id))
+            if replayed is not None:
+                self.step("wait.replayed", lambda: flow.wait(replayed))
+            self.step("replay.from_task", lambda: flow.replay(hello_id, from_task="hello"))
+            with_inputs = self.step("replay.inputs", lambda: flow.replay(hello_id, inputs={"team": "ops"}, revision=1))
+            if with_inputs is not None:
+                self.step("wait.replayed.inputs", lambda: flow.wait(with_inputs))
+            self.step("replay.bad_task.raw", lambda: flow._make_request(
+                "POST", self._action_path(flow, hello_id, "replay"), params={"taskRunId": "nope"}))
+
+            # Labels: added, replaced; refused ones.
+            self.step("labels", lambda: flow.set_labels(hello_id, {"reviewed": "yes", "team": "data & ops"}))
+            self.step("labels.replace", lambda: flow.set_labels(hello_id, {"only": "this"}, replace=True))
+            for label, labels in (("labels.invalid.raw", [{"key": "", "value": "x"}]),
+                                  ("labels.system.raw", [{"key": "system.x", "value": "x"}])):
+                self.step(label, lambda: flow._make_request(
+                    "POST", self._action_path(flow, hello_id, "labels"), json=labels))
+        self.step("replay.unknown", lambda: flow.replay(NO_EXECUTION))
+        self.step("replay.unknown.raw", lambda: flow._make_request(
+            "POST", self._action_path(flow, NO_EXECUTION, "replay")))
+        self.step("labels.unknown", lambda: flow.set_labels(NO_EXECUTION, {"a": "b"}, replace=True))
+
+        # A search of several pages (5 executions, 2 a page), and searches that match none.
+        batch = secrets.token_hex(4)
+        for index in range(5):
+            self.step("execute.hello.batch", lambda: flow.execute(ns, "hello", {"size": index},
+                                                                  labels={"batch": batch}))
+        self.step("search", lambda: len(list(flow.search_executions(ns, "hello", labels={"batch": batch},
+                                                                    page_size=2))))
+        self.step("search.states", lambda: len(list(flow.search_executions(
+            ns, states=["FAILED", "KILLED"], since="2020-01-01T00:00:00Z", page_size=3))))
+        self.step("search.until", lambda: len(list(flow.search_executions(ns, until="2020-01-01T00:00:00Z",
+                                                                          page_size=3))))
+        self.step("search.none", lambda: len(list(flow.search_executions(ns + ".nothing_here"))))
+        self.step("search.invalid.raw", lambda: flow._make_request(
+            "GET", "/api/v1/main/executions/search", params={"filters[state][IN]": "NOPE"}))
+
+        # The webhook: a JSON body, a text body by PUT, none by GET; a wrong key.
+        hooked = self.step("webhook", lambda: flow.webhook(ns, "hook", WEBHOOK_KEY, {"order": 42, "note": "caf\u00e9"}))
+        if hooked is not None:
+            self.step("wait.webhook", lambda: flow.wait(hooked))
+        self.step("webhook.put", lambda: flow.webhook(ns, "hook", WEBHOOK_KEY, "plain text", method="PUT"))
+        self.step("webhook.get", lambda: flow.webhook(ns, "hook", WEBHOOK_KEY, method="GET"))
+        self.step("webhook.wrong_key", lambda: flow.webhook(ns, "hook", "not-the-key", {"a": 1}))
+        self.step("webhook.unknown_flow", lambda: flow.webhook(ns, "no_such_flow", WEBHOOK_KEY))
+
+        # Delete an execution, then again: 404.
+        if hooked is not None:
+            self.step("delete", lambda: flow.delete_execution(hooked.execution_id))
+            self.step("delete.again", lambda: flow.delete_execution(hooked.execution_id))
+        self.step("delete.unknown", lambda: flow.delete_execution(NO_EXECUTION, logs=False, metrics=False,
+                                                                  files=False))
+
+    @staticmethod
+    def _action_path(flow: kestra.Flow, execution_id: str, action: str) -> str:
+        """An action's path as the server's generation has it: /actions/ on 2.0."""
+        version = flow._version()
+        actions = "actions/" if version is not None and version >= (2, 0) else ""
+        return "/api/v1/main/executions/%s/%s%s" % (execution_id, actions, action)
 
     def _follow_running(self, ns: str) -> int:
         """follow_logs on an execution that is still running: the stream carries new lines."""
@@ -404,10 +573,23 @@ def record(server: str, user: str, password: str, namespace: str, out_dir: Path)
 
 
 def cleanup(server: str, user: str, password: str, namespace: str) -> None:
-    """Delete the namespace's flows, straight on the server (not recorded)."""
+    """Delete the namespace's executions (killed first if still running) and flows,
+    straight on the server (not recorded)."""
     flow = kestra.Flow()
     flow.hostname, flow.user, flow.password, flow.api_token = server, user, password, None
-    for name in ("hello", "fail", "warn", "long", "count", "inputs"):
+    try:
+        executions = list(flow.search_executions(namespace, since="2020-01-01T00:00:00Z"))
+    except kestra.KestraError as exc:
+        print("cleanup: the executions of %s could not be listed: %s" % (namespace, exc))
+        executions = []
+    for execution in executions:
+        try:
+            if (execution.get("state") or {}).get("current") not in kestra._TERMINAL_STATES:
+                flow.kill(execution["id"])
+            flow.delete_execution(execution["id"])
+        except kestra.KestraError as exc:
+            print("cleanup: execution %s: %s" % (execution.get("id"), exc))
+    for name in FLOW_FILES + tuple(RECORDED_FLOWS):
         try:
             flow._make_request("DELETE", "/api/v1/main/flows/%s/%s" % (namespace, name))
         except kestra.KestraError:
