@@ -291,14 +291,32 @@ INPUT_TYPES = frozenset(
 EXECUTION_KINDS = ("NORMAL", "TEST", "PLAYGROUND")
 FAULT_ENDPOINTS = frozenset(
     ("configs", "ping", "create", "execution", "follow", "logs", "logs_download", "logs_follow",
-     "kill", "file", "outputs", "flow", "flow_create", "flow_update", "flow_validate", "search", "any")
+     "kill", "file", "outputs", "flow", "flow_create", "flow_update", "flow_validate", "search",
+     "resume", "resume_validate", "pause", "restart", "replay", "replay_with_inputs", "labels", "webhook",
+     "delete", "any")
 )
 _NAMED_FAULTS = frozenset(
-    ("reset", "reset_after", "truncate", "invalid_json", "not_found_after_create", "sse_drop", "close_after")
+    ("reset", "reset_after", "truncate", "invalid_json", "not_found_after_create", "sse_drop", "close_after",
+     "refuse_after")
 )
+# Actions on an execution (POST): executions/{id}/<path> on 1.x, executions/{id}/actions/<path> on 2.0.
+_ACTIONS = (("resume", ("resume",)), ("resume_validate", ("resume", "validate")), ("pause", ("pause",)),
+            ("restart", ("restart",)), ("replay", ("replay",)), ("replay_with_inputs", ("replay-with-inputs",)),
+            ("labels", ("labels",)))
+# Endpoints whose body is multipart/form-data (input values and files).
+MULTIPART_ENDPOINTS = frozenset(("create", "resume", "resume_validate", "replay_with_inputs"))
 
 # (endpoint, method, path pattern after the tenant, generation): "*" is one non-empty segment.
-_ROUTES = (
+# The actions come before the create, whose pattern also matches executions/{id}/resume:
+# a literal segment wins in the real router.
+_ROUTES = tuple(
+    (endpoint, "POST", ("executions", "*") + path, "1.x") for endpoint, path in _ACTIONS
+) + tuple(
+    (endpoint, "POST", ("executions", "*", "actions") + path, "2.x") for endpoint, path in _ACTIONS
+) + tuple(
+    ("webhook", method, ("executions", "webhook", "*", "*", "*"), None) for method in ("POST", "GET", "PUT")
+) + (
+    ("delete", "DELETE", ("executions", "*"), None),
     ("create", "POST", ("executions", "*", "*"), None),
     ("search", "GET", ("executions", "search"), None),
     ("execution", "GET", ("executions", "*"), None),
@@ -369,6 +387,14 @@ def _duration(seconds: float) -> str:
         whole, frac = divmod(millis, 1000)
         text += ("%d.%03d" % (whole, frac)).rstrip("0").rstrip(".") + "S"
     return text
+
+
+def _micros(text: str) -> int:
+    """Microseconds since 1970 of an ISO-8601 date-time with an offset; ValueError otherwise."""
+    moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("the date-time %r has no offset" % text)
+    return (moment - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)) // datetime.timedelta(microseconds=1)
 
 
 def _version_tuple(version: str) -> Tuple[int, ...]:
@@ -799,6 +825,11 @@ class _Flow:
         self.files, self.follow = files, follow
         self.source: Optional[str] = None  # the YAML, for flows deployed through the API
         self.revision = 1
+        self.required: Tuple[str, ...] = ()  # inputs a create (or a replay with inputs) must give
+        self.pauses = False  # it has a Pause task (a task run with "pauses"), where its executions wait
+        self.pause_inputs: Dict[str, str] = {}  # the Pause task's onResume inputs (all required)
+        self.restart_states: Tuple[str, ...] = ("RUNNING", "SUCCESS")  # what a restart goes through
+        self.webhook_key: Optional[str] = None  # the key of its Webhook trigger
 
 
 class Execution:
@@ -817,13 +848,19 @@ class Execution:
         self.end_time: Optional[float] = None
         self.snapshots: List[Dict[str, Any]] = []  # one execution JSON per state after CREATED
         self.logs: List[Dict[str, Any]] = []
-        self.next_state = 0  # index in flow.states
+        self.states = flow.states  # what it goes through after CREATED (a restart changes the rest)
+        self.next_state = 0  # index in self.states
         self.killed = False
         self.task_runs = [
             {"id": _new_id(), "taskId": run["taskId"], "state": run.get("state", "SUCCESS"),
-             "outputs": run.get("outputs")}
+             "outputs": run.get("outputs"), "pauses": run.get("pauses", False)}
             for run in flow.task_runs
         ]
+        self.resume_inputs: Dict[str, Any] = {}  # what resumes gave (files: filename, size, sha256...)
+        self.replay_of: Optional[Tuple[str, Optional[str]]] = None  # (execution id, task run id) replayed
+        self.trigger: Optional[Dict[str, Any]] = None  # a webhook's method, body and content type
+        self.stale: Optional[Dict[str, Any]] = None  # the execution as before a restart...
+        self.stale_reads = 0  # ...which this many reads still give
 
     @property
     def state(self) -> str:
@@ -863,6 +900,12 @@ class FakeKestra:
         # Execution streams that never send the end: real servers (1.3.25, 2.0) miss it on
         # a stream subscribed as the execution ends, and such a stream stays quiet for ever.
         self.streams_miss_ends = False
+        # Reads of a restarted execution that still give it as it was before the restart:
+        # a server stores executions asynchronously, and just after a restart its GET can
+        # give the old FAILED one. stale_reads_served counts those given.
+        self.stale_reads_after_restart = 0
+        self.stale_reads_served = 0
+        self.deleted: Dict[str, Dict[str, bool]] = {}  # execution id -> its delete's deleteLogs...
         self.url = ""
         self.requests: List[Recorded] = []
         self.violations: List[str] = []
@@ -943,6 +986,17 @@ class FakeKestra:
             except OSError:
                 pass
 
+    def _refuse_all_but(self, current: socket.socket) -> None:
+        """refuse_connections() from a handler: the one it answers on is closed after its answer."""
+        self._close_listener()
+        with self._cond:
+            others = [connection for connection in self._connections if connection is not current]
+        for connection in others:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def _track(self, connection: socket.socket, is_open: bool) -> None:
         with self._cond:
             (self._connections.add if is_open else self._connections.discard)(connection)
@@ -952,24 +1006,40 @@ class FakeKestra:
     def add_flow(self, namespace: str, flow_id: str, inputs: Optional[Dict[str, str]] = None,
                  disabled: bool = False, states: Tuple[str, ...] = ("RUNNING", "SUCCESS"),
                  logs: Any = (), task_runs: Any = (), outputs: Any = None,
-                 files: Optional[Dict[str, bytes]] = None, follow: bool = True) -> None:
-        """Declare a flow; `states` is what its executions go through after CREATED."""
+                 files: Optional[Dict[str, bytes]] = None, follow: bool = True, required: Tuple[str, ...] = (),
+                 pause_inputs: Optional[Dict[str, str]] = None,
+                 restart_states: Tuple[str, ...] = ("RUNNING", "SUCCESS"), webhook_key: Optional[str] = None) -> None:
+        """Declare a flow; `states` is what its executions go through after CREATED. A task
+        run with "pauses": True is a Pause task: with auto_advance, its executions wait at
+        PAUSED for a resume (without one, the states after PAUSED stand for a resume).
+        `required`: inputs that must be given; `pause_inputs`: the Pause task's onResume
+        inputs, all required; `restart_states`: what a restarted execution goes through
+        after RESTARTED; `webhook_key`: its Webhook trigger's key."""
         inputs = dict(inputs or {})
-        for input_id, input_type in inputs.items():
+        pause_inputs = dict(pause_inputs or {})
+        for input_id, input_type in list(inputs.items()) + list(pause_inputs.items()):
             if input_type not in INPUT_TYPES:
                 raise ValueError("input %r: unknown type %r" % (input_id, input_type))
-        if not states or any(state not in STATES or state == "CREATED" for state in states):
-            raise ValueError("states must be a non-empty sequence of states after CREATED: %r" % (states,))
+        if any(input_id not in inputs for input_id in required):
+            raise ValueError("required inputs must be declared inputs: %r" % (required,))
+        for sequence in (states, restart_states):
+            if not sequence or any(state not in STATES or state == "CREATED" for state in sequence):
+                raise ValueError("states must be a non-empty sequence of states after CREATED: %r" % (sequence,))
         for level, _message in logs:
             if level not in LOG_LEVELS:
                 raise ValueError("unknown log level %r" % level)
         for run in task_runs:
             if "taskId" not in run:
                 raise ValueError("each task run needs a taskId: %r" % (run,))
+        pauses = any(run.get("pauses") for run in task_runs)
+        if pause_inputs and not pauses:
+            raise ValueError("pause_inputs need a Pause task: a task run with \"pauses\": True")
         with self._cond:
-            self._flows[(namespace, flow_id)] = _Flow(
+            flow = self._flows[(namespace, flow_id)] = _Flow(
                 namespace, flow_id, inputs, disabled, tuple(states), list(logs),
                 [dict(run) for run in task_runs], outputs, dict(files or {}), follow)
+            flow.required, flow.pauses, flow.pause_inputs = tuple(required), pauses, pause_inputs
+            flow.restart_states, flow.webhook_key = tuple(restart_states), webhook_key
 
     @property
     def last_execution(self) -> Optional[Execution]:
@@ -981,10 +1051,20 @@ class FakeKestra:
         with self._cond:
             execution = self._lookup_for_test(execution_id)
             for _ in range(steps):
-                if execution.terminal or execution.next_state >= len(execution.flow.states):
+                if execution.terminal or execution.next_state >= len(execution.states):
                     break
-                self._enter(execution, execution.flow.states[execution.next_state])
+                self._enter(execution, execution.states[execution.next_state])
                 execution.next_state += 1
+            self._cond.notify_all()
+
+    def end(self, execution_id: Optional[str], state: str) -> None:
+        """End an execution (default: the last created) in `state` now, whatever its flow
+        says: a failure the test causes. A restart then goes through the flow's restart_states."""
+        if state not in TERMINAL_STATES:
+            raise ValueError("not a final state: %r" % state)
+        with self._cond:
+            execution = self._lookup_for_test(execution_id)
+            self._enter(execution, state)
             self._cond.notify_all()
 
     def add_log(self, level: str, message: str, execution_id: Optional[str] = None) -> None:
@@ -1009,22 +1089,26 @@ class FakeKestra:
         """Store a validated execution; returns its JSON at CREATED (what the create answers)."""
         final = execution.inputs.get(self.final_state_input) if self.final_state_input else None
         if final in STATES:  # this execution ends in the state its input names
-            flow = execution.flow = copy.copy(flow)
-            flow.states = flow.states[:-1] + (final,)
+            execution.states = execution.states[:-1] + (final,)
         with self._cond:
             self.executions[execution.id] = execution
             self.creates += 1
             created = self._execution_json(execution)
             execution.logs = [self._log_entry(execution, level, message, execution.history[0][1] + i / 1000.0)
                               for i, (level, message) in enumerate(flow.logs)]
-            self._enter(execution, flow.states[0])
+            self._enter(execution, execution.states[0])
             execution.next_state = 1
-            if self.auto_advance:
-                while execution.next_state < len(flow.states) and not execution.terminal:
-                    self._enter(execution, flow.states[execution.next_state])
-                    execution.next_state += 1
+            self._run_on(execution)
             self._cond.notify_all()
             return created
+
+    def _run_on(self, execution: Execution) -> None:
+        """With auto_advance, go through the next states up to an end, or a PAUSED at the
+        flow's Pause task (it waits for a resume; advance() moves it on regardless)."""
+        while (self.auto_advance and execution.next_state < len(execution.states) and not execution.terminal
+               and not (execution.state == "PAUSED" and execution.flow.pauses)):
+            self._enter(execution, execution.states[execution.next_state])
+            execution.next_state += 1
 
     def _enter(self, execution: Execution, state: str, killed: bool = False) -> None:
         now = time.time()
@@ -1066,6 +1150,8 @@ class FakeKestra:
             current = "RUNNING"
             if execution.terminal:
                 current = "KILLED" if execution.killed else run["state"]
+            elif run["pauses"] and execution.state == "PAUSED":
+                current = "PAUSED"
             item = {"id": run["id"], "executionId": execution.id, "namespace": execution.namespace,
                     "flowId": execution.flow_id, "taskId": run["taskId"], "attempts": [],
                     "state": {"current": current,
@@ -1255,7 +1341,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if "cookie" in recorded.headers:
                 fake._violate(recorded, "a Cookie header was sent (credentials go in Authorization only)")
                 raise _Reject(400, "Cookies are not accepted by this fake")
-            if recorded.endpoint not in ("configs", "ping") and not self._authorized(recorded.auth):
+            if recorded.endpoint == "webhook" and "authorization" in recorded.headers:
+                # The server ignores them; but a webhook's caller is outside Kestra, and its key is the secret.
+                fake._violate(recorded, "credentials were sent with a webhook call")
+            if recorded.endpoint not in ("configs", "ping", "webhook") and not self._authorized(recorded.auth):
                 raise _Reject(401, "Unauthorized")
             if route.unrouted == 405:
                 raise _Reject(405, "Method Not Allowed", headers={"Allow": ", ".join(sorted(set(route.allowed)))})
@@ -1275,6 +1364,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _record(self) -> tuple:
         fake, target, problems = self.server.fake, self.path, []
+        tolerated: List[str] = []  # violations the server answers anyway
         if "#" in target:
             problems.append("the request target holds a raw '#' (percent-encode it as %23)")
         if re.search(r"[^\x21-\x7e]", target):
@@ -1292,13 +1382,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         headers: Dict[str, str] = {}
         for name, value in self.headers.items():
             name = name.lower()
+            if name == "content-type" and name in headers:  # not a list field (RFC 9110, 5.3): the first is read
+                tolerated.append("Content-Type sent twice (%s, then %s)" % (headers[name], value))
+                continue
             headers[name] = headers[name] + ", " + value if name in headers else value
         recorded = Recorded(self.command, raw_path, "/".join(segments), query, headers,
                             _parse_auth(headers.get("authorization")))
         route = fake._route(self.command, segments)
         recorded.endpoint = route.endpoint
         fake._record(recorded)
-        for problem in problems:
+        for problem in problems + tolerated:
             fake._violate(recorded, problem)
         return recorded, problems, route
 
@@ -1314,18 +1407,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             raise _BadBody("bad Content-Length %r" % lengths)
         body = _BodyReader(self.rfile, int(lengths[0]) if lengths else None, encoding is not None)
         content_type = recorded.headers.get("content-type")
-        if recorded.endpoint != "create" or content_type is None:
+        if recorded.endpoint not in MULTIPART_ENDPOINTS or content_type is None:
             recorded.body = body.drain(keep=BODY_KEEP_LIMIT)
             recorded.body_size = body.size
-            if recorded.endpoint == "create" and body.size:
-                self.server.fake._violate(recorded, "a create body without a multipart Content-Type")
-                return 415, "Unsupported Media Type: a create body must be multipart/form-data"
+            if recorded.endpoint in MULTIPART_ENDPOINTS and body.size:
+                self.server.fake._violate(recorded, "a %s body without a multipart Content-Type" % recorded.endpoint)
+                return 415, "Unsupported Media Type: a %s body must be multipart/form-data" % recorded.endpoint
             return None
         try:
             kind, params = _parse_params(content_type)
             boundary = params.get("boundary", "")
             if kind.lower() != "multipart/form-data":
-                problem = (415, "Unsupported Media Type %r: a create body must be multipart/form-data" % kind)
+                problem = (415, "Unsupported Media Type %r: a %s body must be multipart/form-data"
+                           % (kind, recorded.endpoint))
             elif not _BOUNDARY.fullmatch(boundary):
                 problem = (400, "multipart Content-Type without a valid boundary: %r" % content_type)
             else:
@@ -1370,7 +1464,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif fault.startswith("stall:"):
             self.server.fake._stopping.wait(float(fault.split(":", 1)[1]))
             return True
-        else:  # applied to the answer: reset_after, truncate, invalid_json, sse_drop, close_after
+        else:  # applied to the answer: reset_after, truncate, invalid_json, sse_drop, close_after, refuse_after
             self._post_fault = fault
             return True
         return False
@@ -1403,6 +1497,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self._post_fault == "sse_drop":  # not a stream: close without answering
             self.close_connection = True
             raise _ConnectionDone()
+        if self._post_fault == "refuse_after":  # the answer goes out, then no connection gets in
+            self.close_connection = True
+            self.server.fake._refuse_all_but(self.connection)
         self._send(status, body, content_type, headers, truncate=self._post_fault == "truncate")
         if self._post_fault == "close_after":  # answered as kept alive, then closed (an idle timeout)
             self.close_connection = True
@@ -1514,6 +1611,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         execution = Execution(tenant, flow, options["revision"] or 1)
         execution.labels, execution.schedule_date = options["labels"], options["scheduleDate"]
         self._take_inputs(flow, execution)
+        self._require_inputs(flow, execution)
         created = fake._create(tenant, flow, execution)
         if options["wait"]:
             with fake._cond:
@@ -1550,48 +1648,92 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     execution.files[value] = part.data
             execution.inputs[part.name] = value
 
+    @staticmethod
+    def _require_inputs(flow: _Flow, execution: Execution) -> None:
+        for input_id in flow.required:
+            if input_id not in execution.inputs:
+                raise _Reject(422, "Invalid entity: Missing required input:%s" % input_id)
+
     # The filters of GET .../executions/search this fake knows, as Kestra parses them
-    # (QueryFilterFormatBinder: IN and NOT_IN take a comma-separated list).
-    _SEARCH_FILTERS = frozenset(("filters[namespace][EQUALS]", "filters[flowId][EQUALS]", "filters[state][IN]",
-                                 "filters[state][NOT_IN]", "filters[startDate][GREATER_THAN_OR_EQUAL_TO]"))
+    # (QueryFilterFormatBinder: IN and NOT_IN take a comma-separated list). EQUALS on the
+    # namespace is exact, PREFIX and STARTS_WITH match the text's start.
+    _SEARCH_FILTERS = frozenset((
+        "filters[namespace][EQUALS]", "filters[namespace][PREFIX]", "filters[namespace][STARTS_WITH]",
+        "filters[flowId][EQUALS]", "filters[state][IN]", "filters[state][NOT_IN]",
+        "filters[startDate][GREATER_THAN_OR_EQUAL_TO]", "filters[startDate][LESS_THAN_OR_EQUAL_TO]"))
+    _LABEL_FILTER = re.compile(r"filters\[labels\]\[EQUALS\]\[(.+)\]")
+    # The parameters of older clients: 1.3.25 reads them, 2.0 ignores them silently (and
+    # answers everything), so a client that sends them filters nothing on 2.0.
+    _LEGACY_SEARCH = frozenset(("namespace", "flowId", "labels", "state", "startDate", "endDate", "q", "scope",
+                                "timeRange", "kind", "triggerExecutionId", "childFilter"))
+    _SORT_FIELDS = frozenset(("id", "namespace", "flowId", "state.current", "state.startDate", "state.endDate",
+                              "state.duration"))
 
     def _do_search(self, tenant: Optional[str]) -> None:
         fake = self.server.fake
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query, keep_blank_values=True)
-        unknown = sorted(key for key in query if key not in self._SEARCH_FILTERS | {"page", "size"})
-        if unknown:
-            raise _Reject(400, "Unknown search parameter(s): %s" % ", ".join(unknown), violation=True)
-        value = {key: values[-1] for key, values in query.items()}
+        for key in sorted(query):
+            if key in self._LEGACY_SEARCH:
+                fake._violate(self._recorded, "legacy search parameter %s (Kestra 2.0 ignores it: use filters[...])"
+                              % key)
+            elif key not in self._SEARCH_FILTERS | {"page", "size", "sort"} and not self._LABEL_FILTER.fullmatch(key):
+                raise _Reject(400, "Unknown search parameter %s" % key, violation=True)
+        value = {key: values[-1] for key, values in query.items() if key not in self._LEGACY_SEARCH}
+        since_text = value.get("filters[startDate][GREATER_THAN_OR_EQUAL_TO]")
+        until_text = value.get("filters[startDate][LESS_THAN_OR_EQUAL_TO]")
         try:
             page, size = int(value.get("page", "1")), int(value.get("size", "10"))
-            since = value.get("filters[startDate][GREATER_THAN_OR_EQUAL_TO]")
-            since_at = None if since is None else datetime.datetime.fromisoformat(since.replace("Z", "+00:00")).timestamp()
+            # 1.3.25 and 2.0 search the last 8 days unless told a start date.
+            # Kestra reads a date bound with ZonedDateTime.parse: a time and an offset are needed.
+            since = _micros(since_text) if since_text is not None else int((time.time() - 8 * 86400) * 1e6)
+            until = _micros(until_text) if until_text is not None else None
         except ValueError as exc:
             raise _Reject(400, "Invalid search parameter: %s" % exc, violation=True)
         if page < 1 or size < 1:
-            raise _Reject(400, "page and size must be positive", violation=True)
+            raise _Reject(422, "page and size must be 1 or more", violation=True)
+        field, _, direction = value.get("sort", "state.startDate:desc").partition(":")
+        if field not in self._SORT_FIELDS or direction not in ("asc", "desc"):
+            raise _Reject(422, "Invalid sort %r" % value["sort"], violation=True)
+        prefix = value.get("filters[namespace][PREFIX]", value.get("filters[namespace][STARTS_WITH]"))
         states_in = value.get("filters[state][IN]")
         states_out = value.get("filters[state][NOT_IN]")
+        labels = {match.group(1): text for key, text in value.items() for match in [self._LABEL_FILTER.fullmatch(key)]
+                  if match}
         with fake._cond:
             fake.searches += 1
             found = []
             for execution in fake.executions.values():
                 state = execution.snapshots[-1]["state"]["current"]
+                start = _micros(execution.snapshots[-1]["state"]["startDate"])  # to the millisecond
                 if (execution.tenant != tenant
                         or value.get("filters[namespace][EQUALS]", execution.namespace) != execution.namespace
+                        or (prefix is not None and not execution.namespace.startswith(prefix))
                         or value.get("filters[flowId][EQUALS]", execution.flow_id) != execution.flow_id
                         or (states_in is not None and state not in states_in.split(","))
                         or (states_out is not None and state in states_out.split(","))
-                        or (since_at is not None and execution.history[0][1] < since_at - 0.0005)):
+                        or any({"key": key, "value": text} not in execution.labels for key, text in labels.items())
+                        or start < since or (until is not None and start > until)
+                        # Both bounds on startDate: 1.3.25 and 2.0 both answer nothing.
+                        or (since_text is not None and until is not None)):
                     continue
                 found.append(execution.snapshots[-1])
-        found.sort(key=lambda document: document["state"]["startDate"], reverse=True)
+        if field != "state.startDate":
+            raise NotImplementedError("this fake sorts by state.startDate only, not %s" % field)
+        # By the millisecond, as both servers do: the order within one is the ids' (any).
+        found.sort(key=lambda document: (document["state"]["startDate"], document["id"]), reverse=direction == "desc")
+        if fake._v >= (2, 0):  # 2.0 gives summaries, without the task runs
+            found = [{key: item for key, item in document.items() if key != "taskRunList"} for document in found]
         self._json(200, {"results": found[(page - 1) * size: page * size], "total": len(found)})
 
     def _do_execution(self, tenant: Optional[str], execution_id: str) -> None:
+        fake = self.server.fake
         execution = self._execution(tenant, execution_id)
-        with self.server.fake._cond:
+        with fake._cond:
             document = execution.snapshots[-1]
+            if execution.stale_reads > 0:
+                execution.stale_reads -= 1
+                fake.stale_reads_served += 1
+                document = execution.stale
         if self.server.fake._v >= (2, 0):
             document = dict(document, taskRunList=[{key: value for key, value in run.items() if key != "outputs"}
                                                    for run in document.get("taskRunList") or []])
@@ -1699,6 +1841,204 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._json(200, document)
         else:
             self._reply(202, b"", None)
+
+    # --- the rest of an execution's life: actions, webhook, delete
+    def _answer_action(self, document: Dict[str, Any], status_1x: int = 200) -> None:
+        """2.0 answers an action with the execution; 1.3.25 with an empty body."""
+        if self.server.fake._v >= (2, 0):
+            self._json(200, document)
+        else:
+            self._reply(status_1x, b"", None)
+
+    def _revision_param(self) -> Optional[int]:
+        values = [value for key, value in self._recorded.query if key == "revision"]
+        if values and not _INT.fullmatch(values[-1]):
+            raise _Reject(400, "Failed to convert argument [revision]: %r" % values[-1], violation=True)
+        return int(values[-1]) if values else None
+
+    def _require_paused(self, execution: Execution) -> None:
+        if execution.state != "PAUSED":
+            raise _Reject(409, "Illegal state: Execution '%s' is not paused, can't resume it" % execution.id)
+
+    def _resume_values(self, execution: Execution) -> Tuple[Dict[str, Any], Dict[str, str]]:
+        """(values, problems by input id) of the parts against the Pause task's onResume
+        inputs. A part the task does not declare is ignored, as the server ignores it."""
+        declared = execution.flow.pause_inputs
+        values: Dict[str, Any] = {}
+        problems: Dict[str, str] = {}
+        for part in self._recorded.parts:
+            if part.name in values or part.name in problems:
+                raise _Reject(422, "Invalid input for `%s`, the part is sent twice" % part.name, violation=True)
+            if part.name not in declared:
+                continue
+            try:
+                values[part.name] = _parse_input(declared[part.name], part)
+            except ValueError as exc:
+                problems[part.name] = "Invalid input for `%s`, %s" % (part.name, exc)
+                continue
+            if declared[part.name] == "FILE":
+                values[part.name] = {"filename": part.filename, "size": part.size, "sha256": part.sha256,
+                                     "content_type": part.content_type}
+        for input_id in declared:
+            if input_id not in values and input_id not in problems:
+                problems[input_id] = "Missing required input:%s" % input_id
+        return values, problems
+
+    def _do_resume_validate(self, tenant: Optional[str], execution_id: str) -> None:
+        execution = self._execution(tenant, execution_id)
+        with self.server.fake._cond:
+            self._require_paused(execution)
+        values, problems = self._resume_values(execution)
+        entries = []
+        for input_id, input_type in execution.flow.pause_inputs.items():
+            entry: Dict[str, Any] = {"input": {"id": input_id, "type": input_type, "required": True}}
+            if input_id in values:
+                entry["value"] = values[input_id]
+            errors = [{"message": problems[input_id], "renderError": False}] if input_id in problems else []
+            entry.update(enabled=True, isDefault=False, errors=errors)
+            entries.append(entry)
+        self._json(200, {"id": execution.flow_id, "namespace": execution.namespace, "inputs": entries, "checks": []})
+
+    def _do_resume(self, tenant: Optional[str], execution_id: str) -> None:
+        fake = self.server.fake
+        execution = self._execution(tenant, execution_id)
+        with fake._cond:
+            self._require_paused(execution)
+        values, problems = self._resume_values(execution)
+        if problems:  # the first, as the server stops at it
+            problem = next(iter(problems.values()))
+            raise _Reject(422, ("Invalid entity: " if problem.startswith("Missing") else "") + problem)
+        with fake._cond:
+            self._require_paused(execution)
+            execution.resume_inputs.update(values)
+            fake._enter(execution, "RESTARTED")
+            document = execution.snapshots[-1]
+            fake._enter(execution, "RUNNING")
+            fake._run_on(execution)
+            fake._cond.notify_all()
+        self._answer_action(document, status_1x=204)
+
+    def _do_pause(self, tenant: Optional[str], execution_id: str) -> None:
+        fake = self.server.fake
+        execution = self._execution(tenant, execution_id)
+        with fake._cond:
+            if execution.state != "RUNNING":
+                if fake._v >= (2, 0):
+                    raise _Reject(409, "Conflict: Cannot pause execution: execution is not running.")
+                raise _Reject(422, "Illegal argument: The execution is not running")
+            fake._enter(execution, "PAUSED")
+            fake._cond.notify_all()
+            document = execution.snapshots[-1]
+        self._answer_action(document)
+
+    def _do_restart(self, tenant: Optional[str], execution_id: str) -> None:
+        fake = self.server.fake
+        revision = self._revision_param()
+        execution = self._execution(tenant, execution_id)
+        # Neither restarts a KILLED execution, and 2.0 not a WARNING one (README: what the real
+        # servers did); the words were seen for a SUCCESS one.
+        restartable = ("FAILED",) if fake._v >= (2, 0) else ("FAILED", "WARNING")
+        with fake._cond:
+            if execution.state not in restartable:
+                if fake._v >= (2, 0):
+                    raise _Reject(409, "Conflict: Cannot restart execution: current state is '%s', expected "
+                                       "terminated or paused." % execution.state)
+                raise _Reject(422, "Illegal argument: No task found to restart execution from!")
+            execution.stale, execution.stale_reads = execution.snapshots[-1], fake.stale_reads_after_restart
+            execution.revision = revision or execution.revision
+            execution.states = execution.states[:execution.next_state] + execution.flow.restart_states
+            execution.end_time, execution.killed = None, False
+            fake._enter(execution, "RESTARTED")
+            if fake._v >= (2, 0):  # 2.0's answer may already say RUNNING
+                fake._enter(execution, execution.states[execution.next_state])
+                execution.next_state += 1
+            document = execution.snapshots[-1]
+            fake._run_on(execution)
+            fake._cond.notify_all()
+        self._json(200, document)
+
+    def _do_replay(self, tenant: Optional[str], execution_id: str) -> None:
+        self._replay(tenant, execution_id, False)
+
+    def _do_replay_with_inputs(self, tenant: Optional[str], execution_id: str) -> None:
+        self._replay(tenant, execution_id, True)
+
+    def _replay(self, tenant: Optional[str], execution_id: str, with_inputs: bool) -> None:
+        """A new execution of the same flow: the same inputs, or (with inputs) exactly
+        those of the body, which the server takes as the whole set."""
+        fake = self.server.fake
+        revision = self._revision_param()
+        original = self._execution(tenant, execution_id)
+        task_run_id = dict(self._recorded.query).get("taskRunId")
+        if task_run_id is not None and not any(run["id"] == task_run_id for run in original.task_runs):
+            if fake._v >= (2, 0):
+                raise _Reject(422, "Task run id '%s' not found in execution '%s'" % (task_run_id, original.id))
+            raise _Reject(422, "No task found to restart execution from!")
+        replayed = Execution(tenant, original.flow, revision or original.revision)
+        replayed.labels = [dict(label) for label in original.labels if not label["key"].startswith("system.")]
+        replayed.labels.append({"key": "system.replay", "value": "true"})
+        replayed.replay_of = (original.id, task_run_id)
+        if with_inputs:
+            self._take_inputs(original.flow, replayed)
+            self._require_inputs(original.flow, replayed)
+            if fake._v < (2, 0):  # 1.3.25 also writes them into the original's record
+                with fake._cond:
+                    original.inputs = copy.deepcopy(replayed.inputs)
+                    original.snapshots[-1] = dict(original.snapshots[-1], inputs=copy.deepcopy(original.inputs))
+        else:
+            replayed.inputs = copy.deepcopy(original.inputs)
+        self._json(200, fake._create(tenant, original.flow, replayed))
+
+    def _do_labels(self, tenant: Optional[str], execution_id: str) -> None:
+        """The labels given replace the execution's, except Kestra's own system. ones."""
+        fake, recorded = self.server.fake, self._recorded
+        execution = self._execution(tenant, execution_id)
+        if (recorded.headers.get("content-type") or "").split(";")[0].strip() != "application/json":
+            raise _Reject(415, "Unsupported Media Type: labels are sent as application/json", violation=True)
+        try:
+            labels = _strict_json(recorded.body.decode("utf-8"))
+        except ValueError as exc:
+            raise _Reject(400, "Invalid JSON: %s" % exc, violation=True)
+        if not isinstance(labels, list) or not all(
+                isinstance(label, dict) and set(label) == {"key", "value"}
+                and all(isinstance(text, str) and text.strip() for text in label.values()) for label in labels):
+            raise _Reject(422, "Invalid entity: labels are a list of {key, value}, both text", violation=True)
+        for label in labels:
+            if label["key"].startswith("system."):
+                raise _Reject(422, "Illegal argument: System labels can only be set by Kestra itself, offending "
+                                   "label: %s=%s" % (label["key"], label["value"]), violation=True)
+        with fake._cond:
+            execution.labels = [label for label in execution.labels if label["key"].startswith("system.")] + labels
+            execution.snapshots[-1] = dict(execution.snapshots[-1], labels=copy.deepcopy(execution.labels))
+            document = execution.snapshots[-1]
+        self._json(200, document)
+
+    def _do_webhook(self, tenant: Optional[str], namespace: str, flow_id: str, key: str) -> None:
+        fake, recorded = self.server.fake, self._recorded
+        with fake._cond:
+            flow = fake._flows.get((namespace, flow_id))
+        if flow is None or flow.disabled or flow.webhook_key is None or key != flow.webhook_key:
+            raise _Reject(404, "Not Found: Webhook not found")
+        execution = Execution(tenant, flow, flow.revision)
+        execution.trigger = {"method": recorded.method, "body": recorded.body,
+                             "content_type": recorded.headers.get("content-type")}
+        self._json(200, fake._create(tenant, flow, execution))
+
+    def _do_delete(self, tenant: Optional[str], execution_id: str) -> None:
+        fake = self.server.fake
+        execution = self._execution(tenant, execution_id)
+        options = {"deleteLogs": True, "deleteMetrics": True, "deleteStorage": True}  # the server's defaults
+        for key, value in self._recorded.query:
+            if key not in options:  # the server ignores it, and keeps its default for what was meant
+                fake._violate(self._recorded, "unknown delete parameter %s" % key)
+            elif value not in ("true", "false"):
+                raise _Reject(400, "Failed to convert argument [%s]: %r" % (key, value), violation=True)
+            else:
+                options[key] = value == "true"
+        with fake._cond:
+            fake.executions.pop(execution.id, None)
+            fake.deleted[execution.id] = options
+        self._reply(204, b"", None)
 
     def _do_file(self, tenant: Optional[str], execution_id: str) -> None:
         execution = self._execution(tenant, execution_id)
@@ -2069,6 +2409,112 @@ def test_the_fake_kestra_refuses_what_the_server_refuses():  # a linear script
         assert call(fake, "POST", base + "/company.team/hello")[0] == 404
         status, _, data = call(fake, "POST", "/api/v1/executions/company.team/hello")
         assert status == 200 and "/ui/executions/company.team/hello/" in json.loads(data)["url"]
+
+
+@pytest.mark.parametrize("version", ["1.3.25", "2.0.0-SNAPSHOT"])
+def test_the_fake_answers_the_rest_of_an_executions_life_as_each_version_did(version):
+    import http.client
+
+    basic = "Basic " + base64.b64encode(b"admin@kestra.io:Admin1234").decode("ascii")
+
+    def call(fake: FakeKestra, method: str, path: str, body: bytes = b"", headers: Any = None) -> tuple:
+        connection = http.client.HTTPConnection("127.0.0.1", urllib.parse.urlsplit(fake.url).port, timeout=10)
+        try:
+            connection.request(method, "/api/v1/main/" + path, body=body or None,
+                               headers=dict({"Authorization": basic}, **(headers or {})))
+            response = connection.getresponse()
+            data = response.read()
+            document = json.loads(data) if data else None
+            said = document.get("detail", document.get("message")) if isinstance(document, dict) else None
+            return response.status, document, said
+        finally:
+            connection.close()
+
+    def multipart(**fields: str) -> Tuple[bytes, Dict[str, str]]:
+        body = b"".join(b'--B\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+                        % (name.encode(), text.encode()) for name, text in fields.items()) + b"--B--\r\n"
+        return body, {"Content-Type": "multipart/form-data; boundary=B"}
+
+    with FakeKestra(version=version) as fake:
+        new = fake._v >= (2, 0)
+        act = (lambda execution_id, action: "executions/%s/%s%s" % (execution_id, "actions/" if new else "", action))
+        fake.add_flow("n", "approval", states=("RUNNING", "PAUSED", "SUCCESS"),
+                      task_runs=[{"taskId": "approve", "pauses": True}],
+                      pause_inputs={"answer": "STRING", "doc": "FILE"})
+        fake.add_flow("n", "done", inputs={"a": "STRING"}, required=("a",), task_runs=[{"taskId": "t"}],
+                      webhook_key="the-key")
+        paused_id = call(fake, "POST", "executions/n/approval")[1]["id"]
+        done_id = call(fake, "POST", "executions/n/done", *multipart(a="x"))[1]["id"]
+
+        # Resume: validation lists each declared input with its errors; a missing one refuses the resume.
+        status, answer, _ = call(fake, "POST", act(paused_id, "resume/validate"), *multipart(answer="yes", extra="z"))
+        assert status == 200 and (answer["id"], answer["namespace"], answer["checks"]) == ("approval", "n", [])
+        assert [(entry["input"]["id"], entry.get("value"), entry["errors"]) for entry in answer["inputs"]] == [
+            ("answer", "yes", []), ("doc", None, [{"message": "Missing required input:doc", "renderError": False}])]
+        assert call(fake, "POST", act(paused_id, "resume"), *multipart(answer="yes"))[::2] == (
+            422, "Invalid entity: Missing required input:doc")
+        fake.executions[paused_id].flow.pause_inputs = {}  # now nothing is required: an empty resume goes
+        status, answer, _ = call(fake, "POST", act(paused_id, "resume"))
+        assert (status, answer is not None) == ((200, True) if new else (204, False))
+        assert [state for state, _ in fake.executions[paused_id].history][-4:] == [
+            "PAUSED", "RESTARTED", "RUNNING", "SUCCESS"]
+        not_paused = "Illegal state: Execution '%s' is not paused, can't resume it" % done_id
+        assert call(fake, "POST", act(done_id, "resume"))[::2] == (409, not_paused)
+        assert call(fake, "POST", act(done_id, "resume/validate"))[::2] == (409, not_paused)
+
+        # Pause, restart, replay: each version's refusal.
+        assert call(fake, "POST", act(done_id, "pause"))[::2] == (
+            (409, "Conflict: Cannot pause execution: execution is not running.") if new
+            else (422, "Illegal argument: The execution is not running"))
+        assert call(fake, "POST", act(done_id, "restart"))[::2] == (
+            (409, "Conflict: Cannot restart execution: current state is 'SUCCESS', expected terminated or paused.")
+            if new else (422, "Illegal argument: No task found to restart execution from!"))
+        assert call(fake, "POST", act(done_id, "replay") + "?taskRunId=nope")[::2] == (
+            (422, "Task run id 'nope' not found in execution '%s'" % done_id) if new
+            else (422, "No task found to restart execution from!"))
+        assert call(fake, "POST", act(done_id, "replay-with-inputs"), *multipart())[::2] == (
+            422, "Invalid entity: Missing required input:a")
+        status, replayed, _ = call(fake, "POST", act(done_id, "replay"))
+        assert status == 200 and replayed["id"] != done_id and {"key": "system.replay", "value": "true"} in (
+            replayed["labels"])
+
+        # Labels replace all but the system ones; a system one is refused (and flagged: the client checks).
+        fake.executions[done_id].labels.append({"key": "system.correlationId", "value": done_id})
+        status, answer, _ = call(fake, "POST", act(done_id, "labels"), b'[{"key":"k","value":"v"}]',
+                                 {"Content-Type": "application/json"})
+        assert status == 200 and answer["labels"] == [{"key": "system.correlationId", "value": done_id},
+                                                      {"key": "k", "value": "v"}]
+        assert call(fake, "POST", act(done_id, "labels"), b'[{"key":"system.foo","value":"b"}]',
+                    {"Content-Type": "application/json"})[::2] == (
+            422, "Illegal argument: System labels can only be set by Kestra itself, offending label: system.foo=b")
+        assert len(fake.violations) == 1
+        fake.violations.clear()
+
+        # Search: page 0 is refused; both start bounds match nothing; a legacy parameter is ignored (flagged).
+        assert call(fake, "GET", "executions/search?page=0")[0] == 422
+        since = "filters[startDate][GREATER_THAN_OR_EQUAL_TO]=2000-01-01T00:00:00Z"
+        assert call(fake, "GET", "executions/search?" + since)[1]["total"] == 3
+        assert call(fake, "GET", "executions/search?%s&filters[startDate][LESS_THAN_OR_EQUAL_TO]=2100-01-01T00:00:00Z"
+                    % since)[1] == {"results": [], "total": 0}
+        assert call(fake, "GET", "executions/search?labels=k:nope&" + since)[1]["total"] == 3
+        assert [violation.split(": ", 1)[1][:24] for violation in fake.violations] == [
+            "page and size must be 1 ", "legacy search parameter "]
+        fake.violations.clear()
+
+        # Webhook: no credentials needed, a wrong key is 404; delete: 204, then 404.
+        connection = http.client.HTTPConnection("127.0.0.1", urllib.parse.urlsplit(fake.url).port, timeout=10)
+        connection.request("POST", "/api/v1/main/executions/webhook/n/done/the-key", body=b"{}",
+                           headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        assert response.status == 200 and json.loads(response.read())["state"]["current"] == "CREATED"
+        connection.close()
+        assert call(fake, "POST", "executions/webhook/n/done/wrong")[::2] == (404, "Not Found: Webhook not found")
+        assert len(fake.violations) == 1 and "webhook" in fake.violations[0]  # that one carried credentials
+        fake.violations.clear()
+        assert call(fake, "DELETE", "executions/%s?deleteLogs=false" % done_id)[:2] == (204, None)
+        assert fake.deleted[done_id] == {"deleteLogs": False, "deleteMetrics": True, "deleteStorage": True}
+        assert call(fake, "DELETE", "executions/" + done_id)[0] == 404
+        assert fake.violations == [] and fake.errors == []
 
 
 # Protocol and errors ##########################################################
@@ -4992,6 +5438,639 @@ def test_an_end_the_stream_sends_needs_no_read_of_the_state(fake):
     assert [r for r in sent(fake, "execution") if r.method == "GET"] == []
 
 
+# -- The rest of an execution's life --
+# Waits for a named state, resume, pause, restart, replay, labels, search, webhook and
+# delete, on a fake of each version (the actions' paths differ: 2.0 puts them under
+# /actions/). The fake answers as Kestra 1.3.25 and 2.0.0-SNAPSHOT were seen to.
+
+VERSIONS = ["1.3.25", "2.0.0-SNAPSHOT"]
+WEBHOOK_KEY = "s3cr3t-webhook-key-42"
+
+
+@pytest.fixture(params=VERSIONS)
+def life(request, no_kestra_env):
+    """A fake of each version, with flows that pause, fail, loop and have a webhook."""
+    with FakeKestra(version=request.param) as server:
+        server.add_flow("company.team", "hello")
+        server.add_flow("company.team", "approval", states=("RUNNING", "PAUSED", "SUCCESS"),
+                        task_runs=[{"taskId": "extract"}, {"taskId": "approve", "pauses": True}],
+                        pause_inputs={"answer": "STRING", "doc": "FILE"})
+        server.add_flow("company.team", "gate", states=("RUNNING", "PAUSED", "SUCCESS"),
+                        task_runs=[{"taskId": "wait", "pauses": True}])
+        server.add_flow("company.team", "flaky", states=("RUNNING", "FAILED"),
+                        task_runs=[{"taskId": "fetch", "state": "FAILED"}])
+        server.add_flow("company.team", "loop", inputs={"a": "STRING", "b": "INT"}, required=("a",),
+                        task_runs=[{"taskId": "start"}, {"taskId": "each"}, {"taskId": "each"}, {"taskId": "end"}])
+        server.add_flow("company.team", "hook", webhook_key=WEBHOOK_KEY)
+        yield server
+        assert server.violations == [], server.violations
+        assert server.errors == [], server.errors
+
+
+def action_path(fake: FakeKestra, execution_id: str, *action: str) -> str:
+    """The path of an action on an execution, on the fake's version."""
+    under = ("actions",) if fake._v >= (2, 0) else ()
+    return "/".join(("/api/v1/main/executions", execution_id) + under + action)
+
+
+def started(fake: FakeKestra, flow_name: str, inputs: Any = None, **options: Any) -> str:
+    """The id of a new execution of company.team.<flow_name>, not waited for."""
+    return client(fake, wait_for_completion=False).execute("company.team", flow_name, inputs, **options).execution_id
+
+
+def paused(fake: FakeKestra, flow_name: str = "approval") -> str:
+    """The id of a new execution, PAUSED at its Pause task."""
+    execution_id = started(fake, flow_name)
+    assert fake.executions[execution_id].state == "PAUSED"
+    return execution_id
+
+
+def states_of(fake: FakeKestra, execution_id: str) -> List[str]:
+    return [state for state, _ in fake.executions[execution_id].history]
+
+
+def started_apart(fake: FakeKestra, flow_name: str, count: int) -> List[str]:
+    """`count` new executions, each started 3 ms or more after the execution created
+    before it: start dates are written to the millisecond, and a client allows for
+    the server's sort by the millisecond."""
+    ids = []
+    for _ in range(count):
+        last = fake.last_execution
+        while last is not None and time.time() < last.history[0][1] + 0.003:
+            time.sleep(0.001)
+        ids.append(started(fake, flow_name))
+    return ids
+
+
+def backdate(fake: FakeKestra, execution_id: str, seconds: float) -> None:
+    """Move an execution's history, its start with it, `seconds` into the past."""
+    with fake._cond:
+        execution = fake.executions[execution_id]
+        execution.history = [(state, at - seconds) for state, at in execution.history]
+        execution.end_time = None if execution.end_time is None else execution.end_time - seconds
+        execution.snapshots[-1] = fake._execution_json(execution)
+
+
+# Waiting for a named state
+
+
+def test_wait_until_paused_returns_at_the_pause_with_no_error(life):
+    life.auto_advance = False
+    execution_id = started(life, "approval")
+    follows = len(sent(life, "follow"))
+
+    def pause_once_followed():
+        deadline = time.monotonic() + 30  # a bound for a broken test, not a measure
+        while len(sent(life, "follow")) == follows and time.monotonic() < deadline:
+            time.sleep(0.01)
+        life.advance(execution_id)  # RUNNING -> PAUSED
+
+    pauser = threading.Thread(target=pause_once_followed)
+    pauser.start()
+    try:
+        result = client(life).wait(execution_id, until="PAUSED")
+    finally:
+        pauser.join()
+    assert (result.status, result.error) == ("PAUSED", None)
+    assert life.executions[execution_id].state == "PAUSED"  # waited for, not resumed
+
+
+def test_execute_until_paused_returns_at_the_pause_with_no_error(life):
+    result = client(life).execute("company.team", "approval", until="PAUSED")
+    assert (result.status, result.error) == ("PAUSED", None)
+    assert life.executions[result.execution_id].state == "PAUSED"
+
+
+def test_until_a_state_that_never_comes_returns_the_end_with_its_error(life):
+    result = client(life).execute("company.team", "flaky", until=["PAUSED"])
+    assert result.status == "FAILED" and result.error.startswith("execution %s ended FAILED" % result.execution_id)
+
+
+@pytest.mark.parametrize("until", ["PAUSE", ["PAUSED", "DONE"], 5, "", [None]])
+def test_an_unknown_until_raises_before_any_request(life, until):
+    flow = client(life)
+    with pytest.raises(KestraError, match="until"):
+        flow.wait("some-execution", until=until)
+    with pytest.raises(KestraError, match="until"):
+        flow.execute("company.team", "approval", until=until)
+    assert life.requests == []
+
+
+# Restart
+
+
+def test_a_wait_after_restart_ignores_the_stale_failed_read_and_returns_the_new_end(life):
+    flow = client(life)
+    failed = flow.execute("company.team", "flaky")
+    assert failed.status == "FAILED"
+    life.stale_reads_after_restart = 3
+    restarted = flow.restart(failed.execution_id)
+    assert restarted.execution_id == failed.execution_id
+    assert restarted.status == ("RUNNING" if life._v >= (2, 0) else "RESTARTED")
+    [request] = sent(life, "restart")
+    assert request.path == action_path(life, failed.execution_id, "restart") and request.query == []
+    result = flow.wait(failed.execution_id)
+    assert (result.status, result.error) == ("SUCCESS", None)
+    assert life.stale_reads_served >= 1  # the wait read the old FAILED execution, and went on
+
+
+def test_a_wait_given_the_restart_result_ignores_stale_reads_on_another_flow(life):
+    failed = client(life).execute("company.team", "flaky")
+    life.stale_reads_after_restart = 3
+    restarted = client(life).restart(failed.execution_id)
+    other = client(life)
+    assert other.wait(restarted).status == "SUCCESS"
+    assert life.stale_reads_served >= 1
+    # By id alone, a Flow that did not restart it has no floor: the stale read is its answer.
+    life.executions[failed.execution_id].stale_reads = 1
+    assert other.wait(failed.execution_id).status == "FAILED"
+
+
+def test_a_restart_on_a_revision_sends_it(life):
+    execution_id = client(life).execute("company.team", "flaky").execution_id
+    with pytest.raises(KestraError, match="revision"):
+        client(life).restart(execution_id, revision=0)
+    assert sent(life, "restart") == []
+    client(life).restart(execution_id, revision=2)
+    assert sent(life, "restart")[0].query == [("revision", "2")]
+    assert life.executions[execution_id].revision == 2
+
+
+def test_restarting_a_successful_execution_is_refused_naming_its_state(life):
+    execution_id = client(life).execute("company.team", "hello").execution_id
+    with pytest.raises(kestra.ConflictError, match="is SUCCESS") as error:
+        client(life).restart(execution_id)
+    assert error.value.status_code == (409 if life._v >= (2, 0) else 422)
+    assert states_of(life, execution_id)[-1] == "SUCCESS" and len(sent(life, "restart")) == 1
+
+
+def test_a_flow_keeps_the_floors_of_its_latest_actions_only(no_kestra_env):
+    flow = kestra.Flow()
+    for number in range(kestra._FLOORS_KEPT + 44):
+        flow._remember_floor("execution-%d" % number, number)
+    flow._remember_floor("execution-50", 7)  # remembered again: now the latest
+    assert len(flow._floors) == kestra._FLOORS_KEPT
+    assert "execution-0" not in flow._floors and flow._floors["execution-50"] == 7
+    assert flow._floors["execution-%d" % (kestra._FLOORS_KEPT + 43)] == kestra._FLOORS_KEPT + 43
+
+
+# Resume
+
+
+def test_resume_sends_the_inputs_as_multipart_with_the_file_and_the_execution_goes_on(life):
+    execution_id = paused(life)
+    flow = client(life)
+    result = flow.resume(execution_id, {"answer": "yes", "doc": ("report.csv", b"a,b\n1,2\n", "text/csv")})
+    [validation] = sent(life, "resume_validate")
+    assert validation.path == action_path(life, execution_id, "resume", "validate")
+    assert [(part.name, part.filename, part.data) for part in validation.parts] == [("answer", None, b"yes")]
+    [resume] = sent(life, "resume")
+    assert resume.path == action_path(life, execution_id, "resume")
+    parts = {part.name: part for part in resume.parts}
+    assert sorted(parts) == ["answer", "doc"] and (parts["answer"].filename, parts["answer"].data) == (None, b"yes")
+    assert (parts["doc"].filename, parts["doc"].content_type, parts["doc"].data) == (
+        "report.csv", "text/csv", b"a,b\n1,2\n")
+    received = life.executions[execution_id].resume_inputs
+    assert received["answer"] == "yes" and received["doc"]["filename"] == "report.csv"
+    assert states_of(life, execution_id)[-4:] == ["PAUSED", "RESTARTED", "RUNNING", "SUCCESS"]
+    assert result.status == ("RESTARTED" if life._v >= (2, 0) else None)  # 1.3.25 answers 204
+    assert flow.wait(result).status == "SUCCESS"
+
+
+def test_resume_without_inputs_sends_no_body_and_asks_no_validation(life):
+    execution_id = paused(life, "gate")
+    client(life).resume(execution_id)
+    [resume] = sent(life, "resume")
+    assert sent(life, "resume_validate") == [] and resume.body_size == 0 and resume.parts == []
+    assert states_of(life, execution_id)[-1] == "SUCCESS"
+
+
+def test_an_input_the_pause_task_does_not_declare_is_refused_before_the_resume(life):
+    execution_id = paused(life)
+    with pytest.raises(kestra.InvalidRequestError) as error:
+        client(life).resume(execution_id, {"answer": "yes", "doc": b"x", "comment": "looks good"})
+    message = str(error.value)
+    assert "'comment'" in message and "answer (STRING)" in message and "doc (FILE)" in message, message
+    assert "the Pause task 'approve'" in message
+    assert sent(life, "resume") == [] and life.executions[execution_id].state == "PAUSED"
+
+
+@pytest.mark.parametrize("inputs, missing", [({"answer": "yes"}, "doc (FILE)"), ({"doc": b"x"}, "answer (STRING)")])
+def test_a_missing_required_resume_input_is_refused_before_the_resume(life, inputs, missing):
+    execution_id = paused(life)
+    with pytest.raises(kestra.InvalidRequestError, match=re.escape("input %s is required" % missing)):
+        client(life).resume(execution_id, inputs)
+    assert sent(life, "resume") == [] and life.executions[execution_id].state == "PAUSED"
+
+
+def test_a_resume_input_of_the_wrong_type_is_refused_with_the_servers_words(life):
+    life.add_flow("company.team", "vote", states=("RUNNING", "PAUSED", "SUCCESS"), pause_inputs={"count": "INT"},
+                  task_runs=[{"taskId": "vote", "pauses": True}])
+    execution_id = paused(life, "vote")
+    with pytest.raises(kestra.InvalidRequestError, match="input count: .*expected INT, but received `many`"):
+        client(life).resume(execution_id, {"count": "many"})
+    assert sent(life, "resume") == []
+    client(life).resume(execution_id, {"count": 3})
+    assert life.executions[execution_id].resume_inputs == {"count": 3}
+
+
+@pytest.mark.parametrize("flow_name, state, advice", [("approval", "RUNNING", "until='PAUSED'"),
+                                                       ("hello", "SUCCESS", "restart or replay")])
+def test_resuming_an_execution_not_paused_is_refused_without_a_post(life, flow_name, state, advice):
+    life.auto_advance = flow_name == "hello"  # approval stays RUNNING
+    execution_id = started(life, flow_name)
+    with pytest.raises(kestra.ConflictError, match="it is %s, not PAUSED" % state) as error:
+        client(life).resume(execution_id, {"answer": "yes", "doc": b"x"})
+    assert advice in str(error.value)
+    assert sent(life, "resume") == [] and sent(life, "resume_validate") == []
+
+
+# Pause
+
+
+def test_pause_a_running_execution_then_resume_it(life):
+    life.auto_advance = False
+    execution_id = started(life, "hello")
+    flow = client(life)
+    result = flow.pause(execution_id)
+    [request] = sent(life, "pause")
+    assert request.path == action_path(life, execution_id, "pause")
+    assert life.executions[execution_id].state == "PAUSED"
+    assert result.status == ("PAUSED" if life._v >= (2, 0) else None)  # 1.3.25 answers an empty 200
+    assert flow.wait(result, until="PAUSED").status == "PAUSED"
+    life.auto_advance = True
+    flow.resume(execution_id)
+    assert flow.wait(execution_id).status == "SUCCESS"
+
+
+def test_pausing_an_ended_execution_is_refused_without_a_post(life):
+    execution_id = client(life).execute("company.team", "hello").execution_id
+    with pytest.raises(kestra.ConflictError, match="ended SUCCESS"):
+        client(life).pause(execution_id)
+    assert sent(life, "pause") == []
+
+
+def test_pausing_a_paused_execution_is_refused_by_the_server_naming_its_state(life):
+    execution_id = paused(life)
+    with pytest.raises(kestra.ConflictError, match="is PAUSED") as error:
+        client(life).pause(execution_id)
+    assert error.value.status_code == (409 if life._v >= (2, 0) else 422) and len(sent(life, "pause")) == 1
+
+
+# Replay
+
+
+def test_replay_from_a_task_sends_its_run_id_and_returns_the_new_execution(life):
+    flow = client(life)
+    original = flow.execute("company.team", "loop", {"a": "x", "b": 1})
+    start_run = life.executions[original.execution_id].task_runs[0]
+    assert start_run["taskId"] == "start"
+    replayed = flow.replay(original.execution_id, from_task="start")
+    [request] = sent(life, "replay")
+    assert request.path == action_path(life, original.execution_id, "replay")
+    assert request.query == [("taskRunId", start_run["id"])]
+    assert replayed.execution_id != original.execution_id
+    new = life.executions[replayed.execution_id]
+    assert new.replay_of == (original.execution_id, start_run["id"]) and new.inputs == {"a": "x", "b": 1}
+    assert flow.wait(replayed).status == "SUCCESS"
+
+
+def test_replay_from_a_task_that_ran_twice_or_never_says_which_to_give(life):
+    flow = client(life)
+    execution_id = flow.execute("company.team", "loop", {"a": "x"}).execution_id
+    each = [run["id"] for run in life.executions[execution_id].task_runs if run["taskId"] == "each"]
+    with pytest.raises(KestraError, match="task 'each' ran 2 times") as error:
+        flow.replay(execution_id, from_task="each")
+    assert all(run_id in str(error.value) for run_id in each)
+    with pytest.raises(KestraError, match=re.escape("no task 'nope' ran in this execution (tasks that ran: each, end, "
+                                                    "start)")):
+        flow.replay(execution_id, from_task="nope")
+    assert sent(life, "replay") == []
+    flow.replay(execution_id, from_task=each[1], revision=1)
+    assert dict(sent(life, "replay")[0].query) == {"taskRunId": each[1], "revision": "1"}
+
+
+def test_replay_with_inputs_keeps_the_others_and_takes_the_new_ones(life):
+    flow = client(life)
+    execution_id = flow.execute("company.team", "loop", {"a": "kept", "b": 1}).execution_id
+    replayed = flow.replay(execution_id, inputs={"b": 2})
+    [request] = sent(life, "replay_with_inputs")
+    assert request.path == action_path(life, execution_id, "replay-with-inputs")
+    # The server takes these as the whole set: without "a", it would refuse the replay (required).
+    assert {part.name: part.data for part in request.parts} == {"a": b"kept", "b": b"2"}
+    assert life.executions[replayed.execution_id].inputs == {"a": "kept", "b": 2}
+    # 1.3.25 also writes them into the original's record; 2.0 leaves it as it was.
+    assert life.executions[execution_id].inputs == {"a": "kept", "b": 2 if life._v < (2, 0) else 1}
+
+
+# Labels
+
+
+@pytest.mark.parametrize("labels", [{"system.foo": "b"}, [("system.correlationId", "c2")],
+                                    {"ok": "1", "system.x": "2"}])
+def test_system_labels_are_refused_before_any_request(life, labels):
+    with pytest.raises(KestraError, match="system"):
+        client(life).set_labels("some-execution", labels)
+    assert life.requests == []
+
+
+def test_set_labels_merges_with_the_current_ones_or_replaces_them(life):
+    flow = client(life)
+    execution_id = started(life, "hello", labels={"team": "a", "env": "dev", "system.correlationId": "c1"})
+    merged = flow.set_labels(execution_id, {"env": "prod", "owner": "me"})
+    [request] = sent(life, "labels")
+    assert request.path == action_path(life, execution_id, "labels")
+    assert request.headers["content-type"] == "application/json"
+    body = json.loads(request.body)
+    assert len(body) == 3 and {label["key"]: label["value"] for label in body} == {
+        "team": "a", "env": "prod", "owner": "me"}
+    assert merged == {"system.correlationId": "c1", "team": "a", "env": "prod", "owner": "me"}
+    before = len(life.requests)
+    replaced = flow.set_labels(execution_id, {"owner": "you"}, replace=True)
+    assert [request.endpoint for request in life.requests[before:]] == ["labels"]  # no read first
+    assert json.loads(sent(life, "labels")[1].body) == [{"key": "owner", "value": "you"}]
+    assert replaced == {"system.correlationId": "c1", "owner": "you"}
+
+
+# Actions that must not be sent twice
+
+
+OneShot = namedtuple("OneShot", "before make call took_effect error flow")
+ONE_SHOTS = {
+    # action (its fault endpoint): the request before it, the execution it needs, the call,
+    # whether the server did it, the error when its outcome is unknown, the flow it creates in
+    "resume": OneShot("execution", lambda fake: paused(fake, "gate"), lambda flow, eid: flow.resume(eid),
+                      lambda fake, eid: "RESTARTED" in states_of(fake, eid), kestra.OutcomeUnknownError, None),
+    "pause": OneShot("execution", lambda fake: started(fake, "gate"), lambda flow, eid: flow.pause(eid),
+                     lambda fake, eid: states_of(fake, eid).count("PAUSED") == 1, kestra.OutcomeUnknownError, None),
+    "restart": OneShot("configs", lambda fake: started(fake, "flaky"), lambda flow, eid: flow.restart(eid),
+                       lambda fake, eid: "RESTARTED" in states_of(fake, eid), kestra.OutcomeUnknownError, None),
+    "labels": OneShot("execution", lambda fake: started(fake, "hello"),
+                      lambda flow, eid: flow.set_labels(eid, {"team": "a"}),
+                      lambda fake, eid: fake.executions[eid].labels == [{"key": "team", "value": "a"}],
+                      kestra.OutcomeUnknownError, None),
+    "replay": OneShot("execution", lambda fake: started(fake, "hello"), lambda flow, eid: flow.replay(eid),
+                      lambda fake, eid: any(e.replay_of for e in fake.executions.values()),
+                      kestra.ExecutionMayExistError, "hello"),
+    "webhook": OneShot("configs", lambda fake: None,
+                       lambda flow, eid: flow.webhook("company.team", "hook", WEBHOOK_KEY),
+                       lambda fake, eid: any(e.trigger for e in fake.executions.values()),
+                       kestra.ExecutionMayExistError, "hook"),
+}
+
+
+def one_shot_execution(fake: FakeKestra, action: str) -> Optional[str]:
+    """The execution the action needs; a pause needs one still running."""
+    fake.auto_advance = action != "pause"
+    execution_id = ONE_SHOTS[action].make(fake)
+    fake.auto_advance = True
+    return execution_id
+
+
+@pytest.mark.parametrize("action", sorted(ONE_SHOTS))
+def test_an_action_cut_after_the_server_read_it_is_never_sent_again(life, action):
+    spec = ONE_SHOTS[action]
+    execution_id = one_shot_execution(life, action)
+    life.fail(action, "reset_after")  # done on the server, then the connection is reset
+    with pytest.raises(spec.error) as error:
+        spec.call(client(life), execution_id)
+    assert type(error.value) is spec.error and "not sent again" in str(error.value)
+    assert len(sent(life, action)) == 1 and spec.took_effect(life, execution_id)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", error.value.sent_at)
+    if spec.flow is not None:
+        assert (error.value.namespace, error.value.flow_id) == ("company.team", spec.flow)
+
+
+@pytest.mark.parametrize("action", sorted(ONE_SHOTS))
+def test_an_action_whose_connection_was_refused_is_sent_once_the_server_is_back(life, action):
+    spec = ONE_SHOTS[action]
+    execution_id = one_shot_execution(life, action)
+    flow = client(life)
+    life.fail(spec.before, "refuse_after")  # answered, then nothing can connect: the action is not sent
+    flow.time.on_sleep = lambda seconds: life.resume_connections()
+    spec.call(flow, execution_id)
+    assert flow.time.sleeps == [1]  # one retry, after the policy's first backoff
+    assert len(sent(life, action)) == 1 and spec.took_effect(life, execution_id)
+
+
+@pytest.mark.parametrize("action", sorted(ONE_SHOTS))
+def test_an_action_refused_with_no_attempt_left_fails_and_reached_nothing(life, action):
+    spec = ONE_SHOTS[action]
+    execution_id = one_shot_execution(life, action)
+    flow = client(life)
+    flow.retry = kestra.RetryPolicy(attempts=1)
+    life.fail(spec.before, "refuse_after")
+    try:
+        with pytest.raises(kestra.FailedExponentialBackoff, match="could not connect"):
+            spec.call(flow, execution_id)
+    finally:
+        life.resume_connections()
+    assert sent(life, action) == [] and not spec.took_effect(life, execution_id)
+
+
+# Search
+
+
+def test_search_is_lazy_and_reads_the_pages_as_they_are_needed(life):
+    ids = started_apart(life, "hello", 5)
+    found = client(life).search_executions("company.team", "hello", page_size=2)
+    assert sent(life, "search") == []  # nothing is read before a result is asked for
+    first = next(found)
+    assert first["id"] == ids[0] and len(sent(life, "search")) == 1
+    assert [first["id"]] + [execution["id"] for execution in found] == ids
+    pages = [dict(request.query) for request in sent(life, "search")]
+    assert [(page["page"], page["size"], page["sort"]) for page in pages] == [
+        ("1", "2", "state.startDate:asc"), ("2", "2", "state.startDate:asc"), ("3", "2", "state.startDate:asc")]
+
+
+def test_search_filters_go_as_filters_query_parameters(life):
+    life.add_flow("other", "hello")
+    wanted = started(life, "hello", labels={"team": "a"})
+    started(life, "hello", labels={"team": "b"})
+    started(life, "flaky", labels={"team": "a"})
+    client(life, wait_for_completion=False).execute("other", "hello", labels={"team": "a"})
+    flow = client(life)
+    found = list(flow.search_executions("company", "hello", states=["SUCCESS", "RUNNING"], labels={"team": "a"},
+                                        since="2000-01-01T00:00:00Z"))
+    assert [execution["id"] for execution in found] == [wanted]
+    [request] = sent(life, "search")
+    assert sorted(request.query) == sorted([
+        ("filters[namespace][PREFIX]", "company"), ("filters[flowId][EQUALS]", "hello"),
+        ("filters[state][IN]", "RUNNING,SUCCESS"), ("filters[labels][EQUALS][team]", "a"),
+        ("filters[startDate][GREATER_THAN_OR_EQUAL_TO]", "2000-01-01T00:00:00Z"),
+        ("sort", "state.startDate:asc"), ("size", "100"), ("page", "1")])
+    with pytest.raises(KestraError, match="give the namespace too"):
+        flow.search_executions(flow="hello")
+    assert len(sent(life, "search")) == 1
+
+
+def test_a_search_without_since_reaches_past_the_servers_eight_days(life):
+    old, recent = started(life, "hello"), started(life, "hello")
+    backdate(life, old, 9 * 86400)
+    found = client(life).search_executions("company.team", until="2100-01-01T00:00:00Z")
+    assert [execution["id"] for execution in found] == [old, recent]
+    # A start date always goes (the servers' default is the last 8 days), the upper bound never:
+    # with both, 1.3.25 and 2.0 match nothing.
+    [request] = sent(life, "search")
+    assert sorted(request.query) == [
+        ("filters[namespace][PREFIX]", "company.team"),
+        ("filters[startDate][GREATER_THAN_OR_EQUAL_TO]", "1970-01-01T00:00:00Z"), ("page", "1"),
+        ("size", "100"), ("sort", "state.startDate:asc")]
+
+
+def test_since_and_until_send_only_since_and_stop_at_the_first_later_start(life):
+    ids = started_apart(life, "hello", 7)
+    starts = [life.executions[execution_id].snapshots[-1]["state"]["startDate"] for execution_id in ids]
+    found = client(life).search_executions("company.team", since=starts[1], until=starts[3], page_size=2)
+    assert [execution["id"] for execution in found] == ids[1:4]
+    queries = [dict(request.query) for request in sent(life, "search")]
+    assert len(queries) == 2  # page 2 held a later start: page 3 was not asked for
+    for query in queries:  # both bounds would match nothing on either server
+        assert "filters[startDate][LESS_THAN_OR_EQUAL_TO]" not in query
+        assert query["filters[startDate][GREATER_THAN_OR_EQUAL_TO]"] == starts[1]
+
+
+def test_a_page_that_shifts_between_reads_yields_no_execution_twice(life):
+    life.auto_advance = False
+    [late] = started_apart(life, "hello", 1)  # started first, and still running
+    life.auto_advance = True
+    ids = started_apart(life, "hello", 5)
+    found = client(life).search_executions("company.team", "hello", states="SUCCESS", page_size=2)
+    seen = [next(found)["id"], next(found)["id"]]
+    # It ends now, and sorts before the page boundary: page 2 starts with the last of page 1.
+    life.advance(late)
+    seen += [execution["id"] for execution in found]
+    assert seen == ids
+    assert len(sent(life, "search")) == 3
+
+
+# Webhook
+
+
+def test_a_webhook_call_carries_no_credentials_and_returns_the_new_execution(life):
+    basic, token = client(life), client(life)
+    token.api_token = "TOKEN-SECRET-9"
+    for flow in (basic, token):
+        result = flow.webhook("company.team", "hook", WEBHOOK_KEY, {"event": "push"})
+        request = sent(life, "webhook")[-1]
+        assert request.auth is None and "authorization" not in request.headers
+        assert request.path == "/api/v1/main/executions/webhook/company.team/hook/" + WEBHOOK_KEY
+        assert result.status == "CREATED" and life.executions[result.execution_id].trigger["method"] == "POST"
+    assert basic.wait(result).status == "SUCCESS"  # the other calls do send credentials
+
+
+@pytest.mark.parametrize("body, content_type, sent_type, sent_body", [
+    ({"a": [1, "é"]}, None, "application/json", None),
+    ([1, {"b": None}], None, "application/json", None),
+    ("plain é", None, "text/plain; charset=utf-8", "plain é".encode("utf-8")),
+    (b"\x00\x01\xff", None, "application/octet-stream", b"\x00\x01\xff"),
+    ("<a/>", "application/xml", "application/xml", b"<a/>"),
+])
+def test_webhook_bodies_and_their_content_types(life, body, content_type, sent_type, sent_body):
+    result = client(life).webhook("company.team", "hook", WEBHOOK_KEY, body, content_type=content_type)
+    trigger = life.executions[result.execution_id].trigger
+    assert trigger["content_type"] == sent_type
+    if sent_body is None:
+        assert json.loads(trigger["body"]) == body
+    else:
+        assert trigger["body"] == sent_body
+
+
+def test_webhook_methods_put_and_get(life):
+    flow = client(life)
+    put = flow.webhook("company.team", "hook", WEBHOOK_KEY, b"raw", method="put")
+    get = flow.webhook("company.team", "hook", WEBHOOK_KEY, method="GET")
+    triggers = [life.executions[result.execution_id].trigger for result in (put, get)]
+    assert [(t["method"], t["content_type"], t["body"]) for t in triggers] == [
+        ("PUT", "application/octet-stream", b"raw"), ("GET", None, b"")]
+    with pytest.raises(KestraError, match="GET carries no body"):
+        flow.webhook("company.team", "hook", WEBHOOK_KEY, b"x", method="GET")
+    assert len(sent(life, "webhook")) == 2
+
+
+@pytest.mark.xfail(strict=True, reason="kestra.py bug: a file or Path webhook body is sent with two Content-Type "
+                                       "headers (webhook() adds one, _send_streamed another)")
+def test_webhook_bodies_streamed_from_a_file_or_a_path(life, tmp_path):
+    path = tmp_path / "payload.bin"
+    data = os.urandom(3 * kestra._CHUNK + 11)
+    path.write_bytes(data)
+    flow = client(life)
+    with open(str(path), "rb") as file:
+        from_file = flow.webhook("company.team", "hook", WEBHOOK_KEY, file)
+    from_path = flow.webhook("company.team", "hook", WEBHOOK_KEY, path, method="PUT", content_type="text/csv")
+    violations = list(life.violations)
+    life.violations.clear()  # asserted here, where xfail sees it, rather than by the fixture
+    assert violations == []
+    triggers = [life.executions[result.execution_id].trigger for result in (from_file, from_path)]
+    assert [(t["method"], t["content_type"], t["body"]) for t in triggers] == [
+        ("POST", "application/octet-stream", data), ("PUT", "text/csv", data)]
+
+
+def test_the_webhook_key_never_appears_in_errors_or_log_lines(life):
+    wrong = "wr0ng-webhook-key-99"
+    collector = Collect()
+    logger = logging.getLogger("kestra")
+    logger.addHandler(collector)
+    logger.setLevel(logging.DEBUG)
+    errors = []
+    flow = client(life)
+    try:
+        for key, before in ((wrong, None), (WEBHOOK_KEY, "reset_after"), (WEBHOOK_KEY, "refused")):
+            if before == "reset_after":
+                life.fail("webhook", "reset_after")
+            if before == "refused":
+                flow.retry = kestra.RetryPolicy(attempts=2, jitter=False)
+                life.refuse_connections()
+            try:
+                flow.webhook("company.team", "hook", key, {"n": 1})
+            except KestraError as exc:
+                errors.append(exc)
+            finally:
+                life.resume_connections()
+    finally:
+        logger.removeHandler(collector)
+        logger.setLevel(logging.NOTSET)
+    assert [type(error) for error in errors] == [
+        kestra.NotFoundError, kestra.ExecutionMayExistError, kestra.FailedExponentialBackoff]
+    assert "wr0***" in str(errors[0]) and "s3c***" in str(errors[2])  # as they may show it
+    texts = [record.getMessage() for record in collector.records]
+    assert any("s3c***" in text for text in texts)  # the failed attempt was logged, masked
+    for error in errors:
+        texts += [str(error), repr(error), "".join(traceback.format_exception(type(error), error, error.__traceback__))]
+    for key in (WEBHOOK_KEY, wrong):
+        assert not [text for text in texts if key in text], key
+
+
+# Delete
+
+
+def test_delete_execution_says_what_to_delete_and_a_second_delete_is_not_found(life):
+    flow = client(life)
+    first, second = started(life, "hello"), started(life, "hello")
+    flow.delete_execution(first)
+    flow.delete_execution(second, logs=False, files=False)
+    requests = sent(life, "delete")
+    assert [request.path for request in requests] == ["/api/v1/main/executions/" + first,
+                                                      "/api/v1/main/executions/" + second]
+    assert dict(requests[0].query) == {"deleteLogs": "true", "deleteMetrics": "true", "deleteStorage": "true"}
+    assert dict(requests[1].query) == {"deleteLogs": "false", "deleteMetrics": "true", "deleteStorage": "false"}
+    assert first not in life.executions and life.deleted[second] == {
+        "deleteLogs": False, "deleteMetrics": True, "deleteStorage": False}
+    with pytest.raises(kestra.NotFoundError, match=first):
+        flow.delete_execution(first)
+
+
+def test_a_delete_whose_answer_was_lost_is_sent_again_and_may_then_say_not_found(life):
+    # As the README says: deleting twice deletes once, so the delete is retried; the retry
+    # finds nothing, and says so, although the first attempt deleted the execution.
+    execution_id = started(life, "hello")
+    life.fail("delete", "reset_after")  # deleted, then the connection is reset
+    with pytest.raises(kestra.NotFoundError, match=execution_id):
+        client(life).delete_execution(execution_id)
+    assert execution_id in life.deleted and execution_id not in life.executions
+    assert [request.status for request in sent(life, "delete")] == [None, 404]
+
+
 # Many executions: execute_each ###################################################
 
 class Ticker:
@@ -5010,7 +6089,7 @@ class Ticker:
                 self.most = max(self.most, len(live))
                 for execution in live:
                     if random.random() < 0.3:
-                        self.fake._enter(execution, execution.flow.states[execution.next_state])
+                        self.fake._enter(execution, execution.states[execution.next_state])
                         execution.next_state += 1
                 self.fake._cond.notify_all()
 
@@ -8144,13 +9223,27 @@ def readme_server():
             files={"kestra:///company/team/etl/report.csv": b"day,rows\n2024-04-21,120\n"},
         )
         server.add_flow("company.team", "long", states=("RUNNING",))
+        server.add_flow("company.team", "release", inputs={"version": "STRING"},
+                        states=("RUNNING", "PAUSED", "SUCCESS"),
+                        task_runs=[{"taskId": "build"}, {"taskId": "approve", "pauses": True}],
+                        pause_inputs={"approved_by": "STRING", "report": "FILE"})
+        server.add_flow("company.team", "nightly", inputs={"day": "DATE"}, task_runs=[{"taskId": "load"}])
+        server.add_flow("company.team", "on_upload", webhook_key="my-webhook-key",
+                        task_runs=[{"taskId": "echo", "outputs": {"value": "s3://bucket/a.csv"}}])
         yield server
         assert server.errors == []
+
+
+def readme_files(directory: pathlib.Path) -> None:
+    """The files the README's examples read."""
+    (directory / "report.csv").write_text("day,rows\n2024-04-21,120\n")
+    (directory / "report.pdf").write_bytes(b"%PDF-1.4 approved\n")
 
 
 @pytest.mark.parametrize("block", readme_blocks("python"), ids=lambda block: block.splitlines()[-1][:40])
 def test_readme_python_examples_run(block, tmp_path, readme_server):
     (tmp_path / ".kestra-execution-context.json").write_text(json.dumps(CONTEXT))
+    readme_files(tmp_path)
     env = {"KESTRA_CONTEXT": "", "KESTRA_EXECUTION_CONTEXT_FILE": "", "KESTRA_HOSTNAME": readme_server.url,
            "KESTRA_USER": ADMIN[0], "KESTRA_PASSWORD": ADMIN[1], "KESTRA_API_TOKEN": "",
            "HTTP_PROXY": "", "http_proxy": "", "HTTPS_PROXY": "", "https_proxy": ""}
@@ -8170,10 +9263,18 @@ def readme_command_line_blocks():
     return re.findall(r"```sh\n(.*?)```", section, re.S)
 
 
-@pytest.mark.parametrize("block", readme_command_line_blocks(), ids=lambda block: block.splitlines()[0][:40])
+# Kestra parses a start-date filter with ZonedDateTime.parse: a date alone is refused.
+SEARCH_SINCE_A_DATE = pytest.mark.xfail(
+    strict=True, reason="kestra.py bug: search --since 2024-04-15 sends the date as it is, and the server "
+                        "needs a date-time with an offset")
+
+
+@pytest.mark.parametrize("block", [
+    pytest.param(block, marks=[SEARCH_SINCE_A_DATE] if re.search(r"--since \d{4}-\d\d-\d\d\s", block) else [])
+    for block in readme_command_line_blocks()], ids=lambda block: block.splitlines()[0][:40])
 def test_readme_command_line_examples_run(block, tmp_path, readme_server):
     shutil.copy(os.path.join(HERE, "kestra.py"), str(tmp_path / "kestra.py"))
-    (tmp_path / "report.csv").write_text("day,rows\n2024-04-21,120\n")
+    readme_files(tmp_path)
     (tmp_path / "rows.ion").write_text("{id:1,amount:24000.000000,hired:1987-06-17}\n")
     (tmp_path / "days.jsonl").write_text("".join('{"day": "2024-04-%02d"}\n' % day for day in range(1, 6)))
     (tmp_path / "flows").mkdir()
@@ -8181,6 +9282,10 @@ def test_readme_command_line_examples_run(block, tmp_path, readme_server):
     (tmp_path / "bin").mkdir()
     os.symlink(sys.executable, str(tmp_path / "bin" / "python"))
     env = cli_env(readme_server, PATH=str(tmp_path / "bin") + os.pathsep + os.environ.get("PATH", ""))
+    if "$failed_id" in block:  # an execution that failed, on a flow whose restart and replays succeed
+        env["failed_id"] = started(readme_server, "nightly", {"day": "2024-04-21"})
+        readme_server.end(env["failed_id"], "FAILED")
+    block = block.replace("KESTRA_WEBHOOK_KEY=...", "KESTRA_WEBHOOK_KEY=my-webhook-key")  # the README's placeholder
     run = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", block], cwd=str(tmp_path), env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
     assert run.returncode == 0, run.stderr.decode()
