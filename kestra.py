@@ -3862,6 +3862,9 @@ class Flow:
         on the flow's ``revision`` if given. With ``inputs``, those replace the
         execution's values of the same name; the others are kept (Kestra 1.3.25 also
         writes the new values into the original execution's record; 2.0 does not).
+        Kestra 1.3.25 and 2.0 keep a replay's FILE inputs, new ones too, under the
+        original execution, and ``read()`` in the replay refuses them: a flow that
+        reads a FILE input fails when replayed.
 
         Returns a FlowExecution of the new execution (its ``execution_id``): ``wait`` on
         it. Like ``execute``, it is never sent twice: a failure after the request may
@@ -4017,7 +4020,8 @@ class Flow:
         if payload is not None and method == "GET":
             raise KestraError("a webhook GET carries no body: use method='POST' or 'PUT'")
         what = "firing the webhook of %s.%s (key %s)" % (namespace, flow, _masked(key))
-        headers = [] if payload is None else [("Content-Type", payload[0])]
+        # A streamed body (_RawBody) says its Content-Type itself, as a multipart body does.
+        headers = [] if payload is None or isinstance(payload[1], _RawBody) else [("Content-Type", payload[0])]
         try:
             response = self._request(method, self._api("executions", "webhook", namespace, flow, key),
                                      body=None if payload is None else payload[1], headers=headers,
@@ -4662,8 +4666,8 @@ def _task_run_id(execution: Dict[str, Any], task: Any, what: str) -> str:
 
 def _kept_inputs(execution: Dict[str, Any], fields: List[Tuple[str, str]], files: List[_FilePart],
                  what: str) -> List[Tuple[str, str]]:
-    """The execution's inputs that the replay's new ones do not replace, as text: the
-    server takes the replay's inputs as the whole set."""
+    """The execution's inputs that the replay's new ones do not replace, as text (a FILE
+    input as its kestra:/// URI): the server takes the replay's inputs as the whole set."""
     given = {name for name, _ in fields} | {part.name for part in files}
     kept = []
     inputs = execution.get("inputs")
@@ -4706,10 +4710,13 @@ def _search_filters(namespace: Any, flow: Any, states: Any, labels: Any, since: 
     # Without a start date, Kestra 1.3.25 and 2.0 search the last 8 days only: a search
     # without ``since`` asks for all. The upper bound is applied here, as the pages come:
     # with both bounds on startDate, both servers match nothing.
+    # The servers need an instant with its offset (a date alone, or no offset: 500): it goes
+    # in UTC, a date alone being its midnight UTC.
+    start = _instant_seconds(_iso_text(since, "since"), "since") if since is not None else 0.0
+    fraction = ("%.6f" % (start % 1))[1:]
     query.append(("filters[startDate][GREATER_THAN_OR_EQUAL_TO]",
-                  _iso_text(since, "since") if since is not None else "1970-01-01T00:00:00Z"))
-    if since is not None:
-        _instant_seconds(query[-1][1], "since")
+                  time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(start // 1)))
+                  + (fraction if fraction != ".000000" else "") + "Z"))
     if until is not None:
         _instant_seconds(_iso_text(until, "until"), "until")
     return query
