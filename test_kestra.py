@@ -5145,6 +5145,23 @@ def test_outputs_of_a_2_0_server_come_from_its_outputs_endpoints(no_kestra_env):
         assert server.violations == [] and server.errors == []
 
 
+@pytest.mark.parametrize("fault", [500, 503])
+def test_when_the_2_0_outputs_list_fails_the_task_runs_are_read_one_by_one(no_kestra_env, fault):
+    """The 2.0 snapshot answers 500 for good to the list of an execution replayed from a
+    task after a restart: the list is asked once, then each task run's outputs."""
+    with FakeKestra(version="2.0.0-SNAPSHOT") as server:
+        server.add_flow("company.team", "hello", task_runs=[{"taskId": "t1", "outputs": {"vars": {"a": 1}}},
+                                                            {"taskId": "t2"}, {"taskId": "t3", "outputs": {"n": 3}}])
+        flow = client(server, wait_for_completion=False)
+        execution_id = flow.execute("company.team", "hello").execution_id
+        runs = [run["id"] for run in server.executions[execution_id].task_runs]
+        server.fail("outputs", fault)
+        assert flow.outputs(execution_id) == {"t1": {"vars": {"a": 1}}, "t3": {"n": 3}}
+        paths = [request.path for request in server.requests if request.endpoint == "outputs"]
+        listing = "/api/v1/main/outputs/%s" % execution_id
+        assert paths == [listing] + [listing + "/" + run for run in runs]
+        assert server.violations == [] and server.errors == []
+
 def test_nothing_logged_at_info_holds_inputs_and_nothing_anywhere_holds_secrets(fake):
     records = []
     collector = Collect()
@@ -8763,6 +8780,121 @@ def test_cli_kill_of_an_ended_execution_says_so_and_exits_0(cli_copy, cli_fake):
     assert run.returncode == 0 and run.stdout == b""
     assert run.stderr.decode() == "kestra: execution %s had already ended SUCCESS: nothing to kill\n" % execution_id
     assert sent(cli_fake, "kill") == []  # Kestra 1.3.25 would answer 202 to it, as if it had killed something
+
+
+# -- The rest of an execution's life, on the command line --
+
+def test_cli_wait_until_paused_exits_0_and_resume_with_a_file_waits_for_the_end(cli_copy, life, tmp_path):
+    execution_id = paused(life)
+    run = run_cli(cli_copy, life, "wait", execution_id, "--until", "paused", "--json")
+    assert run.returncode == 0 and json.loads(run.stdout)["state"] == "PAUSED", run.stderr
+    document = tmp_path / "doc.txt"
+    document.write_bytes(b"signed\n")
+    run = run_cli(cli_copy, life, "resume", execution_id, "-i", "answer=yes", "-i", "doc=@%s" % document, "--wait",
+                  "--json")
+    assert run.returncode == 0 and json.loads(run.stdout)["state"] == "SUCCESS", run.stderr
+    [resume] = sent(life, "resume")
+    assert [(part.name, part.filename, part.data) for part in resume.parts] == [
+        ("answer", None, b"yes"), ("doc", "doc.txt", b"signed\n")]
+    run = run_cli(cli_copy, life, "resume", execution_id, "-i", "answer=again")
+    assert run.returncode == 2 and b"it is SUCCESS, not PAUSED" in run.stderr, run.stderr
+    assert len(sent(life, "resume")) == 1
+
+
+def test_cli_execute_until_paused_then_the_end_code_when_it_never_pauses(cli_copy, life):
+    run = run_cli(cli_copy, life, "execute", "company.team", "approval", "--until", "PAUSED")
+    assert run.returncode == 0 and b"is PAUSED" in run.stderr, run.stderr
+    run = run_cli(cli_copy, life, "execute", "company.team", "flaky", "--until", "PAUSED")
+    assert run.returncode == 1 and b"ended FAILED" in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["wait", "X", "--until", "NAPPING"], b"'NAPPING': not a state"),
+    (["execute", "company.team", "hello", "--no-wait", "--until", "PAUSED"], b"--until: nothing to wait for"),
+    (["restart", "X", "--until", "RUNNING"], b"--until: nothing to wait for"),
+    (["labels", "X", "system.from=me"], b"system. labels are the server's own"),
+    (["labels", "X", "system.correlationId=me"], b"system. labels are Kestra's own"),
+    (["labels", "X", "novalue"], b"expected KEY=VALUE"),
+    (["webhook", "company.team", "hook"], b"the webhook key is missing: set KESTRA_WEBHOOK_KEY"),
+    (["webhook", "company.team", "hook", "-", "-d", "@-"], b"stdin cannot hold both the key"),
+    (["webhook", "company.team", "hook", "k", "-X", "GET", "-d", "x"], b"a GET carries no body"),
+    (["search", "--flow", "hello"], b"give the namespace too"),
+    (["search", "-n", "company", "--since", "yesterday"], b"since must be a datetime or an ISO-8601"),
+])
+def test_cli_the_new_commands_refuse_bad_input_before_any_request(cli_copy, life, args, message):
+    before = len(life.requests)
+    run = run_cli(cli_copy, life, *args)
+    assert run.returncode == 2 and message in run.stderr and run.stdout == b"", run.stderr
+    assert [request.endpoint for request in life.requests[before:]] in ([], ["configs"])
+
+
+def test_cli_restart_and_replay_print_ids_or_wait(cli_copy, life):
+    failed = started(life, "flaky")
+    run = run_cli(cli_copy, life, "restart", failed)
+    assert run.returncode == 0 and run.stdout.decode() == failed + "\n", run.stderr
+    run = run_cli(cli_copy, life, "replay", failed, "--from", "fetch")
+    assert run.returncode == 0, run.stderr
+    new_id = run.stdout.decode().strip()
+    assert new_id != failed and new_id in life.executions
+    assert [request.query for request in sent(life, "replay")][0] == [("taskRunId", life.executions[failed].task_runs[0]["id"])]
+    run = run_cli(cli_copy, life, "replay", failed, "--wait", "--json")
+    assert json.loads(run.stdout)["id"] not in (failed, new_id)
+
+
+def test_cli_labels_prints_the_labels_the_server_then_has(cli_copy, life):
+    execution_id = started(life, "hello")
+    run = run_cli(cli_copy, life, "labels", execution_id, "team=data", "release=1.4")
+    assert run.returncode == 0, run.stderr
+    assert {"team": "data", "release": "1.4"}.items() <= json.loads(run.stdout).items()
+    run = run_cli(cli_copy, life, "labels", execution_id, "team=ops", "--replace")
+    labels = json.loads(run.stdout)
+    assert labels.get("team") == "ops" and "release" not in labels
+
+
+def test_cli_webhook_takes_the_key_from_the_environment_or_stdin_and_never_prints_it(cli_copy, life):
+    env = cli_env(life, KESTRA_WEBHOOK_KEY=WEBHOOK_KEY)
+    run = run_cli(cli_copy, life, "webhook", "company.team", "hook", "-d", '{"a": 1}', env=env)
+    assert run.returncode == 0 and run.stdout.decode().strip() in life.executions, run.stderr
+    [call] = sent(life, "webhook")
+    assert "authorization" not in call.headers and call.headers["content-type"] == "application/json"
+    run = run_cli(cli_copy, life, "webhook", "company.team", "hook", "-", "-d", "plain", "--wait",
+                  stdin=(WEBHOOK_KEY + "\n").encode())
+    assert run.returncode == 0 and json.loads(run.stdout) == {}, run.stderr
+    wrong = WEBHOOK_KEY + "x"
+    run = run_cli(cli_copy, life, "webhook", "company.team", "hook", "--debug", env=cli_env(life, KESTRA_WEBHOOK_KEY=wrong))
+    assert run.returncode == 2 and b"404" in run.stderr
+    assert wrong.encode() not in run.stdout + run.stderr and WEBHOOK_KEY.encode() not in run.stderr
+    assert b"s3c***" in run.stderr
+
+
+def test_cli_search_prints_a_table_or_json_lines_and_stops_reading_at_the_limit(cli_copy, life):
+    ids = started_apart(life, "hello", 7)
+    run = run_cli(cli_copy, life, "search", "-n", "company", "-f", "hello", "--state", "SUCCESS,WARNING", "--json")
+    assert run.returncode == 0, run.stderr
+    assert [json.loads(line)["id"] for line in run.stdout.decode().splitlines()] == ids
+    searches = len(sent(life, "search"))
+    run = run_cli(cli_copy, life, "search", "-n", "company", "--limit", "3", "--newest-first")
+    lines = run.stdout.decode().splitlines()
+    assert run.returncode == 0 and lines[0].split()[:2] == ["ID", "STATE"], run.stderr
+    assert [line.split()[0] for line in lines[1:]] == ids[::-1][:3]
+    assert all(re.match(r"\S{22}  SUCCESS +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +\S+s  company\.team\.hello$", line)
+               for line in lines[1:])
+    assert len(sent(life, "search")) == searches + 1  # one page of 100 was enough
+    run = run_cli(cli_copy, life, "search", "-n", "nowhere")
+    assert run.returncode == 0 and run.stdout == b"" and b"no execution matches" in run.stderr
+
+
+def test_cli_pause_and_delete(cli_copy, life):
+    execution_id = started(life, "gate")
+    life.executions[execution_id]  # exists
+    run = run_cli(cli_copy, life, "delete", execution_id, "--keep-logs")
+    assert run.returncode == 0 and b"deleted execution" in run.stderr, run.stderr
+    assert life.deleted[execution_id] == {"deleteLogs": False, "deleteMetrics": True, "deleteStorage": True}
+    run = run_cli(cli_copy, life, "delete", execution_id)
+    assert run.returncode == 2 and b"no execution %s" % execution_id.encode() in run.stderr
+    ended = started(life, "hello")
+    run = run_cli(cli_copy, life, "pause", ended)
+    assert run.returncode == 2 and b"it has ended SUCCESS" in run.stderr and sent(life, "pause") == []
 
 
 def test_cli_a_disabled_flow_is_a_usage_error(cli_copy, cli_fake):
