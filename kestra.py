@@ -2384,6 +2384,7 @@ _SEARCH_PAGE = 100  # executions per page of a search
 _EACH_SEARCH_S = 0.25  # execute_each searches at least this often: one request for all the executions
 _FIRST_LOOK_S = 0.25  # the first read of the stored state comes this soon after a stream opens, at most
 _LOOK_CAP_S = 5.0  # the longest a followed execution goes without a read of its stored state
+_COPY_SEARCH_S = 10  # how long a restart on a revision looks for the execution it made (2.0)
 _FLOORS_KEPT = 256  # actions whose history floor a Flow keeps for its waits (see _Goal)
 # Words of a server refusing an action for the execution's state (1.3.25: "is not paused,
 # can't resume it", "The execution is not running", "No task found to restart execution
@@ -3840,8 +3841,8 @@ class Flow:
         return self._acted(execution_id, response, before, what)
 
     def restart(self, execution_id: str, *, revision: Optional[int] = None) -> FlowExecution:
-        """Restart a FAILED execution from its failed tasks, in place (same id), on the
-        flow's ``revision`` if given (Kestra 1.3 then makes a new execution). Kestra
+        """Restart a FAILED execution from its failed tasks, in place (same id); on the
+        flow's ``revision`` if given, as a new execution (a new id). Kestra
         restarts neither a KILLED execution (replay it) nor, on 2.0, a WARNING one. Returns a FlowExecution (``status`` as the
         server gave it, usually RESTARTED): ``wait`` on it for the new end; the wait
         ignores the old end that the server may still give for a moment. Never sent
@@ -3852,8 +3853,48 @@ class Flow:
         if response.status_code >= 400:
             raise self._refused(response, execution_id, what,
                                 "only a FAILED execution can be restarted (a KILLED one can be replayed)")
+        restarted = self._acted(execution_id, response, None, what)
+        if revision is not None and _state(restarted.execution) in _TERMINAL_STATES:
+            # The 2.0 snapshot restarts on a revision as a new execution, and answers with the
+            # one restarted, unchanged.
+            restarted = self._restarted_copy(execution_id, restarted, what)
+        new_id = (restarted.execution or {}).get("id")
+        if isinstance(new_id, str) and new_id != execution_id:
+            # Kestra 1.3.25 restarts on another revision as a new execution, with an id of its own.
+            self._floors.pop(execution_id, None)
+            self._log_info("restarted execution %s as %s", execution_id, new_id)
+            execution = restarted.execution or {}
+            url = self._ui_url("executions", execution.get("namespace") or "", execution.get("flowId") or "", new_id)
+            return FlowExecution(new_id, restarted.status, url=url, execution=execution)
         self._log_info("restarted execution %s", execution_id)
-        return self._acted(execution_id, response, None, what)
+        return restarted
+
+    def _restarted_copy(self, execution_id: str, answered: FlowExecution, what: str) -> FlowExecution:
+        """The new execution a restart on a revision made, found by its labels (its
+        system.correlationId is the restarted one's, and it is no replay) within
+        _COPY_SEARCH_S (the Flow's timeout, if shorter); else KestraError saying where
+        to look."""
+        execution = answered.execution or {}
+        state = execution.get("state")
+        start = state.get("startDate") if isinstance(state, dict) else None
+        since = None  # type: Optional[str]
+        if isinstance(start, str):  # the copy's start is the restarted one's: a second before it
+            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(_instant_parts(start, "startDate")[0] - 1))
+        patience = min(_COPY_SEARCH_S, self.timeout) if self.timeout is not None else _COPY_SEARCH_S
+        deadline = self._clock() + patience
+        while True:
+            for found in self.search_executions(execution.get("namespace"), execution.get("flowId"),
+                                                labels={"system.correlationId": execution_id, "system.restarted": "true"},
+                                                since=since, newest_first=True):
+                labels = {label.get("key"): label.get("value") for label in found.get("labels") or []
+                          if isinstance(label, dict)}
+                if found["id"] != execution_id and "system.replay" not in labels:
+                    return FlowExecution(found["id"], _state(found), execution=found)
+            if self._clock() >= deadline:
+                raise KestraError("%s: the server answered with the execution unchanged (%s), and no new execution "
+                                  "made by the restart was found within %g s: look for one at %s"
+                                  % (what, _state(execution), patience, answered.url))
+            self._sleep(0.25)
 
     def replay(self, execution_id: str, *, from_task: Optional[str] = None,
                inputs: Optional[Mapping[str, Any]] = None, revision: Optional[int] = None) -> FlowExecution:
@@ -3959,10 +4000,11 @@ class Flow:
         query = _search_filters(namespace, flow, states, labels, since, until)
         if not (isinstance(page_size, int) and 1 <= page_size <= 10000):
             raise KestraError("page_size must be a whole number from 1 to 10000, got %r" % (page_size,))
+        begin = _iso_text(since, "since") if since is not None else None
         end = _iso_text(until, "until") if until is not None else None
-        return self._search_pages(query, page_size, end, newest_first)
+        return self._search_pages(query, page_size, begin, end, newest_first)
 
-    def _search_pages(self, query: List[Tuple[str, str]], page_size: int, end: Optional[str],
+    def _search_pages(self, query: List[Tuple[str, str]], page_size: int, begin: Optional[str], end: Optional[str],
                       newest_first: bool) -> Iterator[Dict[str, Any]]:
         what = "searching executions"
         previous = set()  # type: Set[str]  # the ids of the page before: pages shift as executions start
@@ -3983,6 +4025,8 @@ class Flow:
                 if execution["id"] in previous or execution["id"] in ids:
                     continue
                 ids.add(execution["id"])
+                if begin is not None and _started_after(execution, begin) < 0:
+                    continue  # in the bound's millisecond, before it
                 late = 0.0 if end is None else _started_after(execution, end)
                 if late > 0:
                     if late > 0.001 and not newest_first:
@@ -4712,11 +4756,12 @@ def _search_filters(namespace: Any, flow: Any, states: Any, labels: Any, since: 
     # with both bounds on startDate, both servers match nothing.
     # The servers need an instant with its offset (a date alone, or no offset: 500): it goes
     # in UTC, a date alone being its midnight UTC.
-    start = _instant_seconds(_iso_text(since, "since"), "since") if since is not None else 0.0
-    fraction = ("%.6f" % (start % 1))[1:]
+    # The servers store start dates to the millisecond, and compare them with this bound:
+    # it goes to the millisecond too (the search drops what started before it in that one).
+    start, fraction = _instant_parts(_iso_text(since, "since"), "since") if since is not None else (0, "")
     query.append(("filters[startDate][GREATER_THAN_OR_EQUAL_TO]",
-                  time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(start // 1)))
-                  + (fraction if fraction != ".000000" else "") + "Z"))
+                  time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start)) + ("." + fraction[:3] if fraction else "")
+                  + "Z"))
     if until is not None:
         _instant_seconds(_iso_text(until, "until"), "until")
     return query
@@ -4734,6 +4779,13 @@ def _started_after(execution: Dict[str, Any], end: str) -> float:
 
 def _instant_seconds(text: str, what: str) -> float:
     """Seconds since the epoch of an ISO-8601 date or date-time (no offset: UTC)."""
+    seconds, fraction = _instant_parts(text, what)
+    return seconds + float("0." + (fraction or "0"))
+
+
+def _instant_parts(text: str, what: str) -> Tuple[int, str]:
+    """(whole seconds since the epoch, the digits of the fraction as written) of an
+    ISO-8601 date or date-time; no offset: UTC."""
     import calendar
     import re
 
@@ -4745,14 +4797,14 @@ def _instant_seconds(text: str, what: str) -> float:
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     try:
         seconds = calendar.timegm((int(year), int(month), int(day), int(hour or 0), int(minute or 0),
-                                   int(second or 0), 0, 0, 0)) + float("0." + (fraction or "0"))
+                                   int(second or 0), 0, 0, 0))  # type: int
     except (ValueError, OverflowError):
         raise KestraError("%s: %r is not a date-time" % (what, text)) from None
     if zone and zone not in "Zz":
         sign = -1 if zone[0] == "+" else 1
         digits = zone[1:].replace(":", "")
         seconds += sign * (int(digits[:2]) * 3600 + int(digits[2:4] or 0) * 60)
-    return seconds
+    return seconds, (fraction or "").rstrip("0")
 
 
 class _RawBody:
@@ -7596,8 +7648,9 @@ def _wait_and_report(arguments: Any, flow: _CommandLineFlow, execution_id: str,
             result = flow.wait(after or execution_id, timeout=arguments.timeout,
                                kill_on_timeout=arguments.kill_on_timeout, until=until)
         else:
-            url = flow._ui_url("executions", created.get("namespace") or arguments.namespace,
-                               created.get("flowId") or arguments.flow, execution_id)
+            # replay has no namespace or flow argument: the execution's, or none
+            url = flow._ui_url("executions", created.get("namespace") or getattr(arguments, "namespace", None) or "",
+                               created.get("flowId") or getattr(arguments, "flow", None) or "", execution_id)
             goal = _Goal(until)
             ended = created if goal.reached(created) else flow._wait(execution_id, arguments.timeout,
                                                                     arguments.kill_on_timeout, url, goal)
@@ -7691,7 +7744,13 @@ def _follow_to_stderr(flow: Flow, execution_id: str, progress: _Progress) -> Non
 
 def _log_text(entry: Dict[str, Any]) -> str:
     """``<timestamp> <LEVEL> <message>``: the line the server's log download writes."""
-    return "%s %s %s" % (entry.get("timestamp"), entry.get("level"), entry.get("message"))
+    return _printable("%s %s %s" % (entry.get("timestamp"), entry.get("level"), entry.get("message")))
+
+
+def _printable(text: str) -> str:
+    """``text`` with a lone surrogate (JSON can escape one: "\\ud83d") shown as \\udXXXX,
+    so that writing it to a UTF-8 stream cannot fail."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _command_text(arguments: Any, *words: str) -> str:
@@ -7898,7 +7957,7 @@ def _run_search(arguments: Any) -> int:
             break
         if table and count == 0:
             sys.stdout.write("%-22s  %-11s  %-19s  %9s  %s\n" % ("ID", "STATE", "STARTED (UTC)", "DURATION", "FLOW"))
-        sys.stdout.write(_search_row(execution, now) if table else _json_line(execution))
+        sys.stdout.write(_printable(_search_row(execution, now)) if table else _json_line(execution))
         sys.stdout.flush()
         count += 1
     if count == 0:

@@ -1944,6 +1944,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     raise _Reject(409, "Conflict: Cannot restart execution: current state is '%s', expected "
                                        "terminated or paused." % execution.state)
                 raise _Reject(422, "Illegal argument: No task found to restart execution from!")
+        if revision:  # a new execution on that revision; 2.0 answers with the one restarted, unchanged
+            copied = Execution(tenant, execution.flow, revision)
+            copied.inputs = copy.deepcopy(execution.inputs)
+            copied.labels = [dict(label) for label in execution.labels if not label["key"].startswith("system.")]
+            copied.labels += [{"key": "system.correlationId", "value": execution.id},
+                              {"key": "system.restarted", "value": "true"}]
+            created = fake._create(tenant, execution.flow, copied)
+            with fake._cond:
+                document = execution.snapshots[-1] if fake._v >= (2, 0) else created
+            self._json(200, document)
+            return
+        with fake._cond:
             execution.stale, execution.stale_reads = execution.snapshots[-1], fake.stale_reads_after_restart
             execution.revision = revision or execution.revision
             execution.states = execution.states[:execution.next_state] + execution.flow.restart_states
@@ -5610,7 +5622,20 @@ def test_a_restart_on_a_revision_sends_it(life):
     assert sent(life, "restart") == []
     client(life).restart(execution_id, revision=2)
     assert sent(life, "restart")[0].query == [("revision", "2")]
-    assert life.executions[execution_id].revision == 2
+
+
+def test_a_restart_on_a_revision_gives_the_new_execution_it_made(life):
+    """On a revision, both servers restart as a new execution: 1.3.25 answers with it,
+    the 2.0 snapshot with the one restarted, unchanged (the new one is then found by its
+    labels). Either way the result is the new execution, and a wait on it its end."""
+    flow = client(life)
+    execution_id = flow.execute("company.team", "flaky").execution_id
+    restarted = flow.restart(execution_id, revision=2)
+    assert restarted.execution_id != execution_id
+    assert life.executions[restarted.execution_id].revision == 2
+    assert flow.wait(restarted).status == life.executions[restarted.execution_id].state
+    assert len(sent(life, "search")) == (1 if life._v >= (2, 0) else 0)
+    assert states_of(life, execution_id)[-1] == "FAILED"  # the one restarted is left as it was
 
 
 def test_restarting_a_successful_execution_is_refused_naming_its_state(life):
@@ -5944,7 +5969,8 @@ def test_since_and_until_send_only_since_and_stop_at_the_first_later_start(life)
     assert len(queries) == 2  # page 2 held a later start: page 3 was not asked for
     for query in queries:  # both bounds would match nothing on either server
         assert "filters[startDate][LESS_THAN_OR_EQUAL_TO]" not in query
-        assert query["filters[startDate][GREATER_THAN_OR_EQUAL_TO]"] == starts[1]
+        # to the millisecond, as the servers store start dates
+        assert query["filters[startDate][GREATER_THAN_OR_EQUAL_TO]"] == re.sub(r"(\.\d{3})\d*Z$", r"\1Z", starts[1])
 
 
 def test_a_page_that_shifts_between_reads_yields_no_execution_twice(life):

@@ -1229,6 +1229,21 @@ def test_a_failed_execution_restarts_in_place_and_its_history_shows_it(server, f
         flow.restart(failed.execution_id)
 
 
+def test_a_restart_on_a_revision_is_a_new_execution(server, flows):
+    """restart(revision=1): both servers make a new execution (1.3.25 answers with it, the
+    2.0 snapshot with the old one, unchanged); the result is the new one, and it ends
+    SUCCESS on that revision, the one restarted staying FAILED."""
+    flow = make_flow(server)
+    failed = flow.execute(flows.namespace, flows.require("recover"))
+    assert failed.status == "FAILED", failed
+    restarted = flow.restart(failed.execution_id, revision=1)
+    assert restarted.execution_id != failed.execution_id
+    ended = flow.wait(restarted)
+    assert ended.status == "SUCCESS", ended.error
+    assert ended.execution["flowRevision"] == 1
+    assert state_of(flow.get_execution(failed.execution_id)) == "FAILED"
+
+
 def test_a_replay_from_a_middle_task_with_a_new_input_is_a_new_execution(server, flows):
     """replay(from_task="check", inputs={"word": ...}): a new id, the new value in its
     outputs, the other input kept. (The original's record is not checked: Kestra 1.3.25
