@@ -4760,8 +4760,8 @@ def _search_filters(namespace: Any, flow: Any, states: Any, labels: Any, since: 
     # it goes to the millisecond too (the search drops what started before it in that one).
     start, fraction = _instant_parts(_iso_text(since, "since"), "since") if since is not None else (0, "")
     query.append(("filters[startDate][GREATER_THAN_OR_EQUAL_TO]",
-                  time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start)) + ("." + fraction[:3] if fraction else "")
-                  + "Z"))
+                  time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start))
+                  + ("." + (fraction + "00")[:3] if fraction else "") + "Z"))
     if until is not None:
         _instant_seconds(_iso_text(until, "until"), "until")
     return query
@@ -4804,7 +4804,7 @@ def _instant_parts(text: str, what: str) -> Tuple[int, str]:
         sign = -1 if zone[0] == "+" else 1
         digits = zone[1:].replace(":", "")
         seconds += sign * (int(digits[:2]) * 3600 + int(digits[2:4] or 0) * 60)
-    return seconds, (fraction or "").rstrip("0")
+    return seconds, fraction or ""
 
 
 class _RawBody:
