@@ -1410,6 +1410,24 @@ def test_cli_pause_restart_replay_labels_search_delete(server, flows):
     assert run.returncode == 2, run.stderr
 
 
+def test_cli_pause_then_resume_a_running_execution(server, flows):
+    """`pause ID` on a running execution, `wait ID --until PAUSED` (exit 0), `resume ID`
+    (no inputs) and `wait ID --until RUNNING`, each checked on the server; then killed."""
+    flow = make_flow(server, wait_for_completion=False)
+    execution_id = flow.execute(flows.namespace, flows.require("long")).execution_id
+    try:
+        flow.wait(execution_id, until="RUNNING")
+        run = run_cli(server, "pause", execution_id)
+        assert run.returncode == 0 and run.stdout.decode() == execution_id + "\n", run.stderr
+        run = run_cli(server, "wait", execution_id, "--until", "PAUSED", "--timeout", "30")
+        assert run.returncode == 0, run.stderr
+        assert state_of(flow.get_execution(execution_id)) == "PAUSED"
+        run = run_cli(server, "resume", execution_id, "--wait", "--until", "RUNNING", "--timeout", "30", "--json")
+        assert run.returncode == 0 and json.loads(run.stdout)["state"] == "RUNNING", run.stderr
+    finally:
+        end_execution(server, execution_id)
+
+
 def test_cli_webhook_key_from_the_environment_or_stdin(server, flows):
     """`webhook NS FLOW -d JSON --wait` with the key in KESTRA_WEBHOOK_KEY: the outputs
     echo the body; `-` reads the key from stdin; a wrong key is exit 2 and neither
