@@ -2384,6 +2384,7 @@ _SEARCH_PAGE = 100  # executions per page of a search
 _EACH_SEARCH_S = 0.25  # execute_each searches at least this often: one request for all the executions
 _FIRST_LOOK_S = 0.25  # the first read of the stored state comes this soon after a stream opens, at most
 _LOOK_CAP_S = 5.0  # the longest a followed execution goes without a read of its stored state
+_FAILED_LOG_PAUSES_S = (0.25, 0.5, 1.0)  # a FAILED execution's logs without an ERROR are read again after these
 _COPY_SEARCH_S = 10  # how long a restart on a revision looks for the execution it made (2.0)
 _FLOORS_KEPT = 256  # actions whose history floor a Flow keeps for its waits (see _Goal)
 # Words of a server refusing an action for the execution's state (1.3.25: "is not paused,
@@ -3624,6 +3625,13 @@ class Flow:
         unread = []
         try:
             log = self.get_logs(execution_id).text  # type: Optional[str]
+            # Logs are stored after the end, apart (1.3.25 under load): the error that says why
+            # it FAILED may not be there yet. Read again a few times, 1.75 s in all at most.
+            for pause in (_FAILED_LOG_PAUSES_S if status == "FAILED" else ()):
+                if " ERROR " in (log or ""):
+                    break
+                self._sleep(pause)
+                log = self.get_logs(execution_id).text
         except KestraError as exc:
             log = None
             unread.append("its logs could not be read: %s" % exc)

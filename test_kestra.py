@@ -5004,6 +5004,23 @@ def test_logs_are_fetched_once_at_the_end(fake):
     assert len(sent(fake, "logs_download")) == 1 and sent(fake, "logs") == []
 
 
+def test_an_error_logged_after_a_failed_end_is_still_in_the_error(fake):
+    """1.3.25 stores logs apart, after the end: a FAILED execution's logs without an
+    ERROR line are read again (0.25, 0.5, 1 s later), until one shows up."""
+    fake.add_flow("company.team", "late", states=("RUNNING", "FAILED"), task_runs=[{"taskId": "t", "state": "FAILED"}])
+    flow = client(fake, wait_for_completion=False)
+    execution_id = flow.execute("company.team", "late").execution_id
+    flow.time.on_sleep = lambda seconds: len(sent(fake, "logs_download")) == 2 and fake.add_log(
+        "ERROR", "the disk is full", execution_id)
+    result = flow.wait(execution_id)
+    assert result.status == "FAILED" and "the disk is full" in result.error
+    assert len(sent(fake, "logs_download")) == 3
+    fake.add_flow("company.team", "quiet", states=("RUNNING", "FAILED"))
+    client(fake).execute("company.team", "quiet")
+    assert len(sent(fake, "logs_download")) == 3 + 4  # read once, then again 3 times: no ERROR came
+    success = client(fake).execute("company.team", "hello")
+    assert success.status == "SUCCESS" and len(sent(fake, "logs_download")) == 3 + 4 + 1
+
 def test_get_requests_are_retried_with_backoff_and_retry_after(fake):
     flow = client(fake, wait_for_completion=False)
     execution_id = flow.execute("company.team", "hello").execution_id
