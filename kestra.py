@@ -2717,7 +2717,7 @@ class Flow:
             retry_after = None
             status = None
             try:
-                if sent_at is None and (creates is not None or acts_on is not None):
+                if sent_at is None and not idempotent:  # for the error that says it may have taken effect
                     sent_at = _utc_now_text()
                 reply = _exchange(method, url, sent_headers, body, timeout, self._tls_context(url), stream,
                                   self._pool, None if fresh else (_IDLE_MAX_S if idempotent else _REUSE_UNSAFE_S))
@@ -2800,12 +2800,12 @@ class Flow:
             return OutcomeUnknownError(
                 "%s: %s after the request was sent, so it may have taken effect. It is not sent "
                 "again: read the execution to see (%s)" % (what, why, self._hint("get_execution", execution_id)),
-                sent_at or _utc_now_text(),
+                sent_at or "",
             )
         if creates is None:
             return OutcomeUnknownError(
                 "%s %s: %s after the request was sent; it may have taken effect, so it is "
-                "not sent again" % (method, _shown_url(url), why), _utc_now_text(),
+                "not sent again" % (method, _shown_url(url), why), sent_at or "",
             )
         namespace, flow_id = creates
         return ExecutionMayExistError(
@@ -3399,28 +3399,11 @@ class Flow:
 
     def _running_ids(self, namespace: str, flow: str, since: Optional[str]) -> Set[str]:
         """The ids of the flow's executions not ended, started at ``since`` or later."""
-        query = [("filters[namespace][EQUALS]", namespace), ("filters[flowId][EQUALS]", flow),
-                 ("filters[state][NOT_IN]", ",".join(sorted(_TERMINAL_STATES))), ("size", str(_SEARCH_PAGE))]
-        if since:
-            query.append(("filters[startDate][GREATER_THAN_OR_EQUAL_TO]", since))
-        ids = set()
-        page = 1
-        while True:
-            response = self._request("GET", self._api("executions", "search"), params=query + [("page", str(page))],
-                                     attempts=1)  # the next search is a fraction of a second away
-            what = "searching the executions of %s.%s" % (namespace, flow)
-            self._raise_for(response, what)
-            document = response.json()
-            results = document.get("results") if isinstance(document, dict) else None
-            if not isinstance(results, list):
-                raise InvalidResponseError("%s: the answer has no list of results%s" % (what, self._server_said()))
-            for execution in results:
-                if isinstance(execution, dict) and isinstance(execution.get("id"), str):
-                    ids.add(execution["id"])
-            total = document.get("total")
-            if len(results) < _SEARCH_PAGE or not isinstance(total, int) or page * _SEARCH_PAGE >= total:
-                return ids
-            page += 1
+        query = _search_filters(namespace, flow, None, None, since, None)
+        query.append(("filters[state][NOT_IN]", ",".join(sorted(_TERMINAL_STATES))))
+        begin = None if since is None else _instant_seconds(since, "since")
+        return {execution["id"] for execution in self._search_pages(  # the next search is 0.25 s away: no retry
+            query, _SEARCH_PAGE, begin, None, False, "searching the executions of %s.%s" % (namespace, flow), 1)}
 
     def _each_read(self, execution: _Running, timeout: Optional[float], kill: bool, events: Any,
                    gate: Optional[_EachGate] = None) -> None:
@@ -3953,19 +3936,17 @@ class Flow:
         then has them. Never sent twice (OutcomeUnknownError)."""
         what = "setting the labels of execution %s" % execution_id
         _require_name("execution id", execution_id)
-        given = _label_values(labels, None)
-        for text in given:
-            if text.startswith("system."):
-                raise KestraError("%s: label %r: system. labels are Kestra's own and cannot be set"
-                                  % (what, text.partition(":")[0]))
+        try:
+            given = _settable_labels(labels)
+        except KestraError as exc:
+            raise KestraError("%s: %s" % (what, exc)) from None
         merged = collections.OrderedDict()  # type: Dict[str, str]
         if not replace:
             for label in self.get_execution(execution_id).get("labels") or []:
                 if isinstance(label, dict) and isinstance(label.get("key"), str) \
                         and not label["key"].startswith("system.") and isinstance(label.get("value"), str):
                     merged[label["key"]] = label["value"]
-        for text in given:
-            key, _, value = text.partition(":")
+        for key, value in given:
             merged.pop(key, None)
             merged[key] = value
         body = json.dumps([{"key": key, "value": value} for key, value in merged.items()]).encode("utf-8")
@@ -4008,17 +3989,19 @@ class Flow:
         query = _search_filters(namespace, flow, states, labels, since, until)
         if not (isinstance(page_size, int) and 1 <= page_size <= 10000):
             raise KestraError("page_size must be a whole number from 1 to 10000, got %r" % (page_size,))
-        begin = _iso_text(since, "since") if since is not None else None
-        end = _iso_text(until, "until") if until is not None else None
-        return self._search_pages(query, page_size, begin, end, newest_first)
+        begin = _instant_seconds(_iso_text(since, "since"), "since") if since is not None else None
+        end = _instant_seconds(_iso_text(until, "until"), "until") if until is not None else None
+        return self._search_pages(query, page_size, begin, end, newest_first, "searching executions")
 
-    def _search_pages(self, query: List[Tuple[str, str]], page_size: int, begin: Optional[str], end: Optional[str],
-                      newest_first: bool) -> Iterator[Dict[str, Any]]:
-        what = "searching executions"
+    def _search_pages(self, query: List[Tuple[str, str]], page_size: int, begin: Optional[float],
+                      end: Optional[float], newest_first: bool, what: str,
+                      attempts: Optional[int] = None) -> Iterator[Dict[str, Any]]:
+        """The executions of a search, page after page; ``begin`` and ``end`` (epoch
+        seconds) bound their start dates here, where the server cannot."""
         previous = set()  # type: Set[str]  # the ids of the page before: pages shift as executions start
         page = 1
         while True:
-            response = self._request("GET", self._api("executions", "search"),
+            response = self._request("GET", self._api("executions", "search"), attempts=attempts,
                                      params=query + [("sort", "state.startDate:desc" if newest_first else
                                                       "state.startDate:asc"), ("size", str(page_size)),
                                                      ("page", str(page))])
@@ -4759,13 +4742,12 @@ def _search_filters(namespace: Any, flow: Any, states: Any, labels: Any, since: 
             if not (isinstance(key, str) and key.strip() and isinstance(value, str) and value.strip()):
                 raise KestraError("label %r: %r: a search label needs a key and a value, both text" % (key, value))
             query.append(("filters[labels][EQUALS][%s]" % key.strip(), value.strip()))
-    # Without a start date, Kestra 1.3.25 and 2.0 search the last 8 days only: a search
-    # without ``since`` asks for all. The upper bound is applied here, as the pages come:
-    # with both bounds on startDate, both servers match nothing.
-    # The servers need an instant with its offset (a date alone, or no offset: 500): it goes
-    # in UTC, a date alone being its midnight UTC.
-    # The servers store start dates to the millisecond, and compare them with this bound:
-    # it goes to the millisecond too (the search drops what started before it in that one).
+    # Kestra 1.3.25 and 2.0: without a start date, they search the last 8 days only (so a
+    # search without ``since`` asks for all); with both bounds on it, they match nothing
+    # (so the upper one is applied as the pages come); a bound with no time or no offset
+    # gets a 500 (so it goes in UTC, a date alone being its midnight); they store start
+    # dates to the millisecond (so the bound goes to the millisecond, and the pages drop
+    # what started before it within that one).
     start, fraction = _instant_parts(_iso_text(since, "since"), "since") if since is not None else (0, "")
     query.append(("filters[startDate][GREATER_THAN_OR_EQUAL_TO]",
                   time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start))
@@ -4775,12 +4757,13 @@ def _search_filters(namespace: Any, flow: Any, states: Any, labels: Any, since: 
     return query
 
 
-def _started_after(execution: Dict[str, Any], end: str) -> float:
-    """How many seconds after ``end`` the execution started (0 or less: not after)."""
+def _started_after(execution: Dict[str, Any], moment: float) -> float:
+    """How many seconds after ``moment`` (epoch seconds) the execution started (0 or
+    less: not after)."""
     state = execution.get("state")
     start = state.get("startDate") if isinstance(state, dict) else None
     try:
-        return _instant_seconds(start, "startDate") - _instant_seconds(end, "until") if isinstance(start, str) else 0.0
+        return _instant_seconds(start, "startDate") - moment if isinstance(start, str) else 0.0
     except KestraError:
         return 0.0  # a start date this client cannot read: kept, rather than cut short
 
@@ -4865,6 +4848,18 @@ def _webhook_body(body: Any, content_type: Optional[str]) -> Optional[Tuple[str,
             return content_type or "application/octet-stream", _RawBody(part, content_type or "application/octet-stream")
     raise KestraError("the webhook body must be a dict or list (JSON), str, bytes, a binary file or a path, got %s"
                       % _type_name(body))
+
+
+def _settable_labels(labels: Any) -> List[Tuple[str, str]]:
+    """Labels a caller may set on an execution, checked as the server checks them:
+    none of Kestra's own ``system.`` ones."""
+    pairs = []
+    for text in _label_values(labels, None):
+        key, _, value = text.partition(":")
+        if key.startswith("system."):
+            raise KestraError("label %r: system. labels are Kestra's own and cannot be set" % key)
+        pairs.append((key, value))
+    return pairs
 
 
 def _label_pairs(labels: Any) -> List[Tuple[Any, Any]]:
@@ -7883,11 +7878,9 @@ def _run_replay(arguments: Any) -> int:
 def _run_labels(arguments: Any) -> int:
     pairs = _parsed_pairs(arguments.labels, "KEY=VALUE")
     try:
-        checked = _label_values(pairs, None)
+        _settable_labels(pairs)  # refused here as a usage error, before connecting
     except KestraError as exc:
         raise _UsageError(str(exc)) from None
-    if any(text.startswith("system.") for text in checked):
-        raise _UsageError("system. labels are Kestra's own and cannot be set")
     flow = _command_flow(arguments)
     _write_data(flow.set_labels(arguments.execution_id, pairs, replace=arguments.replace))
     return 0
