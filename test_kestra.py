@@ -1271,6 +1271,7 @@ class _Reject(Exception):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128  # a real server's backlog is large; socketserver's 5 drops connects under load
     fake: FakeKestra
 
     def server_bind(self) -> None:
