@@ -62,6 +62,7 @@ __all__ = [
     "ExecutionMayExistError",
     "ExecutionTimeoutError",
     "IonReadError",
+    "IonWriteError",
 ]
 
 
@@ -905,6 +906,20 @@ class Kestra:
         Example: ``for row in Kestra.iter_read("result.ion"): ...``
         """
         return _read_ion(path_, exact)
+
+    @staticmethod
+    def write(destination: Any, rows: Iterable[Any]) -> int:
+        """Write rows to an Ion text file, one value per line, as Kestra's tasks read
+        them; returns how many. ``destination`` is a path or a binary file object;
+        ``rows`` any iterable (a generator too: it is read one row at a time).
+
+        Dicts become structs, Decimal exact decimals, datetime and date the Java types
+        Kestra's readers give back (README: "Writing Ion files"). A value with no Ion
+        form raises IonWriteError naming the row and the key, before any of that row
+        is written; the file then holds the rows before it, as ``error.rows`` says.
+        Example: ``Kestra.write("rows.ion", ({"id": i} for i in range(10)))``
+        """
+        return _write_ion(destination, rows)
 
     @staticmethod
     def capture_logging(level: Union[int, str, None] = "INFO") -> logging.Handler:
@@ -6703,6 +6718,508 @@ def _ion_values(source: Any) -> Iterator[Any]:
 
 def _read_ion(path_: Any, exact: bool) -> Iterator[Any]:
     return _ion_stream(path_, faithful=False, exact=exact)
+
+
+# Ion text writing -------------------------------------------------------------------
+# Kestra.write: Python values as Ion text, one top-level value per line, in the shapes
+# Kestra's FileSerde reads back as the Java types a user means (the README's "Writing Ion
+# files" has the table). A row's text is made whole before any of it is written, and a
+# file only ever holds whole rows: after an error, as many as the error says.
+
+class IonWriteError(KestraError):
+    """A row Kestra.write cannot write, or a file that cannot take it. ``rows`` is how
+    many rows the file holds, each whole; ``row`` the 1-based number of the row at fault
+    (None when the file failed) and ``keys`` the keys and indexes leading to the value."""
+
+    def __init__(self, message: str, path: Optional[str], rows: int, row: Optional[int] = None,
+                 keys: Tuple[Any, ...] = ()) -> None:
+        super().__init__(message)
+        self.path = path
+        self.rows = rows
+        self.row = row
+        self.keys = keys
+
+
+class _Unwritable(Exception):
+    """A value with no Ion form, raised inside a row. ``keys`` grows on the way out,
+    innermost first; ``at_key`` says the innermost container's key is at fault."""
+
+    def __init__(self, message: str, at_key: bool = False, too_deep: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.keys = []  # type: List[Any]
+        self.at_key = at_key
+        self.too_deep = too_deep
+
+
+_ION_WRITERS = {}  # type: Dict[type, Callable[[Any, int], str]]  # filled on first use
+_ION_FIELDS = {}  # type: Dict[str, str]  # a key -> its Ion text and ":", for the keys seen last
+_ION_BIG_INT = 10 ** 600  # ints below need no care: sys.set_int_max_str_digits accepts no less than 640
+_ION_MAX_OFFSET = 18 * 3600  # seconds: the widest offset Java's ZoneOffset holds
+_ION_WRITE_CHUNK = 1 << 16  # bytes of rows written at a time
+_ion_quote = json.encoder.encode_basestring  # type: Callable[[str], str]  # JSON's escapes are Ion's; non-ASCII kept
+
+
+def _ion_value(value: Any, depth: int) -> str:
+    return _ION_WRITERS.get(value.__class__, _ion_other)(value, depth)
+
+
+def _ion_struct(value: Any, depth: int) -> str:
+    if depth >= _ION_MAX_DEPTH:
+        raise _Unwritable("", too_deep=True)
+    names, writers, quote, big = _ION_FIELDS, _ION_WRITERS, _ion_quote, _ION_BIG_INT
+    parts = []
+    key = None
+    try:
+        for key, item in value.items():
+            name = names.get(key) if key.__class__ is str else None
+            if name is None:
+                name = _ion_field(key)
+            cls = item.__class__
+            if cls is str:
+                parts.append(name + quote(item))
+            elif cls is int and -big < item < big:
+                parts.append(name + int.__repr__(item))
+            elif item is None:
+                parts.append(name + "null")
+            else:
+                parts.append(name + writers.get(cls, _ion_other)(item, depth + 1))
+    except _Unwritable as exc:
+        if exc.at_key:
+            exc.at_key = False
+        else:
+            exc.keys.append(key)
+        raise
+    return "{" + ",".join(parts) + "}"
+
+
+def _ion_list(value: Any, depth: int) -> str:
+    if depth >= _ION_MAX_DEPTH:
+        raise _Unwritable("", too_deep=True)
+    writers, quote = _ION_WRITERS, _ion_quote
+    parts = []
+    index = -1
+    try:
+        for index, item in enumerate(value):
+            cls = item.__class__
+            if cls is str:
+                parts.append(quote(item))
+            elif cls is int and -_ION_BIG_INT < item < _ION_BIG_INT:
+                parts.append(int.__repr__(item))
+            else:
+                parts.append(writers.get(cls, _ion_other)(item, depth + 1))
+    except _Unwritable as exc:
+        exc.keys.append(index)
+        raise
+    return "[" + ",".join(parts) + "]"
+
+
+def _ion_field(key: Any) -> str:
+    """The Ion text of a struct's field name and its ":": bare when it is an identifier
+    Ion reads as text, quoted otherwise. Kept for the next rows."""
+    if not isinstance(key, str):
+        raise _Unwritable("has the key %r of type %s; Ion field names are text: convert the key first, "
+                          "for example with str(key)" % (key, _type_name(key)), at_key=True)
+    name = str.__str__(key)
+    if name.isidentifier() and name.isascii() and name not in _KEYWORDS:  # not $12: a symbol id
+        text = name + ":"
+    else:
+        text = _ion_quote(name) + ":"
+    if len(_ION_FIELDS) >= 4096:
+        _ION_FIELDS.clear()
+    _ION_FIELDS[name] = text
+    return text
+
+
+def _ion_int(value: Any, depth: int) -> str:
+    if -_ION_BIG_INT < value < _ION_BIG_INT:
+        return int.__repr__(value)
+    if value.bit_length() > 3321929:  # more than 1,000,000 digits
+        raise _Unwritable("is an int of more than %d digits, more than kestra.py reads back; write it "
+                          "in pieces" % _ION_MAX_DIGITS)
+    text = _long_digits(abs(value), int(value.bit_length() * 0.30103) + 1).lstrip("0")
+    return "-" + text if value < 0 else text
+
+
+def _long_digits(value: int, count: int) -> str:
+    """The decimal digits of 0 <= value < 10**count, zero-padded to ``count``, by halves
+    (Python 3.11+ refuses to write more than 4,300 digits in one go)."""
+    if count <= 512:
+        return "%0*d" % (count, value)
+    low_count = count // 2
+    high, low = divmod(value, 10 ** low_count)
+    return _long_digits(high, count - low_count) + _long_digits(low, low_count)
+
+
+def _ion_bool(value: Any, depth: int) -> str:
+    return "true" if value else "false"
+
+
+def _ion_null(value: Any, depth: int) -> str:
+    return "null"
+
+
+def _ion_float(value: Any, depth: int) -> str:
+    text = float.__repr__(value)  # the shortest text that reads back as the same float
+    if "e" in text:
+        return text
+    if value - value == 0.0:
+        return text + "e0"  # 0.1e0: without an exponent, Ion reads a decimal
+    return "nan" if value != value else "+inf" if value > 0 else "-inf"
+
+
+def _ion_decimal(value: Any, depth: int) -> str:
+    import decimal
+
+    if not value.is_finite():
+        raise _Unwritable("is %r, which Ion's decimals cannot hold; write None, or a float "
+                          "(float('nan'), float('inf')), which Ion can" % (value,))
+    text = decimal.Decimal.__str__(value)  # every digit and the exponent: 12.50 stays 12.50
+    if "E" in text:
+        exponent = int(text[text.index("E") + 1:])
+        if abs(exponent) > _ION_MAX_EXPONENT:
+            raise _Unwritable("is a Decimal with the exponent %d, beyond the +-2**31 Java's BigDecimal "
+                              "holds" % exponent)
+        text = text.replace("E", "d")  # 1E+3 -> 1d+3
+    elif "." not in text:
+        text += "."  # 100 would be an Ion int
+    if len(text) > _ION_MAX_DIGITS:
+        raise _Unwritable("is a Decimal of more than %d digits, more than kestra.py reads back"
+                          % _ION_MAX_DIGITS)
+    return text
+
+
+def _ion_offset(offset: Any) -> str:
+    """A UTC offset as Java's ZoneOffset writes it: Z, +02:00 or -05:45:30."""
+    seconds = offset.days * 86400 + offset.seconds
+    if offset.microseconds or abs(seconds) > _ION_MAX_OFFSET:
+        raise _Unwritable("has the UTC offset %s, which Java's ZoneOffset cannot hold (whole seconds, "
+                          "at most 18 hours)" % offset)
+    if not seconds:
+        return "Z"
+    sign = "-" if seconds < 0 else "+"
+    minutes, second = divmod(abs(seconds), 60)
+    text = "%s%02d:%02d" % (sign, minutes // 60, minutes % 60)
+    return text + ":%02d" % second if second else text
+
+
+def _ion_datetime(value: Any, depth: int) -> str:
+    import datetime
+
+    offset = value.utcoffset()
+    local = datetime.datetime.isoformat(value.replace(tzinfo=None))
+    if offset is None:
+        return 'LocalDateTime::"%s"' % local
+    zone = _ion_offset(offset)
+    return 'Instant::"%sZ"' % local if zone == "Z" else 'OffsetDateTime::"%s%s"' % (local, zone)
+
+
+def _ion_date(value: Any, depth: int) -> str:
+    import datetime
+
+    text = datetime.date.isoformat(value)
+    if value >= datetime.date(1582, 10, 15):
+        return text  # a day timestamp: Kestra reads dates before this one in the Julian calendar
+    return 'LocalDate::"%s"' % text
+
+
+def _ion_time(value: Any, depth: int) -> str:
+    import datetime
+
+    offset = value.utcoffset()
+    local = datetime.time.isoformat(value.replace(tzinfo=None))
+    if offset is None:
+        return 'LocalTime::"%s"' % local
+    return 'OffsetTime::"%s%s"' % (local, _ion_offset(offset))
+
+
+def _ion_duration(value: Any, depth: int) -> str:
+    return '"%s"' % _iso_duration(value)
+
+
+def _ion_blob(value: Any, depth: int) -> str:
+    import binascii
+
+    return "{{" + binascii.b2a_base64(value, newline=False).decode("ascii") + "}}"
+
+
+def _ion_other(value: Any, depth: int) -> str:
+    """The Ion text of a value whose class is not in _ION_WRITERS: subclasses of those
+    classes, Enum, UUID, any Mapping, numpy's scalars and arrays."""
+    if isinstance(value, enum.Enum):
+        try:
+            return _ion_value(value.value, depth)
+        except _Unwritable as exc:
+            exc.message += " (it is the value of %r)" % (value,)
+            raise
+    if isinstance(value, str):
+        return _ion_quote(str.__str__(value))
+    if isinstance(value, int):
+        return _ion_int(int(value), depth)
+    if isinstance(value, float):
+        return _ion_float(float(value), depth)
+    for cls, writer in _ION_WRITERS.items():
+        if isinstance(value, cls):
+            return writer(value, depth)
+    if isinstance(value, collections.abc.Mapping):
+        return _ion_struct(value, depth)
+    if isinstance(value, memoryview):
+        return _ion_blob(value.tobytes(), depth)
+    uuid_module = sys.modules.get("uuid")
+    if uuid_module is not None and isinstance(value, uuid_module.UUID):
+        return '"%s"' % value
+    cls = type(value)
+    if cls.__module__ == "numpy" and getattr(getattr(value, "dtype", None), "kind", "") in ("b", "i", "u", "f", "U"):
+        return _ion_value(value.tolist(), depth)  # numpy's bools, ints, floats and text, and arrays of them
+    if isinstance(value, (set, frozenset)):
+        advice = "write a list, for example sorted(value)"
+    elif hasattr(cls, "__dataclass_fields__"):
+        advice = "write a dict, for example dataclasses.asdict(value)"
+    else:
+        advice = "convert it first, for example with str(value)"
+    raise _Unwritable("is of type %s, which has no Ion form in kestra.py (see the README's table: text, "
+                      "numbers, Decimal, bool, None, bytes, lists, dicts, dates and times, timedelta, "
+                      "UUID, Enum); %s" % (_type_name(value), advice))
+
+
+def _fill_ion_writers() -> None:
+    import datetime
+    import decimal
+
+    _ION_WRITERS.update({
+        str: lambda value, depth: _ion_quote(value), int: _ion_int, float: _ion_float, bool: _ion_bool,
+        type(None): _ion_null, dict: _ion_struct, list: _ion_list, tuple: _ion_list,
+        decimal.Decimal: _ion_decimal, datetime.datetime: _ion_datetime, datetime.date: _ion_date,
+        datetime.time: _ion_time, datetime.timedelta: _ion_duration, bytes: _ion_blob, bytearray: _ion_blob,
+    })
+
+
+def _ion_row(row: Any) -> str:
+    """One row's Ion text, or _Unwritable."""
+    if row is None:
+        raise _Unwritable("is None; Kestra's readers stop at a null row: write {} or leave the row out")
+    return _ION_WRITERS.get(row.__class__, _ion_other)(row, 0)
+
+
+def _row_fault(row: Any, number: int, exc: _Unwritable) -> Tuple[str, Tuple[Any, ...]]:
+    """(the message, the keys) for an _Unwritable raised by row ``number``."""
+    keys = tuple(reversed(exc.keys))
+    message = exc.message
+    if exc.too_deep:
+        keys, message = _cycle_or_depth(row, keys)
+    path = None  # type: _KeyPath
+    for key in keys:
+        path = (path, key)
+    where = "row %d" % number if not keys else "row %d, %s" % (number, _where(path))
+    return "%s %s" % (where, message), keys
+
+
+def _cycle_or_depth(row: Any, keys: Tuple[Any, ...]) -> Tuple[Tuple[Any, ...], str]:
+    """For a row nested deeper than the bound: the keys down to the first container met
+    again inside itself (a cycle), or all of them."""
+    seen = {id(row): 0}
+    value = row
+    for step, key in enumerate(keys, 1):
+        while isinstance(value, enum.Enum):
+            value = value.value
+        value = value[key] if isinstance(value, (collections.abc.Mapping, list, tuple)) else None
+        if id(value) in seen:
+            return keys[:step], ("contains itself (a reference cycle): Ion cannot hold cycles; write a copy "
+                                 "without the back-reference")
+        seen[id(value)] = step
+    return keys, ("is nested more than %d levels deep, more than kestra.py reads back; flatten it"
+                  % _ION_MAX_DEPTH)
+
+
+def _surrogate_keys(value: Any, depth: int = 0) -> Optional[List[Any]]:
+    """The keys leading to the first text holding a surrogate code point, or None."""
+    while isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, str):
+        return [] if _surrogate_problem(str.__str__(value)) else None
+    if depth > _ION_MAX_DEPTH:
+        return None
+    if isinstance(value, collections.abc.Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and _surrogate_problem(str.__str__(key)):
+                return [key]
+            found = _surrogate_keys(item, depth + 1)
+            if found is not None:
+                return [key] + found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _surrogate_keys(item, depth + 1)
+            if found is not None:
+                return [index] + found
+    return None
+
+
+class _IonOut:
+    """The file Kestra.write writes: a path it opens (and truncates back to its last
+    whole row if a write fails), or a binary file object of the caller's."""
+
+    def __init__(self, destination: Any) -> None:
+        self.rows = 0  # whole rows written
+        self.size = 0  # their bytes
+        if hasattr(destination, "write"):
+            name = getattr(destination, "name", None)
+            self.name = name if isinstance(name, str) else None  # type: Optional[str]
+            if isinstance(destination, io.TextIOBase) or getattr(destination, "encoding", None) is not None:
+                raise KestraError("the Ion file %s must be opened in binary mode ('wb')" % (self.name or "object"))
+            if getattr(destination, "closed", False):
+                raise KestraError("the Ion file %s is closed" % (self.name or "object"))
+            self.file = destination
+            self.owned = False
+            return
+        path = os.fspath(destination)
+        self.name = path if isinstance(path, str) else os.fsdecode(path)
+        try:
+            self.file = open(path, "wb", buffering=0)
+        except OSError as exc:
+            raise KestraError("cannot write the Ion file %r: %s" % (self.name, exc)) from None
+        self.owned = True
+
+    def write(self, rows: List[bytes]) -> None:
+        """Write whole rows, or raise IonWriteError saying how many the file holds."""
+        data = b"".join(rows)
+        done = 0
+        try:
+            while done < len(data):
+                count = self.file.write(data[done:] if done else data)
+                # A raw file may take part of it; other file objects take all (some say None).
+                done += count if isinstance(count, int) and 0 <= count <= len(data) - done else len(data) - done
+        except BaseException as exc:
+            self.failed(rows, done, exc)
+            raise
+        self.rows += len(rows)
+        self.size += len(data)
+
+    def failed(self, rows: List[bytes], done: int, exc: BaseException) -> None:
+        """After a failed write: cut the file back to its whole rows (ours), then raise
+        an IonWriteError for an OSError or a closed file (others propagate as they are)."""
+        whole = 0
+        ends = 0
+        for row in rows:
+            if ends + len(row) > done:
+                break
+            ends += len(row)
+            whole += 1
+        state = ""
+        if self.owned:
+            try:
+                os.ftruncate(self.file.fileno(), self.size + ends)
+                self.rows += whole
+            except OSError as cut:
+                state = "; it may also hold part of row %d (cutting it off failed: %s)" % (self.rows + whole + 1, cut)
+                self.rows += whole
+        else:
+            state = "; rows %d to %d were handed to it and may be partly written" % (self.rows + 1,
+                                                                                 self.rows + len(rows))
+        if isinstance(exc, (OSError, ValueError)):
+            raise IonWriteError("cannot write to the Ion file %s (%s): it holds %d whole row%s%s"
+                                % (self.name or "object", exc, self.rows, "" if self.rows == 1 else "s", state),
+                                self.name, self.rows) from None
+
+    def finish(self) -> None:
+        """Flush a caller's file, so that its rows are in it when Kestra.write returns."""
+        if not self.owned:
+            flush = getattr(self.file, "flush", None)
+            if flush is not None:
+                try:
+                    flush()
+                except (OSError, ValueError) as exc:
+                    raise IonWriteError("cannot write to the Ion file %s (%s): its last rows may not all be "
+                                        "there" % (self.name or "object", exc), self.name, self.rows) from None
+
+
+def _write_ion(destination: Any, rows: Any) -> int:
+    if isinstance(rows, (str, bytes, bytearray, collections.abc.Mapping)) or not hasattr(rows, "__iter__"):
+        raise KestraError("Kestra.write takes an iterable of rows (a list, a generator...), got %s; to write "
+                          "one row, pass [row]" % _type_name(rows))
+    if not _ION_WRITERS:
+        _fill_ion_writers()
+    out = _IonOut(destination)
+    try:
+        _write_ion_rows(out, rows)
+        out.finish()
+        return out.rows
+    finally:
+        if out.owned:
+            out.file.close()
+
+
+def _write_ion_rows(out: _IonOut, rows: Any) -> None:
+    """Write the rows in pieces of about 64 KiB. Whatever stops it, the rows made
+    before are written (but a failed write is not tried again)."""
+    pending = []  # type: List[bytes]
+    size = 0
+    number = 0
+    writing = False
+    try:
+        for row in rows:
+            number += 1
+            try:
+                text = _ion_row(row) + "\n"
+            except _Unwritable as exc:
+                message, keys = _row_fault(row, number, exc)
+                raise _RowFault(message, number, keys) from None
+            except RecursionError:
+                raise _RowFault("row %d is nested too deeply for the Python stack left to this call "
+                                "(sys.getrecursionlimit() is %d)" % (number, sys.getrecursionlimit()),
+                                number, ()) from None
+            data = text.encode() if text.isascii() else _ion_utf8(text, row, number)
+            pending.append(data)
+            size += len(data)
+            if size >= _ION_WRITE_CHUNK:
+                writing = True
+                out.write(pending)
+                writing = False
+                pending, size = [], 0
+        writing = True
+        out.write(pending)
+    except _RowFault as fault:
+        out.write(pending)
+        out.finish()
+        raise IonWriteError("%s; nothing of it was written: %s holds the %d row%s before it"
+                            % (fault.args[0], out.name or "the file", out.rows, "" if out.rows == 1 else "s"),
+                            out.name, out.rows, fault.number, fault.keys) from None
+    except BaseException as exc:  # the rows' iterator, or a value's own method, raised
+        if writing:
+            raise
+        out.write(pending)
+        out.finish()
+        if hasattr(exc, "add_note"):
+            exc.add_note("kestra.py: %s holds the %d whole row%s before this error"
+                         % (out.name or "the Ion file", out.rows, "" if out.rows == 1 else "s"))
+        raise
+
+
+class _RowFault(Exception):
+    def __init__(self, message: str, number: int, keys: Tuple[Any, ...]) -> None:
+        super().__init__(message)
+        self.number = number
+        self.keys = keys
+
+
+def _ion_utf8(text: str, row: Any, number: int) -> bytes:
+    """A row's text as UTF-8, its C1 controls escaped as ion-java writes them (they
+    can only be inside quoted text: all else is ASCII); a surrogate is refused."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        keys = _surrogate_keys(row) or []
+        path = None  # type: _KeyPath
+        for key in keys:
+            path = (path, key)
+        where = "row %d" % number if not keys else "row %d, %s" % (number, _where(path))
+        raise _RowFault("%s contains the surrogate code point U+%04X, which is not text and has no UTF-8 form "
+                        "(it usually comes from bytes decoded with errors='surrogateescape'); clean it first"
+                        % (where, ord(text[exc.start])), number, tuple(keys)) from None
+    import re
+
+    if re.search("[\x7f-\x9f]", text):
+        data = re.sub("[\x7f-\x9f]", lambda match: "\\x%02x" % ord(match.group()), text).encode("utf-8")
+    return data
 
 
 # Module attributes made on first use ##########################################
