@@ -7180,8 +7180,8 @@ def _write_ion_rows(out: _IonOut, rows: Any) -> None:
     except _RowFault as fault:
         out.write(pending)
         out.finish()
-        raise IonWriteError("%s; nothing of it was written: %s holds the %d row%s before it"
-                            % (fault.args[0], out.name or "the file", out.rows, "" if out.rows == 1 else "s"),
+        raise IonWriteError("%s; nothing of it was written: %s holds %s"
+                            % (fault.args[0], out.name or "the file", _rows_before(out.rows)),
                             out.name, out.rows, fault.number, fault.keys) from None
     except BaseException as exc:  # the rows' iterator, or a value's own method, raised
         if writing:
@@ -7189,9 +7189,13 @@ def _write_ion_rows(out: _IonOut, rows: Any) -> None:
         out.write(pending)
         out.finish()
         if hasattr(exc, "add_note"):
-            exc.add_note("kestra.py: %s holds the %d whole row%s before this error"
-                         % (out.name or "the Ion file", out.rows, "" if out.rows == 1 else "s"))
+            exc.add_note("kestra.py: %s holds %s" % (out.name or "the Ion file", _rows_before(out.rows)))
         raise
+
+
+def _rows_before(count: int) -> str:
+    return ("no row: the error came before the first" if not count else "the row before it, whole" if count == 1
+            else "the %d rows before it, each whole" % count)
 
 
 class _RowFault(Exception):
@@ -7518,6 +7522,14 @@ def _parser() -> Any:
     sub.add_argument("--exact", action="store_true",
                      help="decimals as JSON strings of their exact text; strings kept as they are")
 
+    sub = command("write", _run_write, "write JSON Lines as an Ion file, one value per line, as Kestra's tasks read it")
+    sub.add_argument("path", metavar="FILE.jsonl", nargs="?", default="-",
+                     help="one JSON value per line (default, or -: stdin)")
+    sub.add_argument("-o", "--output", metavar="FILE.ion", help="the Ion file to write (default, or -: stdout)")
+    sub.add_argument("--floats", action="store_true",
+                     help="numbers with a fraction or an exponent as Ion floats (doubles), "
+                          "not as exact decimals")
+
     sub = command("deploy", _run_deploy, "create or update flows from YAML files or folders")
     sub.add_argument("paths", nargs="+", metavar="PATH", help="a flow's YAML file, or a folder searched for *.yml and *.yaml")
     sub.add_argument("--dry-run", action="store_true", help="ask the server to validate the flows, without saving them")
@@ -7680,7 +7692,7 @@ def _failure(exc: BaseException, arguments: Any) -> Tuple[int, str]:
     if isinstance(exc, FailedExponentialBackoff) and exc.status_code is None:
         return _EXIT_SERVER, ("the Kestra server is unreachable at %s: check --host (or KESTRA_HOSTNAME) and that "
                               "the server is running (%s)" % (host, exc))
-    if isinstance(exc, IonReadError):
+    if isinstance(exc, (IonReadError, IonWriteError)):
         return _EXIT_USAGE, str(exc)
     if isinstance(exc, KestraError):
         return _EXIT_SERVER, str(exc)
@@ -8578,6 +8590,72 @@ def _run_read(arguments: Any) -> int:
         out.write("".join(pending).encode("ascii"))
         out.flush()
     return 0
+
+
+def _run_write(arguments: Any) -> int:
+    """JSON Lines in, Ion out: each line's value as Kestra.write writes it, numbers with
+    a fraction as Decimal (their digits kept) unless --floats."""
+    import decimal
+
+    if arguments.path != "-" and not _readable_path(arguments.path):
+        raise _UsageError("write: %r is a folder" % arguments.path if os.path.isdir(arguments.path)
+                          else "write: no file at %r" % arguments.path)
+    to_stdout = arguments.output in (None, "-")
+    if not to_stdout:
+        folder = os.path.dirname(os.path.abspath(arguments.output))
+        if os.path.isdir(arguments.output):
+            raise _UsageError("write: -o %r is a folder; give the path of the file to write" % arguments.output)
+        if not os.path.isdir(folder):
+            raise _UsageError("write: no folder %r to write %r in" % (folder, os.path.basename(arguments.output)))
+    decoder = json.JSONDecoder(parse_float=None if arguments.floats else decimal.Decimal,
+                               object_pairs_hook=_json_object)
+    source = sys.stdin.buffer if arguments.path == "-" else open(arguments.path, "rb")
+    try:
+        if to_stdout:
+            sys.stdout.flush()
+        rows = _json_lines(source, decoder, "stdout" if to_stdout else arguments.output)
+        count = Kestra.write(sys.stdout.buffer if to_stdout else arguments.output, rows)
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+    if not to_stdout:
+        _say(arguments, "wrote %d row%s to %s" % (count, "" if count == 1 else "s", arguments.output))
+    return 0
+
+
+def _json_lines(source: Any, decoder: Any, output: str) -> Iterator[Any]:
+    """The value of each line of a JSON Lines file; a line that is not one JSON value
+    stops it with an error naming the line (Kestra.write keeps the rows before it)."""
+    for number, line in enumerate(source, 1):
+        problem = None
+        try:
+            text = line.decode("utf-8-sig" if number == 1 else "utf-8")
+            value, end = decoder.raw_decode(text, len(text) - len(text.lstrip()))
+            if text[end:].strip():
+                problem = "holds more than one JSON value"
+        except UnicodeDecodeError as exc:
+            problem = "is not UTF-8 text (%s)" % exc.reason
+        except _DuplicateKey as exc:
+            problem = "has %s" % exc
+        except ValueError as exc:
+            problem = ("is empty (JSON Lines holds one value on each line)" if not line.strip()
+                       else "is not JSON: %s (column %d)" % (getattr(exc, "msg", exc), getattr(exc, "colno", 0)))
+        if problem is not None:
+            raise _UsageError("write: line %d %s; %s holds %s" % (number, problem, output, _rows_before(number - 1)))
+        yield value
+
+
+def _json_object(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen = set()  # type: Set[str]
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise _DuplicateKey("the key %r twice in one object (one value would be lost)" % twice)
+    return value
+
+
+class _DuplicateKey(ValueError):
+    pass
 
 
 def _run_deploy(arguments: Any) -> int:
