@@ -6821,7 +6821,8 @@ def _ion_field(key: Any) -> str:
         raise _Unwritable("has the key %r of type %s; Ion field names are text: convert the key first, "
                           "for example with str(key)" % (key, _type_name(key)), at_key=True)
     name = str.__str__(key)
-    if name.isidentifier() and name.isascii() and name not in _KEYWORDS:  # not $12: a symbol id
+    identifier = name.replace("$", "_").isidentifier() and name.isascii()  # [A-Za-z_$][A-Za-z0-9_$]*
+    if identifier and name not in _KEYWORDS and not (name[0] == "$" and name[1:].isdigit()):  # $12: a symbol id
         text = name + ":"
     else:
         text = _ion_quote(name) + ":"
@@ -7008,9 +7009,9 @@ def _row_fault(row: Any, number: int, exc: _Unwritable) -> Tuple[str, Tuple[Any,
     if exc.too_deep:
         keys, message = _cycle_or_depth(row, keys)
     path = None  # type: _KeyPath
-    for key in keys:
+    for key in keys[:12]:
         path = (path, key)
-    where = "row %d" % number if not keys else "row %d, %s" % (number, _where(path))
+    where = "row %d" % number if not keys else "row %d, %s" % (number, _where(path) + ("..." if len(keys) > 12 else ""))
     return "%s %s" % (where, message), keys
 
 
@@ -7524,7 +7525,7 @@ def _parser() -> Any:
 
     sub = command("write", _run_write, "write JSON Lines as an Ion file, one value per line, as Kestra's tasks read it")
     sub.add_argument("path", metavar="FILE.jsonl", nargs="?", default="-",
-                     help="one JSON value per line (default, or -: stdin)")
+                     help="one JSON value per line, blank lines skipped (default, or -: stdin)")
     sub.add_argument("-o", "--output", metavar="FILE.ion", help="the Ion file to write (default, or -: stdout)")
     sub.add_argument("--floats", action="store_true",
                      help="numbers with a fraction or an exponent as Ion floats (doubles), "
@@ -8613,8 +8614,14 @@ def _run_write(arguments: Any) -> int:
     try:
         if to_stdout:
             sys.stdout.flush()
-        rows = _json_lines(source, decoder, "stdout" if to_stdout else arguments.output)
-        count = Kestra.write(sys.stdout.buffer if to_stdout else arguments.output, rows)
+        line = [0]
+        rows = _json_lines(source, decoder, "stdout" if to_stdout else arguments.output, line)
+        try:
+            count = Kestra.write(sys.stdout.buffer if to_stdout else arguments.output, rows)
+        except IonWriteError as exc:
+            if exc.row is None:
+                raise
+            raise _UsageError("write: line %d: %s" % (line[0], exc)) from None
     finally:
         if source is not sys.stdin.buffer:
             source.close()
@@ -8623,13 +8630,17 @@ def _run_write(arguments: Any) -> int:
     return 0
 
 
-def _json_lines(source: Any, decoder: Any, output: str) -> Iterator[Any]:
-    """The value of each line of a JSON Lines file; a line that is not one JSON value
-    stops it with an error naming the line (Kestra.write keeps the rows before it)."""
-    for number, line in enumerate(source, 1):
+def _json_lines(source: Any, decoder: Any, output: str, line: List[int]) -> Iterator[Any]:
+    """The value of each line of a JSON Lines file but blank ones (``line[0]`` says which
+    line the last value came from); a line that is not one JSON value stops it with an
+    error naming the line (Kestra.write keeps the rows before it)."""
+    rows = 0
+    for number, data in enumerate(source, 1):
+        if not data.strip():
+            continue
         problem = None
         try:
-            text = line.decode("utf-8-sig" if number == 1 else "utf-8")
+            text = data.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n")
             value, end = decoder.raw_decode(text, len(text) - len(text.lstrip()))
             if text[end:].strip():
                 problem = "holds more than one JSON value"
@@ -8638,10 +8649,11 @@ def _json_lines(source: Any, decoder: Any, output: str) -> Iterator[Any]:
         except _DuplicateKey as exc:
             problem = "has %s" % exc
         except ValueError as exc:
-            problem = ("is empty (JSON Lines holds one value on each line)" if not line.strip()
-                       else "is not JSON: %s (column %d)" % (getattr(exc, "msg", exc), getattr(exc, "colno", 0)))
+            problem = "is not JSON: %s (column %d)" % (getattr(exc, "msg", exc), getattr(exc, "colno", 0))
         if problem is not None:
-            raise _UsageError("write: line %d %s; %s holds %s" % (number, problem, output, _rows_before(number - 1)))
+            raise _UsageError("write: line %d %s; %s holds %s" % (number, problem, output, _rows_before(rows)))
+        line[0] = number
+        rows += 1
         yield value
 
 

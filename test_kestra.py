@@ -8024,7 +8024,7 @@ def from_amazon_ion(value, exact):
         return None
     annotations = [annotation.text for annotation in getattr(value, "ion_annotations", ()) or ()]
     ion_type = value.ion_type
-    dates = [annotation for annotation in annotations if annotation in DATE_ANNOTATIONS]
+    dates = [annotation for annotation in annotations if annotation in DATE_ANNOTATIONS + ("Instant",)]
     if ion_type == IonType.STRING and dates:  # the first date annotation decides
         return java_date_time(dates[0], str(value))
     if ion_type == IonType.STRUCT:
@@ -8525,6 +8525,365 @@ def test_any_bytes_read_as_values_or_ion_read_error(seed, edits):
         data[where:where + deleted] = inserted
     for exact in (False, True):
         ion_outcome(bytes(data), exact=exact)
+
+
+# Ion writing ###################################################################
+# Kestra.write: every value as the Ion text the README's table gives, read back equal by
+# Kestra.read (and by amazon.ion, where installed), and every bad value or failing file
+# an error naming the row and key, with the file holding only whole rows.
+
+def written_ion(rows, tmp_path, name="rows.ion"):
+    """(what Kestra.write returned, the file's text)."""
+    path = tmp_path / name
+    count = Kestra.write(path, rows)
+    return count, path.read_bytes().decode("utf-8")
+
+
+def as_read(value):
+    """What Kestra.read(exact=True) gives for a written value: tuples become lists."""
+    if isinstance(value, (list, tuple)):
+        return [as_read(item) for item in value]
+    if isinstance(value, dict):
+        return {key: as_read(item) for key, item in value.items()}
+    if isinstance(value, bytearray):
+        return bytes(value)
+    return value
+
+
+WHOLE_MINUTE_ZONES = st.builds(lambda minutes: datetime.timezone(datetime.timedelta(minutes=minutes)),
+                               st.integers(-18 * 60, 18 * 60))
+ion_texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+ion_decimals = st.builds(lambda sign, digits, exponent: decimal.Decimal((sign, tuple(digits), exponent)),
+                         st.integers(0, 1), st.lists(st.integers(0, 9), min_size=1, max_size=30),
+                         st.integers(-40, 40))
+ion_scalars = st.one_of(
+    ion_texts, st.integers(), st.integers(-(10 ** 60), 10 ** 60), st.floats(), ion_decimals,
+    st.booleans(), st.none(), st.binary(max_size=12),
+    st.datetimes(timezones=WHOLE_MINUTE_ZONES), st.datetimes(), st.dates(),
+    st.times(), st.times(timezones=WHOLE_MINUTE_ZONES),
+)
+ion_writable = st.recursive(
+    ion_scalars,
+    lambda children: st.lists(children, max_size=4) | st.lists(children, max_size=3).map(tuple)
+    | st.dictionaries(ion_texts, children, max_size=4),
+    max_leaves=16,
+)
+ion_rows = st.lists(ion_writable.filter(lambda value: value is not None), max_size=5)
+
+
+@GENERATED
+@given(ion_rows)
+def test_ion_write_reads_back_exactly(rows):
+    buffer = io.BytesIO()
+    assert Kestra.write(buffer, iter(rows)) == len(rows)
+    data = buffer.getvalue()
+    assert data.count(b"\n") == len(rows) and (not rows or data.endswith(b"\n"))
+    assert b"\n\n" not in data and b"\r" not in data and not data.startswith(b"\n")
+    assert_read(Kestra.read(io.BytesIO(data), exact=True), [as_read(row) for row in rows])
+    # Kestra's line-based readers take one line at a time: each line is one whole value.
+    for line, row in zip(data.split(b"\n"), rows):
+        assert_read(Kestra.read(io.BytesIO(line), exact=True), [as_read(row)])
+
+
+@GENERATED
+@given(ion_rows)
+def test_ion_write_reads_back_the_same_in_amazon_ion(rows):
+    simpleion = pytest.importorskip("amazon.ion.simpleion")
+    buffer = io.BytesIO()
+    Kestra.write(buffer, rows)
+    theirs = simpleion.loads(buffer.getvalue().decode("utf-8"), single_value=False)
+    assert_read([from_amazon_ion(value, True) for value in theirs], [as_read(row) for row in rows])
+
+
+class Color(enum.Enum):
+    RED = "red"
+
+
+class Size(enum.IntEnum):
+    LARGE = 3
+
+
+class Text(str):
+    pass
+
+
+class Number(int):
+    pass
+
+
+class Real(float):
+    pass
+
+
+class Amount(decimal.Decimal):
+    pass
+
+
+@pytest.mark.parametrize("value, text", [
+    ("plain", '"plain"'), ("é😀\u2028", '"é😀\u2028"'), ('"\\\n\t\r\0', '"\\"\\\\\\n\\t\\r\\u0000"'),
+    ("\x7f\x85\x9f", '"\\x7f\\x85\\x9f"'), (Text("sub"), '"sub"'),
+    (True, "true"), (False, "false"), (None, "null"), (0, "0"), (-12, "-12"), (Number(7), "7"), (Size.LARGE, "3"),
+    (10 ** 30, "1" + "0" * 30), (0.1, "0.1e0"), (100.0, "100.0e0"), (1e16, "1e+16"), (5e-324, "5e-324"),
+    (-0.0, "-0.0e0"), (Real(2.5), "2.5e0"), (float("nan"), "nan"), (float("inf"), "+inf"), (float("-inf"), "-inf"),
+    (decimal.Decimal("12.50"), "12.50"), (decimal.Decimal("100"), "100."), (decimal.Decimal("1E+3"), "1d+3"),
+    (decimal.Decimal("-0"), "-0."), (decimal.Decimal("1.23E-30"), "1.23d-30"), (decimal.Decimal("0.000001"), "0.000001"),
+    (Amount("4.20"), "4.20"),
+    (b"", "{{}}"), (b"\x00\x01\xff", "{{AAH/}}"), (bytearray(b"hi"), "{{aGk=}}"), (memoryview(b"hi"), "{{aGk=}}"),
+    ([1, "a", None], '[1,"a",null]'), ((1, 2), "[1,2]"), ([], "[]"), ({}, "{}"),
+    ({"a": 1, "a b": 2, "null": 3, "nan": 4, "$12": 5, "": 6, "é": 7, "_x$1": 8, "it's": 9},
+     '{a:1,"a b":2,"null":3,"nan":4,"$12":5,"":6,"é":7,_x$1:8,"it\'s":9}'),
+    (OrderedDict([("b", 1), ("a", 2)]), "{b:1,a:2}"), (collections.defaultdict(int, x=1), "{x:1}"),
+    (datetime.datetime(2024, 4, 21, 13, 43, 24, 123456, tzinfo=UTC), 'Instant::"2024-04-21T13:43:24.123456Z"'),
+    (datetime.datetime(2024, 4, 21, 0, 0, tzinfo=UTC), 'Instant::"2024-04-21T00:00:00Z"'),
+    (datetime.datetime(2024, 4, 21, 13, 43, 24, tzinfo=offset(120)), 'OffsetDateTime::"2024-04-21T13:43:24+02:00"'),
+    (datetime.datetime(1, 1, 1, tzinfo=offset(-345)), 'OffsetDateTime::"0001-01-01T00:00:00-05:45"'),
+    (datetime.datetime(2024, 4, 21, 13, 43, tzinfo=datetime.timezone(datetime.timedelta(seconds=-20730))),
+     'OffsetDateTime::"2024-04-21T13:43:00-05:45:30"'),
+    (datetime.datetime(2024, 4, 21, 13, 43, 24, 340000), 'LocalDateTime::"2024-04-21T13:43:24.340000"'),
+    (datetime.date(2024, 4, 21), "2024-04-21"), (datetime.date(1582, 10, 15), "1582-10-15"),
+    (datetime.date(1582, 10, 14), 'LocalDate::"1582-10-14"'), (datetime.date(1, 1, 1), 'LocalDate::"0001-01-01"'),
+    (datetime.time(15, 30, 0, 123456), 'LocalTime::"15:30:00.123456"'),
+    (datetime.time(13, 43, 24, tzinfo=UTC), 'OffsetTime::"13:43:24Z"'),
+    (datetime.time(13, 43, tzinfo=offset(-345)), 'OffsetTime::"13:43:00-05:45"'),
+    (datetime.timedelta(seconds=90.5), '"PT90.5S"'), (datetime.timedelta(days=-1), '"PT-86400S"'),
+    (uuid.UUID("123e4567-e89b-12d3-a456-426614174000"), '"123e4567-e89b-12d3-a456-426614174000"'),
+    (Color.RED, '"red"'),
+], ids=repr)
+def test_ion_write_gives_each_type_its_documented_text(value, text):
+    buffer = io.BytesIO()
+    assert Kestra.write(buffer, [[value]]) == 1
+    assert buffer.getvalue().decode("utf-8") == "[%s]\n" % text
+
+
+def test_ion_write_reads_back_what_kestra_read_gives_for_the_java_types():
+    rows = [{"when": datetime.datetime(2024, 4, 21, 13, 43, 24, 123456, tzinfo=offset(-345)),
+             "zone_seconds": datetime.datetime(2024, 4, 21, tzinfo=datetime.timezone(datetime.timedelta(seconds=3661))),
+             "naive": datetime.datetime(1, 1, 1), "old_day": datetime.date(1000, 2, 3),
+             "at": datetime.time(1, 2, 3, 4, tzinfo=offset(330)), "span": datetime.timedelta(minutes=1, microseconds=5),
+             "id": uuid.UUID(int=5), "color": Color.RED, "size": Size.LARGE}]
+    buffer = io.BytesIO()
+    Kestra.write(buffer, rows)
+    row = rows[0]
+    expected = dict(row, span="PT60.000005S", id=str(row["id"]), color="red", size=3)
+    assert_read(Kestra.read(io.BytesIO(buffer.getvalue()), exact=True), [expected])
+
+
+def test_ion_write_of_ints_beyond_pythons_text_limit(tmp_path):
+    if not hasattr(sys, "set_int_max_str_digits"):
+        pytest.skip("no int text limit before Python 3.11")
+    huge = [10 ** 5000 + 7, -(3 ** 20000), 10 ** 4299]
+    previous = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(640)
+    try:
+        count, text = written_ion([huge], tmp_path)
+    finally:
+        sys.set_int_max_str_digits(previous)
+    assert count == 1 and text.startswith("[1" + "0" * 4999 + "7,-")
+    assert Kestra.read(tmp_path / "rows.ion") == [huge]
+
+
+def test_ion_write_streams_a_generator_in_pieces(tmp_path):
+    path = tmp_path / "rows.ion"
+    sizes = []
+
+    def rows():
+        for number in range(30000):
+            if number % 10000 == 0:
+                sizes.append(path.stat().st_size if path.exists() else None)
+            yield {"id": number, "name": "row %d" % number}
+
+    assert Kestra.write(path, rows()) == 30000
+    assert sizes[0] == 0 and 0 < sizes[1] < sizes[2] < path.stat().st_size  # written while the rows came
+    assert sum(1 for _ in Kestra.iter_read(path)) == 30000
+
+
+def test_ion_write_to_a_file_object_leaves_it_open_and_flushed(tmp_path):
+    with open(tmp_path / "rows.ion", "wb") as file:
+        file.write(b"{first:0}\n")
+        assert Kestra.write(file, [{"a": 1}, {"b": 2}]) == 2
+        assert not file.closed
+        assert (tmp_path / "rows.ion").read_bytes() == b"{first:0}\n{a:1}\n{b:2}\n"
+    buffer = io.BytesIO()
+    assert Kestra.write(buffer, []) == 0 and buffer.getvalue() == b""
+
+
+def test_ion_write_refuses_text_and_closed_files_and_rows_that_are_not_a_sequence_of_rows(tmp_path):
+    with open(tmp_path / "a.ion", "w") as text_file:
+        with pytest.raises(KestraError, match=r"binary mode \('wb'\)"):
+            Kestra.write(text_file, [{}])
+    closed = io.BytesIO()
+    closed.close()
+    with pytest.raises(KestraError, match="is closed"):
+        Kestra.write(closed, [{}])
+    for rows in ({"a": 1}, "abc", b"abc", 5):
+        with pytest.raises(KestraError, match=r"iterable of rows .*pass \[row\]"):
+            Kestra.write(tmp_path / "b.ion", rows)
+    with pytest.raises(KestraError, match="cannot write the Ion file .*nowhere"):
+        Kestra.write(tmp_path / "nowhere" / "c.ion", [{}])
+
+
+def cycle_dict():
+    row = {"a": {"b": []}}
+    row["a"]["b"].append(row["a"])
+    return row
+
+
+def cycle_list():
+    items = [1]
+    items.append(items)
+    return {"items": items}
+
+
+def deep(levels):
+    value = 1
+    for _ in range(levels):
+        value = [value]
+    return {"deep": value}
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+
+
+@pytest.mark.parametrize("bad, keys, words", [
+    ({"price": decimal.Decimal("NaN")}, ("price",), re.escape("price is Decimal('NaN'), which Ion's decimals cannot")),
+    ({"price": decimal.Decimal("-Infinity")}, ("price",), "Ion's decimals cannot hold"),
+    ({"p": [1, decimal.Decimal("sNaN")]}, ("p", 1), "Ion's decimals cannot hold"),
+    ({"by_id": {3: "x"}}, ("by_id",), "has the key 3 of type int; Ion field names are text"),
+    ({"tags": {"a", "b"}}, ("tags",), "type set, which has no Ion form .*sorted\\(value\\)"),
+    ({"p": Point(1)}, ("p",), "Point, which has no Ion form .*dataclasses.asdict"),
+    ({"o": object()}, ("o",), "type object, which has no Ion form .*str\\(value\\)"),
+    ({"name": "a\udc80b"}, ("name",), "surrogate code point U\\+DC80"),
+    ({"k\ud800": 1}, ("k\ud800",), "surrogate code point U\\+D800"),
+    ({"at": datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(microseconds=5)))}, ("at",),
+     "UTC offset .*Java's ZoneOffset cannot hold"),
+    ({"at": datetime.time(tzinfo=datetime.timezone(datetime.timedelta(hours=19)))}, ("at",), "at most 18 hours"),
+    ({"c": enum.Enum("Odd", {"X": object()}).X}, ("c",), "has no Ion form .*it is the value of <Odd.X"),
+    (cycle_dict(), ("a", "b", 0), "contains itself \\(a reference cycle\\)"),
+    (cycle_list(), ("items", 1), "contains itself"),
+    (deep(200), ("deep",) + (0,) * 199, re.escape("row 2, deep[0][0][0][0][0][0][0][0][0][0][0]... is nested more "
+                                                  "than 200 levels deep")),
+    (None, (), "is None; Kestra's readers stop at a null row"),
+], ids=lambda value: repr(value)[:40])
+def test_ion_write_refuses_a_bad_value_naming_its_row_and_keys_and_keeps_the_rows_before(tmp_path, bad, keys, words):
+    path = tmp_path / "rows.ion"
+    with pytest.raises(kestra.IonWriteError, match=words) as caught:
+        Kestra.write(path, [{"n": 1}, bad, {"n": 3}])
+    error = caught.value
+    assert (error.row, error.rows, error.keys, error.path) == (2, 1, keys, str(path))
+    assert str(error).startswith("row 2") and "%s holds the row before it, whole" % path in str(error)
+    assert path.read_bytes() == b"{n:1}\n"
+
+
+def test_ion_write_passes_on_the_error_of_the_rows_iterator_keeping_the_rows_before(tmp_path):
+    path = tmp_path / "rows.ion"
+    failure = ValueError("the source went away")
+
+    def rows():
+        for number in range(5000):
+            yield {"n": number, "pad": "x" * 50}
+        raise failure
+
+    with pytest.raises(ValueError) as caught:
+        Kestra.write(path, rows())
+    assert caught.value is failure
+    if sys.version_info >= (3, 11):
+        assert caught.value.__notes__ == ["kestra.py: %s holds the 5000 rows before it, each whole" % path]
+    assert [row["n"] for row in Kestra.iter_read(path)] == list(range(5000))
+
+
+class FullDisk:
+    """A raw file that takes ``room`` bytes, the last write in part, then fails as a full disk does."""
+
+    def __init__(self, path, room):
+        self.file = open(path, "wb", buffering=0)
+        self.room = room
+
+    def write(self, data):
+        if not self.room:
+            raise OSError(28, "No space left on device")
+        taken = self.file.write(bytes(data[:self.room]))
+        self.room -= taken
+        return taken
+
+    def fileno(self):
+        return self.file.fileno()
+
+    def close(self):
+        self.file.close()
+
+
+def test_ion_write_on_a_full_disk_cuts_the_file_back_to_whole_rows(tmp_path, monkeypatch):
+    path = tmp_path / "rows.ion"
+    rows = [{"n": number, "pad": "x" * 100} for number in range(2000)]
+    line = len(b'{n:0,pad:"' + b"x" * 100 + b'"}\n')
+    room = 70000 + line // 2  # the first piece of ~64 KiB fits, the second is cut inside a row
+    monkeypatch.setattr(kestra, "open", lambda name, mode, buffering: FullDisk(name, room), raising=False)
+    with pytest.raises(kestra.IonWriteError, match="No space left on device") as caught:
+        Kestra.write(path, rows)
+    error = caught.value
+    monkeypatch.undo()
+    assert error.row is None and error.keys == () and 600 < error.rows < 2000
+    assert "holds %d whole rows" % error.rows in str(error)
+    assert path.read_bytes().count(b"\n") == error.rows and path.read_bytes().endswith(b"\n")
+    assert Kestra.read(path) == rows[:error.rows]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+def test_ion_write_to_dev_full_says_the_disk_is_full():
+    with pytest.raises(kestra.IonWriteError, match="No space left on device") as caught:
+        Kestra.write("/dev/full", [{"a": 1}])
+    assert caught.value.rows == 0
+
+
+class BrokenAfter(io.RawIOBase):
+    """A caller's file object that fails after taking ``room`` bytes."""
+
+    def __init__(self, room):
+        self.room = room
+        self.data = bytearray()
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        if len(self.data) + len(data) > self.room:
+            raise OSError(5, "Input/output error")
+        self.data += data
+        return len(data)
+
+
+def test_ion_write_to_a_failing_file_object_says_which_rows_may_be_partly_written():
+    file = BrokenAfter(70000)
+    rows = [{"n": number} for number in range(20000)]
+    with pytest.raises(kestra.IonWriteError, match="Input/output error") as caught:
+        Kestra.write(file, rows)
+    error = caught.value
+    pieces = bytes(file.data).count(b"\n")
+    assert error.rows == pieces and error.row is None
+    assert "rows %d to " % (pieces + 1) in str(error) and "may be partly written" in str(error)
+
+
+def test_ion_write_needs_no_package_and_no_import_before_its_first_use(tmp_path):
+    shutil.copy(kestra.__file__, str(tmp_path / "kestra.py"))
+    code = (
+        "import sys\n"
+        "for name in ('amazon', 'amazon.ion', 'amazon.ion.simpleion'):\n"
+        "    sys.modules[name] = None\n"
+        "sys.path.insert(0, '.')\n"
+        "import kestra\n"
+        "assert 'decimal' not in sys.modules and 'datetime' not in sys.modules, sorted(sys.modules)\n"
+        "import datetime, decimal\n"
+        "rows = ({'id': n, 'amount': decimal.Decimal('1.50'), 'day': datetime.date(2024, 1, n)} for n in (1, 2))\n"
+        "print(kestra.Kestra.write(sys.argv[1], rows))\n"
+        "print(kestra.Kestra.read(sys.argv[1], exact=True))\n"
+    )
+    run = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(tmp_path / "rows.ion")], cwd=str(tmp_path),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == ("2\n[{'id': 1, 'amount': Decimal('1.50'), 'day': datetime.date(2024, 1, 1)}, "
+                          "{'id': 2, 'amount': Decimal('1.50'), 'day': datetime.date(2024, 1, 2)}]\n")
 
 
 # Command line #################################################################
@@ -9088,6 +9447,38 @@ def test_cli_read_of_a_corrupt_file_exits_2(cli_copy, tmp_path):
     (tmp_path / "bad.ion").write_text("{id:1}\n{id:")
     run = run_cli(cli_copy, None, "read", str(tmp_path / "bad.ion"))
     assert run.returncode == 2 and run.stdout == b'{"id": 1}\n' and b"line 2" in run.stderr
+
+
+def test_cli_write_turns_json_lines_into_ion_with_exact_decimals(cli_copy, tmp_path):
+    source = tmp_path / "rows.jsonl"
+    source.write_text('{"id": 1, "amount": 24000.000000, "rate": 1e-3, "tags": ["a"], "note": null}\n'
+                      '\n[1, 2.50]\n"text"\n')
+    run = run_cli(cli_copy, None, "write", str(source), "-o", str(tmp_path / "rows.ion"))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == b"" and b"wrote 3 rows to " in run.stderr
+    assert (tmp_path / "rows.ion").read_bytes() == (
+        b'{id:1,amount:24000.000000,rate:0.001,tags:["a"],note:null}\n[1,2.50]\n"text"\n')
+    run = run_cli(cli_copy, None, "write", "--floats", stdin=source.read_bytes())
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == b'{id:1,amount:24000.0e0,rate:0.001e0,tags:["a"],note:null}\n[1,2.5e0]\n"text"\n'
+    run = run_cli(cli_copy, None, "read", "--exact", str(tmp_path / "rows.ion"))
+    assert [json.loads(line) for line in run.stdout.splitlines()] == [
+        {"id": 1, "amount": "24000.000000", "rate": "0.001", "tags": ["a"], "note": None}, [1, "2.50"], "text"]
+
+
+@pytest.mark.parametrize("lines, message", [
+    (b'{"a": 1}\n{"a": \n', b"line 2 is not JSON: Expecting value (column 7)"),
+    (b'{"a": 1}\n{"a": 1} {"b": 2}\n', b"line 2 holds more than one JSON value"),
+    (b'{"a": 1}\n{"a": 1, "a": 2}\n', b"line 2 has the key 'a' twice in one object"),
+    (b'{"a": 1}\n"\xff"\n', b"line 2 is not UTF-8 text"),
+    (b'{"a": 1}\n\nnull\n', b"line 3: row 2 is None"),
+    (b'{"a": 1}\n{"b": NaN, "c": {"d": "\\udc80"}}\n', b"line 2: row 2, c['d'] contains the surrogate"),
+])
+def test_cli_write_of_a_bad_line_exits_2_naming_it_and_keeps_the_rows_before(cli_copy, tmp_path, lines, message):
+    output = tmp_path / "rows.ion"
+    run = run_cli(cli_copy, None, "write", "-", "-o", str(output), stdin=lines)
+    assert run.returncode == 2 and message in run.stderr, run.stderr
+    assert b"holds the row before it" in run.stderr and output.read_bytes() == b"{a:1}\n"
 
 
 FLOW_YAML = "id: %s\nnamespace: company.deploy\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: %s\n"
