@@ -14,6 +14,7 @@ test: version differences belong in kestra.py.
 
 import base64
 import datetime
+import decimal
 import hashlib
 import json
 import os
@@ -924,6 +925,89 @@ def test_ion_file_written_by_kestra_reads_back(server, flows, tmp_path):
     path = flow.download_file(result.execution_id, uri, tmp_path / "rows.ion")
     assert typed(kestra.Kestra.read(path)) == typed(ION_ROWS)
     assert typed(kestra.Kestra.read(path, exact=True)) == typed(ION_ROWS_EXACT)
+
+
+# Ion written by a task ###########################################################
+# e2e/flows/ion_write.yaml: a Python task writes rows with Kestra.write, Kestra's serdes
+# plugin converts them. Its script holds the rows; EXPORTED_ROWS is the same data here.
+
+EXPORTED_MOMENTS = {
+    "instant": datetime.datetime(2024, 4, 21, 13, 43, 24, 123456, tzinfo=UTC),
+    "offset": datetime.datetime(2024, 4, 21, 13, 43, 24, 500000, tzinfo=PLUS_2),
+    "local": datetime.datetime(2024, 4, 21, 13, 43, 24, 340000),
+    "day": datetime.date(2024, 4, 21),
+    "old_day": datetime.date(1000, 1, 1),
+    "time": datetime.time(15, 30, 0, 123456),
+    "offset_time": datetime.time(13, 43, 24, tzinfo=datetime.timezone(-datetime.timedelta(hours=5, minutes=45))),
+    "amount": decimal.Decimal("24000.50"),
+    "ratio": 0.1,
+}
+EXPORTED_ROWS = [
+    dict(EXPORTED_MOMENTS, id=1, tiny=decimal.Decimal("1.23E-30"), thousand=decimal.Decimal("1E+3"),
+         whole=decimal.Decimal("100"), big=2 ** 70, span="PT90.5S", key="123e4567-e89b-12d3-a456-426614174000",
+         blob=b"\x00\x01\xff", tags=["a", "b"], note=None, ok=True,
+         text="Zo\u00eb \u2713 \U0001f600 line\nbreak \"q\" \\", **{"a b": 1}),
+    {"id": 2, "nested": {"items": [1, decimal.Decimal("2.50"), [None, False]]}, "nan": float("nan"),
+     "inf": float("-inf")},
+]
+
+
+def exact(value):
+    """``typed`` that also tells Decimal("2.50") from Decimal("2.5"), and NaN from nothing."""
+    if isinstance(value, decimal.Decimal):
+        return ("Decimal", str(value))
+    if isinstance(value, float) and value != value:
+        return ("float", "nan")
+    if isinstance(value, dict):
+        return {key: exact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [exact(item) for item in value]
+    return (type(value).__name__, value)
+
+
+def test_ion_written_by_a_task_is_read_exactly_by_kestra(server, flows, tmp_path):
+    """Rows written with Kestra.write in a Python task: the file reads back equal, the serdes
+    IonToJson gives every decimal with its digits and every date-time with its offset and
+    microseconds, and IonToCsv, which reads through Kestra's FileSerde, formats each date and
+    time as the Java type the README's table names."""
+    flow = make_flow(server)
+    result = flow.execute(flows.namespace, flows.require("ion_write"), {"lib": KESTRA_PY})
+    assert result.status == "SUCCESS", result.error
+    outputs = flow.outputs(result.execution_id)
+    assert outputs["export"]["vars"]["count"] == 2
+
+    written = pathlib.Path(flow.download_file(result.execution_id, outputs["export"]["outputFiles"]["rows.ion"],
+                                              tmp_path / "rows.ion"))
+    assert exact(kestra.Kestra.read(written, exact=True)) == exact(EXPORTED_ROWS)
+    assert written.read_bytes().count(b"\n") == 2
+
+    converted = pathlib.Path(flow.download_file(result.execution_id, outputs["to_json"]["uri"], tmp_path / "rows.jsonl"))
+    first, second = [json.loads(line, parse_float=decimal.Decimal)
+                     for line in converted.read_text(encoding="utf-8").splitlines() if line.strip()]
+    day = first.pop("day")  # IonToJson writes an Ion day timestamp as the fields of ion-java's Timestamp
+    assert (day["year"], day["month"], day["day"], day["precision"]) == (2024, 4, 21, "DAY")
+    expected = dict(EXPORTED_ROWS[0], instant="2024-04-21T13:43:24.123456Z", offset="2024-04-21T13:43:24.500000+02:00",
+                    local="2024-04-21T13:43:24.340000", old_day="1000-01-01", time="15:30:00.123456",
+                    offset_time="13:43:24-05:45", ratio=decimal.Decimal("0.1"), whole=100, blob="AAH/")
+    del expected["day"], expected["note"]  # IonToJson leaves out null fields
+    assert exact(first) == exact(expected)
+    assert exact(second) == exact({"id": 2, "nested": {"items": [1, decimal.Decimal("2.50"), [None, False]]},
+                                   "nan": "NaN", "inf": "-Infinity"})
+
+    table = pathlib.Path(flow.download_file(result.execution_id, outputs["to_csv"]["uri"], tmp_path / "typed.csv"))
+    header, values = [line.split(",") for line in table.read_text(encoding="utf-8").splitlines()]
+    assert header == list(EXPORTED_MOMENTS)
+    assert dict(zip(header, values)) == {
+        "instant": "2024-04-21T13:43:24.123Z",  # an Instant, through the default pattern (a String would stay as written)
+        "offset": "2024-04-21T11:43:24.500Z",  # an OffsetDateTime, moved to the task's time zone, UTC
+        "local": "2024-04-21T13:43:24.340",  # a LocalDateTime: no offset to print
+        "day": "2024-04-21",
+        "old_day": "1000-01-01",
+        "time": "15:30:00",  # a LocalTime, through HH:mm:ss
+        "offset_time": "13:43:24-05:45",
+        "amount": "24000.50",  # a BigDecimal, every digit
+        "ratio": "0.1",
+    }
 
 
 # Many executions #################################################################
