@@ -6758,6 +6758,9 @@ _ION_BIG_INT = 10 ** 600  # ints below need no care: sys.set_int_max_str_digits 
 _ION_MAX_OFFSET = 18 * 3600  # seconds: the widest offset Java's ZoneOffset holds
 _ION_WRITE_CHUNK = 1 << 16  # bytes of rows written at a time
 _ion_quote = json.encoder.encode_basestring  # type: Callable[[str], str]  # JSON's escapes are Ion's; non-ASCII kept
+# Bound by _fill_ion_writers on the first write: decimal and datetime load only then.
+_decimal_text = _datetime_text = _date_text = _time_text = _base64_text = None  # type: Any
+_GREGORIAN_START = None  # type: Any
 
 
 def _ion_value(value: Any, depth: int) -> str:
@@ -6870,12 +6873,7 @@ def _ion_float(value: Any, depth: int) -> str:
 
 
 def _ion_decimal(value: Any, depth: int) -> str:
-    import decimal
-
-    if not value.is_finite():
-        raise _Unwritable("is %r, which Ion's decimals cannot hold; write None, or a float "
-                          "(float('nan'), float('inf')), which Ion can" % (value,))
-    text = decimal.Decimal.__str__(value)  # every digit and the exponent: 12.50 stays 12.50
+    text = _decimal_text(value)  # type: str  # every digit and the exponent: 12.50 stays 12.50
     if "E" in text:
         exponent = int(text[text.index("E") + 1:])
         if abs(exponent) > _ION_MAX_EXPONENT:
@@ -6883,6 +6881,9 @@ def _ion_decimal(value: Any, depth: int) -> str:
                               "holds" % exponent)
         text = text.replace("E", "d")  # 1E+3 -> 1d+3
     elif "." not in text:
+        if not value.is_finite():  # NaN, sNaN and Infinity have no "E" and no "."
+            raise _Unwritable("is %r, which Ion's decimals cannot hold; write None, or a float "
+                              "(float('nan'), float('inf')), which Ion can" % (value,))
         text += "."  # 100 would be an Ion int
     if len(text) > _ION_MAX_DIGITS:
         raise _Unwritable("is a Decimal of more than %d digits, more than kestra.py reads back"
@@ -6890,48 +6891,42 @@ def _ion_decimal(value: Any, depth: int) -> str:
     return text
 
 
-def _ion_offset(offset: Any) -> str:
-    """A UTC offset as Java's ZoneOffset writes it: Z, +02:00 or -05:45:30."""
+def _checked_offset(offset: Any) -> None:
+    """Refuse a UTC offset that Java's ZoneOffset cannot hold."""
     seconds = offset.days * 86400 + offset.seconds
     if offset.microseconds or abs(seconds) > _ION_MAX_OFFSET:
         raise _Unwritable("has the UTC offset %s, which Java's ZoneOffset cannot hold (whole seconds, "
                           "at most 18 hours)" % offset)
-    if not seconds:
-        return "Z"
-    sign = "-" if seconds < 0 else "+"
-    minutes, second = divmod(abs(seconds), 60)
-    text = "%s%02d:%02d" % (sign, minutes // 60, minutes % 60)
-    return text + ":%02d" % second if second else text
 
 
 def _ion_datetime(value: Any, depth: int) -> str:
-    import datetime
-
-    offset = value.utcoffset()
-    local = datetime.datetime.isoformat(value.replace(tzinfo=None))
+    # isoformat() ends with the offset as Java writes it (+02:00, -05:45:30), or with none.
+    text = _datetime_text(value)  # type: str
+    offset = value.utcoffset() if value.tzinfo is not None else None
     if offset is None:
-        return 'LocalDateTime::"%s"' % local
-    zone = _ion_offset(offset)
-    return 'Instant::"%sZ"' % local if zone == "Z" else 'OffsetDateTime::"%s%s"' % (local, zone)
+        return 'LocalDateTime::"' + text + '"'
+    if not offset:
+        return 'Instant::"' + text[:-6] + 'Z"'  # +00:00
+    _checked_offset(offset)
+    return 'OffsetDateTime::"' + text + '"'
 
 
 def _ion_date(value: Any, depth: int) -> str:
-    import datetime
-
-    text = datetime.date.isoformat(value)
-    if value >= datetime.date(1582, 10, 15):
-        return text  # a day timestamp: Kestra reads dates before this one in the Julian calendar
-    return 'LocalDate::"%s"' % text
+    text = _date_text(value)  # type: str
+    if value >= _GREGORIAN_START:
+        return text  # a day timestamp: Kestra reads those before 1582-10-15 in the Julian calendar
+    return 'LocalDate::"' + text + '"'
 
 
 def _ion_time(value: Any, depth: int) -> str:
-    import datetime
-
-    offset = value.utcoffset()
-    local = datetime.time.isoformat(value.replace(tzinfo=None))
+    text = _time_text(value)  # type: str
+    offset = value.utcoffset() if value.tzinfo is not None else None
     if offset is None:
-        return 'LocalTime::"%s"' % local
-    return 'OffsetTime::"%s%s"' % (local, _ion_offset(offset))
+        return 'LocalTime::"' + text + '"'
+    if not offset:
+        return 'OffsetTime::"' + text[:-6] + 'Z"'
+    _checked_offset(offset)
+    return 'OffsetTime::"' + text + '"'
 
 
 def _ion_duration(value: Any, depth: int) -> str:
@@ -6939,9 +6934,8 @@ def _ion_duration(value: Any, depth: int) -> str:
 
 
 def _ion_blob(value: Any, depth: int) -> str:
-    import binascii
-
-    return "{{" + binascii.b2a_base64(value, newline=False).decode("ascii") + "}}"
+    text = _base64_text(value, newline=False).decode("ascii")  # type: str
+    return "{{" + text + "}}"
 
 
 def _ion_other(value: Any, depth: int) -> str:
@@ -6984,9 +6978,16 @@ def _ion_other(value: Any, depth: int) -> str:
 
 
 def _fill_ion_writers() -> None:
+    import binascii
     import datetime
     import decimal
 
+    global _decimal_text, _datetime_text, _date_text, _time_text, _base64_text, _GREGORIAN_START
+    # The base classes' methods: a subclass's own isoformat() or __str__ may say something else.
+    _decimal_text, _base64_text = decimal.Decimal.__str__, binascii.b2a_base64
+    _datetime_text, _date_text, _time_text = (datetime.datetime.isoformat, datetime.date.isoformat,
+                                              datetime.time.isoformat)
+    _GREGORIAN_START = datetime.date(1582, 10, 15)
     _ION_WRITERS.update({
         str: lambda value, depth: _ion_quote(value), int: _ion_int, float: _ion_float, bool: _ion_bool,
         type(None): _ion_null, dict: _ion_struct, list: _ion_list, tuple: _ion_list,
