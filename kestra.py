@@ -6838,10 +6838,12 @@ def _ion_field(key: Any) -> str:
 def _ion_int(value: Any, depth: int) -> str:
     if -_ION_BIG_INT < value < _ION_BIG_INT:
         return int.__repr__(value)
-    if value.bit_length() > 3321929:  # more than 1,000,000 digits
+    text = ""
+    if value.bit_length() <= 3321929:  # else more than 1,000,000 digits for sure
+        text = _long_digits(abs(value), int(value.bit_length() * 0.30103) + 1).lstrip("0")
+    if not text or len(text) > _ION_MAX_DIGITS:
         raise _Unwritable("is an int of more than %d digits, more than kestra.py reads back; write it "
                           "in pieces" % _ION_MAX_DIGITS)
-    text = _long_digits(abs(value), int(value.bit_length() * 0.30103) + 1).lstrip("0")
     return "-" + text if value < 0 else text
 
 
@@ -6885,9 +6887,11 @@ def _ion_decimal(value: Any, depth: int) -> str:
             raise _Unwritable("is %r, which Ion's decimals cannot hold; write None, or a float "
                               "(float('nan'), float('inf')), which Ion can" % (value,))
         text += "."  # 100 would be an Ion int
-    if len(text) > _ION_MAX_DIGITS:
-        raise _Unwritable("is a Decimal of more than %d digits, more than kestra.py reads back"
-                          % _ION_MAX_DIGITS)
+    if len(text) > _ION_MAX_DIGITS:  # count as the reader does: every digit before the exponent
+        mantissa = text.split("d")[0]
+        if len(mantissa) - ("." in mantissa) - (mantissa[0] == "-") > _ION_MAX_DIGITS:
+            raise _Unwritable("is a Decimal of more than %d digits, more than kestra.py reads back"
+                              % _ION_MAX_DIGITS)
     return text
 
 

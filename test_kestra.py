@@ -8595,39 +8595,73 @@ def test_ion_write_reads_back_the_same_in_amazon_ion(rows):
     assert_read([from_amazon_ion(value, True) for value in theirs], [as_read(row) for row in rows])
 
 
-class Color(enum.Enum):
+ion_unwritable = st.one_of(
+    st.sampled_from([decimal.Decimal("NaN"), decimal.Decimal("-Infinity"), decimal.Decimal("sNaN"), object(), {1, 2},
+                     frozenset(), pathlib.Path("a"), complex(1, 2), "bad \udc80",
+                     datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=20))),
+                     datetime.time(tzinfo=datetime.timezone(datetime.timedelta(microseconds=1))), Exception("x")]),
+    st.dictionaries(st.one_of(st.integers(), st.none(), st.binary(max_size=2)), st.integers(), min_size=1, max_size=2),
+)
+ion_mixed = st.recursive(
+    st.one_of(ion_scalars, ion_unwritable),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(ion_texts, children, max_size=3),
+    max_leaves=8,
+)
+
+
+@GENERATED
+@given(st.lists(ion_mixed, min_size=1, max_size=4))
+def test_ion_write_of_any_values_gives_the_rows_or_an_error_with_the_whole_rows_before(rows):
+    buffer = io.BytesIO()
+    try:
+        count = Kestra.write(buffer, rows)
+    except kestra.IonWriteError as error:
+        assert error.row is not None and 1 <= error.row <= len(rows) and error.rows == error.row - 1
+        assert str(error).startswith("row %d" % error.row)
+        assert_read(Kestra.read(io.BytesIO(buffer.getvalue()), exact=True),
+                    [as_read(row) for row in rows[:error.rows]])
+        culprit = rows[error.row - 1]
+        for key in error.keys:  # the keys lead to a value inside the row
+            assert isinstance(culprit, (dict, list, tuple)), (error.keys, rows)
+            culprit = culprit[key]
+    else:
+        assert count == len(rows)
+        assert_read(Kestra.read(io.BytesIO(buffer.getvalue()), exact=True), [as_read(row) for row in rows])
+
+
+class IonColor(enum.Enum):
     RED = "red"
 
 
-class Size(enum.IntEnum):
+class IonSize(enum.IntEnum):
     LARGE = 3
 
 
-class Text(str):
+class IonText(str):
     pass
 
 
-class Number(int):
+class IonNumber(int):
     pass
 
 
-class Real(float):
+class IonReal(float):
     pass
 
 
-class Amount(decimal.Decimal):
+class IonAmount(decimal.Decimal):
     pass
 
 
 @pytest.mark.parametrize("value, text", [
     ("plain", '"plain"'), ("é😀\u2028", '"é😀\u2028"'), ('"\\\n\t\r\0', '"\\"\\\\\\n\\t\\r\\u0000"'),
-    ("\x7f\x85\x9f", '"\\x7f\\x85\\x9f"'), (Text("sub"), '"sub"'),
-    (True, "true"), (False, "false"), (None, "null"), (0, "0"), (-12, "-12"), (Number(7), "7"), (Size.LARGE, "3"),
+    ("\x7f\x85\x9f", '"\\x7f\\x85\\x9f"'), (IonText("sub"), '"sub"'),
+    (True, "true"), (False, "false"), (None, "null"), (0, "0"), (-12, "-12"), (IonNumber(7), "7"), (IonSize.LARGE, "3"),
     (10 ** 30, "1" + "0" * 30), (0.1, "0.1e0"), (100.0, "100.0e0"), (1e16, "1e+16"), (5e-324, "5e-324"),
-    (-0.0, "-0.0e0"), (Real(2.5), "2.5e0"), (float("nan"), "nan"), (float("inf"), "+inf"), (float("-inf"), "-inf"),
+    (-0.0, "-0.0e0"), (IonReal(2.5), "2.5e0"), (float("nan"), "nan"), (float("inf"), "+inf"), (float("-inf"), "-inf"),
     (decimal.Decimal("12.50"), "12.50"), (decimal.Decimal("100"), "100."), (decimal.Decimal("1E+3"), "1d+3"),
     (decimal.Decimal("-0"), "-0."), (decimal.Decimal("1.23E-30"), "1.23d-30"), (decimal.Decimal("0.000001"), "0.000001"),
-    (Amount("4.20"), "4.20"),
+    (IonAmount("4.20"), "4.20"),
     (b"", "{{}}"), (b"\x00\x01\xff", "{{AAH/}}"), (bytearray(b"hi"), "{{aGk=}}"), (memoryview(b"hi"), "{{aGk=}}"),
     ([1, "a", None], '[1,"a",null]'), ((1, 2), "[1,2]"), ([], "[]"), ({}, "{}"),
     ({"a": 1, "a b": 2, "null": 3, "nan": 4, "$12": 5, "": 6, "é": 7, "_x$1": 8, "it's": 9},
@@ -8647,7 +8681,7 @@ class Amount(decimal.Decimal):
     (datetime.time(13, 43, tzinfo=offset(-345)), 'OffsetTime::"13:43:00-05:45"'),
     (datetime.timedelta(seconds=90.5), '"PT90.5S"'), (datetime.timedelta(days=-1), '"PT-86400S"'),
     (uuid.UUID("123e4567-e89b-12d3-a456-426614174000"), '"123e4567-e89b-12d3-a456-426614174000"'),
-    (Color.RED, '"red"'),
+    (IonColor.RED, '"red"'),
 ], ids=repr)
 def test_ion_write_gives_each_type_its_documented_text(value, text):
     buffer = io.BytesIO()
@@ -8660,12 +8694,24 @@ def test_ion_write_reads_back_what_kestra_read_gives_for_the_java_types():
              "zone_seconds": datetime.datetime(2024, 4, 21, tzinfo=datetime.timezone(datetime.timedelta(seconds=3661))),
              "naive": datetime.datetime(1, 1, 1), "old_day": datetime.date(1000, 2, 3),
              "at": datetime.time(1, 2, 3, 4, tzinfo=offset(330)), "span": datetime.timedelta(minutes=1, microseconds=5),
-             "id": uuid.UUID(int=5), "color": Color.RED, "size": Size.LARGE}]
+             "id": uuid.UUID(int=5), "color": IonColor.RED, "size": IonSize.LARGE}]
     buffer = io.BytesIO()
     Kestra.write(buffer, rows)
     row = rows[0]
     expected = dict(row, span="PT60.000005S", id=str(row["id"]), color="red", size=3)
     assert_read(Kestra.read(io.BytesIO(buffer.getvalue()), exact=True), [expected])
+
+
+def test_ion_write_refuses_numbers_longer_than_kestra_py_reads_back():
+    for value, words in ((10 ** 1000000, "int of more than 1000000 digits"),
+                         (decimal.Decimal((0, (1,) * 1000001, -3)), "Decimal of more than 1000000 digits"),
+                         (decimal.Decimal("1E+2147483649"), "exponent 2147483649, beyond")):
+        with pytest.raises(kestra.IonWriteError, match=words):
+            Kestra.write(io.BytesIO(), [{"n": value}])
+    buffer = io.BytesIO()
+    largest = [decimal.Decimal("1E+2147483648"), -(10 ** 1000000 - 1), decimal.Decimal((1, (9,) * 1000000, -7))]
+    assert Kestra.write(buffer, largest) == 3
+    assert_read(Kestra.read(io.BytesIO(buffer.getvalue()), exact=True), largest)
 
 
 def test_ion_write_of_ints_beyond_pythons_text_limit(tmp_path):
@@ -8742,7 +8788,7 @@ def deep(levels):
 
 
 @dataclasses.dataclass
-class Point:
+class IonPoint:
     x: int
 
 
@@ -8752,7 +8798,7 @@ class Point:
     ({"p": [1, decimal.Decimal("sNaN")]}, ("p", 1), "Ion's decimals cannot hold"),
     ({"by_id": {3: "x"}}, ("by_id",), "has the key 3 of type int; Ion field names are text"),
     ({"tags": {"a", "b"}}, ("tags",), "type set, which has no Ion form .*sorted\\(value\\)"),
-    ({"p": Point(1)}, ("p",), "Point, which has no Ion form .*dataclasses.asdict"),
+    ({"p": IonPoint(1)}, ("p",), "IonPoint, which has no Ion form .*dataclasses.asdict"),
     ({"o": object()}, ("o",), "type object, which has no Ion form .*str\\(value\\)"),
     ({"name": "a\udc80b"}, ("name",), "surrogate code point U\\+DC80"),
     ({"k\ud800": 1}, ("k\ud800",), "surrogate code point U\\+D800"),
