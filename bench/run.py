@@ -2,11 +2,12 @@
 
     python bench/run.py [--quick] [--check] [--official 2.0.0] [--ion-rows N] [--upload-gib G]
 
-Runs the comparisons of bench_emit.py, bench_flow.py and bench_ion.py (their functions,
-imported here) against the official client from PyPI, installed in its own venv (in
-~/.cache, reused when present), and prints one Markdown table on stdout: each figure for
-kestra.py ("ours") and the official client ("theirs", "-" where it has no equivalent),
-their ratio, the goal, and whether it is met. Progress goes to stderr.
+Runs the comparisons of bench_emit.py, bench_flow.py, bench_ion.py and bench_ion_write.py
+(their functions, imported here) against the official client from PyPI, installed in its
+own venv (in ~/.cache, reused when present), and prints one Markdown table on stdout: each
+figure for kestra.py ("ours") and the official client ("theirs", "-" where it has no
+equivalent; for writing Ion, which it lacks, amazon.ion and json, as the row says), their
+ratio, the goal, and whether it is met. Progress goes to stderr.
 
 When a Kestra server answers ``GET /api/v1/configs`` at ``KESTRA_E2E_URL`` (default
 http://127.0.0.1:28080, user ``KESTRA_E2E_USER`` / ``KESTRA_E2E_PASSWORD``, default
@@ -14,10 +15,11 @@ admin@kestra.io / Admin1234), it also times ``execute()`` of a one-task flow the
 clients, each run in a process of its own: the flow is created in a namespace of its own
 and deleted afterwards (its executions stay). Without a server, that row says "no server".
 
-``--quick`` takes fewer rounds and smaller sizes (100,000 Ion rows, a 256 MiB upload) and
-leaves out the official client's slowest case, its read of binary Ion: under two minutes
-on 2 CPUs. The full run (1,000,000 Ion rows, a 1 GiB upload) is the proof, and takes
-several minutes. ``--ion-rows`` and ``--upload-gib`` change the sizes of either run.
+``--quick`` takes fewer rounds and smaller sizes (100,000 Ion rows read, 200,000 written, a
+256 MiB upload) and leaves out the official client's slowest case, its read of binary Ion:
+about two minutes on 2 CPUs. The full run (1,000,000 Ion rows read and written, a 1 GiB
+upload) is the proof, and takes several minutes. ``--ion-rows`` and ``--upload-gib`` change
+the sizes of either run.
 
 ``--check`` (with or without ``--quick``) exits with status 1 when a figure is more than
 2x off its goal: above twice a maximum, or under half a minimum (a start-up ratio over
@@ -49,6 +51,7 @@ try:
     import bench_fanout  # noqa: E402
     import bench_flow  # noqa: E402  (imports test_kestra for its fake server)
     import bench_ion  # noqa: E402
+    import bench_ion_write  # noqa: E402
     import trustme  # noqa: E402,F401  (the HTTPS server's certificate)
 except ModuleNotFoundError as missing:  # pragma: no cover - a setup error, said in one line
     sys.exit("bench/run.py needs the test extra (its fake server and certificates): "
@@ -71,6 +74,7 @@ class Settings(NamedTuple):
     upload_gib: float
     ion_rows: int
     official_ion_forms: tuple  # the Ion forms the official client reads; the other forms are skipped
+    ion_write_rows: int  # rows Kestra.write writes, and amazon.ion and json, for comparison
     execute_runs: int
     requests: int  # back-to-back reads per client and scheme
     fan_out: int  # executions of each fan-out run
@@ -78,11 +82,11 @@ class Settings(NamedTuple):
 
 
 FULL = Settings(startup_rounds=30, rate_rounds=7, calls=200000, wait_runs=15, upload_gib=1.0,
-                ion_rows=1000000, official_ion_forms=("text", "binary"), execute_runs=10, requests=3000,
-                fan_out=500, queued=100000)
+                ion_rows=1000000, official_ion_forms=("text", "binary"), ion_write_rows=1000000,
+                execute_runs=10, requests=3000, fan_out=500, queued=100000)
 QUICK = Settings(startup_rounds=10, rate_rounds=3, calls=50000, wait_runs=3, upload_gib=0.25,
-                 ion_rows=100000, official_ion_forms=("text",), execute_runs=3, requests=1000,
-                 fan_out=200, queued=100000)
+                 ion_rows=100000, official_ion_forms=("text",), ion_write_rows=200000, execute_runs=3,
+                 requests=1000, fan_out=200, queued=100000)
 
 
 # The table #####################################################################
@@ -165,7 +169,7 @@ def progress(message: str) -> None:
 
 
 # Measurements ##################################################################
-# Each returns rows; the measuring itself is in bench_emit, bench_flow and bench_ion.
+# Each returns rows; the measuring itself is in bench_emit, bench_flow, bench_ion and bench_ion_write.
 
 def emission_rows(official: str, settings: Settings, notes: List[str]) -> List[Row]:
     progress("start-up: %d rounds of each variant" % settings.startup_rounds)
@@ -268,6 +272,36 @@ def ion_form_rows(form: str, size: int, figures: dict) -> List[Row]:
         streaming.append(Row("%s %s peak RSS" % (label, what), mib(peak), goal=Goal(True, 64, "<= 64 MiB"),
                              value=peak))
     return read + streaming
+
+
+def ion_write_rows(official: str, settings: Settings, notes: List[str]) -> List[Row]:
+    """Kestra.write against amazon.ion's simpleion.dumps and json.dumps, row by row."""
+    size = settings.ion_write_rows
+    label = "Ion text write, %s rows:" % "{:,}".format(size)
+    progress("Ion text write: %d rows each by the generator alone, Kestra.write, amazon.ion dumps, json dumps"
+             % size)
+    try:
+        figures = bench_ion_write.write_figures(official, size, 1)
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        return [Row(label + " Kestra.write", "FAILED: %s" % str(exc)[:60], verdict="FAILED")]
+    ours_rate, _, ours_peak = figures[bench_ion_write.OURS]
+    theirs_rate, _, theirs_peak = figures[bench_ion_write.AMAZON]
+    floor_rate = figures[bench_ion_write.JSON][0]
+    alone_rate, alone_seconds, _ = figures[bench_ion_write.ALONE]
+    notes.append("Ion text write: theirs is amazon.ion's simpleion.dumps(row, binary=False, "
+                 "omit_version_marker=True) and a newline per row (its C extension, from the official client's "
+                 "venv), then json.dumps(row, default=...) per row, the floor. Each writer builds its rows from "
+                 "the same generator, which alone ran at %s (%.2f s); the file Kestra.write made was read back "
+                 "and compared row by row." % (rate(alone_rate), alone_seconds))
+    speed = ours_rate / theirs_rate
+    return [
+        Row(label + " Kestra.write rows/s (theirs: amazon.ion dumps)", rate(ours_rate), rate(theirs_rate),
+            times(speed), Goal(False, 3, ">= 3x"), speed),
+        Row(label + " Kestra.write peak RSS (theirs: amazon.ion dumps)", mib(ours_peak), mib(theirs_peak),
+            times(ours_peak / theirs_peak), Goal(True, 64, "<= 64 MiB"), ours_peak),
+        Row(label + " Kestra.write rows/s (theirs: json.dumps, the floor)", rate(ours_rate), rate(floor_rate),
+            times(ours_rate / floor_rate)),
+    ]
 
 
 # A real server #################################################################
@@ -515,14 +549,17 @@ def main() -> int:
     rows = emission_rows(official, settings, notes)
     rows += flow_rows(official, settings)
     rows += ion_rows(official, settings, notes)
+    rows += ion_write_rows(official, settings, notes)
     rows += queued_rows(settings)
     rows += execute_rows(official, settings, notes)
     notes.insert(0, "Ratio: ours / theirs, except start-up: ours / the bare json script. Medians: start-up of %d "
-                    "runs, calls/s of %d, wait lag of %d executions; Ion figures: one run of each reader."
+                    "runs, calls/s of %d, wait lag of %d executions; Ion figures: one run of each reader and "
+                    "writer."
                  % (settings.startup_rounds, settings.rate_rounds, settings.wait_runs))
-    if settings.ion_rows < 1000000:
-        notes.append("The memory goals are stated for 1,000,000 Ion rows; this run holds them to %s rows."
-                     % "{:,}".format(settings.ion_rows))
+    if min(settings.ion_rows, settings.ion_write_rows) < 1000000:
+        notes.append("The memory goals are stated for 1,000,000 Ion rows; this run holds them to %s rows read "
+                     "and %s written." % ("{:,}".format(settings.ion_rows),
+                                          "{:,}".format(settings.ion_write_rows)))
     print_table(header, rows, notes)
 
     met = [row for row in rows if row.judged() == "met"]
