@@ -6760,7 +6760,8 @@ _ION_WRITE_CHUNK = 1 << 16  # bytes of rows written at a time
 _ion_quote = json.encoder.encode_basestring  # type: Callable[[str], str]  # JSON's escapes are Ion's; non-ASCII kept
 # Bound by _fill_ion_writers on the first write: decimal and datetime load only then.
 _decimal_text = _datetime_text = _date_text = _time_text = _base64_text = None  # type: Any
-_GREGORIAN_START = None  # type: Any
+_GREGORIAN_START = _datetime_class = _decimal_class = _utc = None  # type: Any
+_ION_DAYS = {}  # type: Dict[int, str]  # a day's ordinal -> its text and "T", for the days seen last
 
 
 def _ion_value(value: Any, depth: int) -> str:
@@ -6785,6 +6786,20 @@ def _ion_struct(value: Any, depth: int) -> str:
                 parts.append(name + int.__repr__(item))
             elif item is None:
                 parts.append(name + "null")
+            elif item is True:
+                parts.append(name + "true")
+            elif item is False:
+                parts.append(name + "false")
+            elif cls is _decimal_class:  # the usual values, written inline: this loop writes most of a file
+                text = _decimal_text(item)
+                if "." in text and "E" not in text and len(text) < _ION_MAX_DIGITS:
+                    parts.append(name + text)
+                else:
+                    parts.append(name + _ion_decimal(item, depth + 1))
+            elif cls is _datetime_class and item.tzinfo is None:
+                parts.append(name + 'LocalDateTime::"' + _datetime_text(item) + '"')
+            elif cls is _datetime_class and item.tzinfo is _utc:
+                parts.append(name + 'Instant::"' + _utc_text(item) + 'Z"')
             else:
                 parts.append(name + writers.get(cls, _ion_other)(item, depth + 1))
     except _Unwritable as exc:
@@ -6904,6 +6919,8 @@ def _checked_offset(offset: Any) -> None:
 
 
 def _ion_datetime(value: Any, depth: int) -> str:
+    if value.tzinfo is _utc:
+        return 'Instant::"' + _utc_text(value) + 'Z"'
     # isoformat() ends with the offset as Java writes it (+02:00, -05:45:30), or with none.
     text = _datetime_text(value)  # type: str
     offset = value.utcoffset() if value.tzinfo is not None else None
@@ -6913,6 +6930,18 @@ def _ion_datetime(value: Any, depth: int) -> str:
         return 'Instant::"' + text[:-6] + 'Z"'  # +00:00
     _checked_offset(offset)
     return 'OffsetDateTime::"' + text + '"'
+
+
+def _utc_text(value: Any) -> str:
+    """A datetime's text without its offset, as isoformat() gives it but in half the time
+    (an aware datetime's isoformat() asks its tzinfo), the day's text kept for the next."""
+    day = _ION_DAYS.get(value.toordinal())
+    if day is None:
+        if len(_ION_DAYS) >= 4096:
+            _ION_DAYS.clear()
+        day = _ION_DAYS[value.toordinal()] = _date_text(value) + "T"
+    text = day + _time_text(value.time())  # type: str
+    return text
 
 
 def _ion_date(value: Any, depth: int) -> str:
@@ -6987,11 +7016,13 @@ def _fill_ion_writers() -> None:
     import decimal
 
     global _decimal_text, _datetime_text, _date_text, _time_text, _base64_text, _GREGORIAN_START
+    global _datetime_class, _decimal_class, _utc
     # The base classes' methods: a subclass's own isoformat() or __str__ may say something else.
     _decimal_text, _base64_text = decimal.Decimal.__str__, binascii.b2a_base64
     _datetime_text, _date_text, _time_text = (datetime.datetime.isoformat, datetime.date.isoformat,
                                               datetime.time.isoformat)
     _GREGORIAN_START = datetime.date(1582, 10, 15)
+    _datetime_class, _decimal_class, _utc = datetime.datetime, decimal.Decimal, datetime.timezone.utc
     _ION_WRITERS.update({
         str: lambda value, depth: _ion_quote(value), int: _ion_int, float: _ion_float, bool: _ion_bool,
         type(None): _ion_null, dict: _ion_struct, list: _ion_list, tuple: _ion_list,
@@ -7085,9 +7116,12 @@ class _IonOut:
             raise KestraError("cannot write the Ion file %r: %s" % (self.name, exc)) from None
         self.owned = True
 
-    def write(self, rows: List[bytes]) -> None:
-        """Write whole rows, or raise IonWriteError saying how many the file holds."""
-        data = b"".join(rows)
+    def write(self, rows: List[str]) -> None:
+        """Write whole rows (their text, without the line end), or raise IonWriteError
+        saying how many the file holds."""
+        if not rows:
+            return
+        data = ("\n".join(rows) + "\n").encode("utf-8")
         done = 0
         try:
             while done < len(data):
@@ -7100,15 +7134,16 @@ class _IonOut:
         self.rows += len(rows)
         self.size += len(data)
 
-    def failed(self, rows: List[bytes], done: int, exc: BaseException) -> None:
+    def failed(self, rows: List[str], done: int, exc: BaseException) -> None:
         """After a failed write: cut the file back to its whole rows (ours), then raise
         an IonWriteError for an OSError or a closed file (others propagate as they are)."""
         whole = 0
         ends = 0
         for row in rows:
-            if ends + len(row) > done:
+            size = (len(row) if row.isascii() else len(row.encode("utf-8"))) + 1
+            if ends + size > done:
                 break
-            ends += len(row)
+            ends += size
             whole += 1
         state = ""
         if self.owned:
@@ -7157,7 +7192,7 @@ def _write_ion(destination: Any, rows: Any) -> int:
 def _write_ion_rows(out: _IonOut, rows: Any) -> None:
     """Write the rows in pieces of about 64 KiB. Whatever stops it, the rows made
     before are written (but a failed write is not tried again)."""
-    pending = []  # type: List[bytes]
+    pending = []  # type: List[str]
     size = 0
     number = 0
     writing = False
@@ -7165,7 +7200,7 @@ def _write_ion_rows(out: _IonOut, rows: Any) -> None:
         for row in rows:
             number += 1
             try:
-                text = _ion_row(row) + "\n"
+                text = _ion_struct(row, 0) if row.__class__ is dict else _ion_row(row)
             except _Unwritable as exc:
                 message, keys = _row_fault(row, number, exc)
                 raise _RowFault(message, number, keys) from None
@@ -7173,9 +7208,10 @@ def _write_ion_rows(out: _IonOut, rows: Any) -> None:
                 raise _RowFault("row %d is nested too deeply for the Python stack left to this call "
                                 "(sys.getrecursionlimit() is %d)" % (number, sys.getrecursionlimit()),
                                 number, ()) from None
-            data = text.encode() if text.isascii() else _ion_utf8(text, row, number)
-            pending.append(data)
-            size += len(data)
+            if not text.isascii():
+                text = _ion_utf8(text, row, number)
+            pending.append(text)
+            size += len(text)
             if size >= _ION_WRITE_CHUNK:
                 writing = True
                 out.write(pending)
@@ -7211,11 +7247,13 @@ class _RowFault(Exception):
         self.keys = keys
 
 
-def _ion_utf8(text: str, row: Any, number: int) -> bytes:
-    """A row's text as UTF-8, its C1 controls escaped as ion-java writes them (they
-    can only be inside quoted text: all else is ASCII); a surrogate is refused."""
+def _ion_utf8(text: str, row: Any, number: int) -> str:
+    """A row's text that is not ASCII, its C1 controls escaped as ion-java writes them
+    (they can only be inside quoted text: all else is ASCII); a surrogate is refused."""
+    import re
+
     try:
-        data = text.encode("utf-8")
+        text.encode("utf-8")
     except UnicodeEncodeError as exc:
         keys = _surrogate_keys(row) or []
         path = None  # type: _KeyPath
@@ -7225,11 +7263,7 @@ def _ion_utf8(text: str, row: Any, number: int) -> bytes:
         raise _RowFault("%s contains the surrogate code point U+%04X, which is not text and has no UTF-8 form "
                         "(it usually comes from bytes decoded with errors='surrogateescape'); clean it first"
                         % (where, ord(text[exc.start])), number, tuple(keys)) from None
-    import re
-
-    if re.search("[\x7f-\x9f]", text):
-        data = re.sub("[\x7f-\x9f]", lambda match: "\\x%02x" % ord(match.group()), text).encode("utf-8")
-    return data
+    return re.sub("[\x7f-\x9f]", lambda match: "\\x%02x" % ord(match.group()), text)
 
 
 # Module attributes made on first use ##########################################
