@@ -824,6 +824,19 @@ def test_docker_a_script_calling_assets_ends_success_with_everything(server, doc
     assert sum(entry["value"] for entry in counted) == 200
 
 
+def test_docker_an_ion_file_written_by_a_script_reads_back_exactly(server, docker_run, tmp_path):
+    """Under the Docker runner, 20,000 rows written with Kestra.write leave the container as an
+    output file that reads back as the very rows, decimals and microseconds included."""
+    flow = make_flow(server)
+    outputs = flow.outputs(docker_run.execution_id)["write_ion"]
+    assert outputs["vars"]["count"] == 20000
+    path = flow.download_file(docker_run.execution_id, outputs["outputFiles"]["rows.ion"], tmp_path / "rows.ion")
+    expected = [{"id": number, "amount": decimal.Decimal("%d.50" % number),
+                 "at": datetime.datetime(2024, 4, 21, 13, 43, 24, number, tzinfo=UTC), "name": "Zo\u00eb %d" % number}
+                for number in range(20000)]
+    assert exact(kestra.Kestra.read(path, exact=True)) == exact(expected)
+
+
 @pytest.mark.parametrize("size", sorted(FRAME_SIZES, key=FRAME_SIZES.get))
 def test_docker_large_frames_arrive_whole(server, docker_run, record_property, size):
     """An output of 5 KB, 100 KB and 1 MB arrives exactly under Docker and under Process.
