@@ -2561,6 +2561,26 @@ def test_import_loads_no_logging_network_or_heavy_modules():
     assert frames_of(probe.stdout)[0] == {"outputs": {"a": 1}}
 
 
+def test_import_leaves_the_garbage_collector_as_it_found_it():
+    """kestra.py pauses collection while its module runs (a tenth of the import), then
+    turns it back on, but only if it was on."""
+    probe = run_python(
+        """
+        import gc, sys
+        gc.disable()
+        import kestra
+        off = gc.isenabled()
+        del sys.modules["kestra"]
+        gc.enable()
+        import kestra
+        sys.stderr.write("%s %s" % (off, gc.isenabled()))
+        """,
+        flags=["-S"],
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stderr == b"False True"
+
+
 def test_the_logger_is_what_loads_logging():
     probe = run_python(
         """
