@@ -8931,6 +8931,31 @@ def test_ion_write_to_a_failing_file_object_says_which_rows_may_be_partly_writte
     assert "rows %d to " % (pieces + 1) in str(error) and "may be partly written" in str(error)
 
 
+def thread_rows(thread):
+    for number in range(3000):
+        yield {"thread": thread, "n": number,
+               "key %d" % (number % 7): decimal.Decimal("%d.%02d" % (thread, number % 100)),
+               "at": datetime.datetime(2000 + thread, 1, 1 + number % 28, tzinfo=UTC),
+               "day": datetime.date(2000 + number % 50, 1, 1)}
+
+
+def test_ion_write_from_32_threads_at_once_gives_each_its_own_rows(tmp_path):
+    """The writer's shared caches (field names, days, the writers filled on first use) serve
+    threads writing at once: each file holds exactly its own rows."""
+    barrier = threading.Barrier(32)
+
+    def write(thread):
+        def rows():
+            barrier.wait()
+            yield from thread_rows(thread)
+        return Kestra.write(tmp_path / ("%d.ion" % thread), rows())
+
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
+        assert list(pool.map(write, range(32))) == [3000] * 32
+    for thread in range(32):
+        assert_read(Kestra.read(tmp_path / ("%d.ion" % thread), exact=True), list(thread_rows(thread)))
+
+
 def test_ion_write_needs_no_package_and_no_import_before_its_first_use(tmp_path):
     shutil.copy(kestra.__file__, str(tmp_path / "kestra.py"))
     code = (
