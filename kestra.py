@@ -15,24 +15,17 @@ The file can be copied next to a script and imported as is (Python 3.8+).
 
 from __future__ import annotations
 
-import gc
-
-# The module makes thousands of objects, none of them garbage: the collections they would
-# set off find nothing, and cost a tenth of the import. Collection resumes at its end.
-_COLLECTING = gc.isenabled()
-gc.disable()
-
-import _thread  # noqa: E402
-import atexit  # noqa: E402
-import collections  # noqa: E402
-import collections.abc  # noqa: E402
-import enum  # noqa: E402
-import io  # noqa: E402
-import json  # noqa: E402
-import json.encoder  # noqa: E402
-import os  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
+import _thread
+import atexit
+import collections
+import collections.abc
+import enum
+import io
+import json
+import json.encoder
+import os
+import sys
+import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - read by type checkers only
@@ -4982,6 +4975,9 @@ class IonReadError(KestraError):
         self.line = line
         self.offset = offset
 
+    def __reduce__(self) -> Any:  # pickled by its arguments (a process pool sends it back)
+        return (type(self), (str(self), self.path, self.line, self.offset))
+
 
 _ION_BINARY_MARKER = b"\xe0\x01\x00\xea"
 _ION_TYPES = ("null", "bool", "int", "float", "decimal", "timestamp", "symbol", "string", "clob",
@@ -6727,7 +6723,7 @@ def _read_ion(path_: Any, exact: bool) -> Iterator[Any]:
     return _ion_stream(path_, faithful=False, exact=exact)
 
 
-# Ion text writing -------------------------------------------------------------------
+# Ion writing ##################################################################
 # Kestra.write: Python values as Ion text, one top-level value per line, in the shapes
 # Kestra's FileSerde reads back as the Java types a user means (the README's "Writing Ion
 # files" has the table). A row's text is made whole before any of it is written, and a
@@ -6736,7 +6732,9 @@ def _read_ion(path_: Any, exact: bool) -> Iterator[Any]:
 class IonWriteError(KestraError):
     """A row Kestra.write cannot write, or a file that cannot take it. ``rows`` is how
     many rows the file holds, each whole; ``row`` the 1-based number of the row at fault
-    (None when the file failed) and ``keys`` the keys and indexes leading to the value."""
+    (None when the file failed) and ``keys`` the keys and indexes leading to the value.
+    Example: ``except IonWriteError as error: print(error.row, error.keys, error.rows)``
+    """
 
     def __init__(self, message: str, path: Optional[str], rows: int, row: Optional[int] = None,
                  keys: Tuple[Any, ...] = ()) -> None:
@@ -6745,6 +6743,9 @@ class IonWriteError(KestraError):
         self.rows = rows
         self.row = row
         self.keys = keys
+
+    def __reduce__(self) -> Any:
+        return (type(self), (str(self), self.path, self.rows, self.row, self.keys))
 
 
 class _Unwritable(Exception):
@@ -6772,7 +6773,7 @@ _ION_DAYS = {}  # type: Dict[int, str]  # a day's ordinal -> its text and "T", f
 
 
 def _ion_value(value: Any, depth: int) -> str:
-    return _ION_WRITERS.get(value.__class__, _ion_other)(value, depth)
+    return _ION_WRITERS.get(type(value), _ion_other)(value, depth)
 
 
 def _ion_struct(value: Any, depth: int) -> str:
@@ -6783,10 +6784,10 @@ def _ion_struct(value: Any, depth: int) -> str:
     key = None
     try:
         for key, item in value.items():
-            name = names.get(key) if key.__class__ is str else None
+            name = names.get(key) if type(key) is str else None
             if name is None:
                 name = _ion_field(key)
-            cls = item.__class__
+            cls = type(item)
             if cls is str:
                 parts.append(name + quote(item))
             elif cls is int and -big < item < big:
@@ -6826,7 +6827,7 @@ def _ion_list(value: Any, depth: int) -> str:
     index = -1
     try:
         for index, item in enumerate(value):
-            cls = item.__class__
+            cls = type(item)
             if cls is str:
                 parts.append(quote(item))
             elif cls is int and -_ION_BIG_INT < item < _ION_BIG_INT:
@@ -6851,9 +6852,10 @@ def _ion_field(key: Any) -> str:
         text = name + ":"
     else:
         text = _ion_quote(name) + ":"
-    if len(_ION_FIELDS) >= 4096:
-        _ION_FIELDS.clear()
-    _ION_FIELDS[name] = text
+    if len(name) <= 64:  # a long key is not kept: the cache stays small whatever the keys
+        if len(_ION_FIELDS) >= 4096:
+            _ION_FIELDS.clear()
+        _ION_FIELDS[name] = text
     return text
 
 
@@ -6865,7 +6867,7 @@ def _ion_int(value: Any, depth: int) -> str:
         text = _long_digits(abs(value), int(value.bit_length() * 0.30103) + 1).lstrip("0")
     if not text or len(text) > _ION_MAX_DIGITS:
         raise _Unwritable("is an int of more than %d digits, more than kestra.py reads back; write it "
-                          "in pieces" % _ION_MAX_DIGITS)
+                          "as text (str(value)) instead" % _ION_MAX_DIGITS)
     return "-" + text if value < 0 else text
 
 
@@ -6900,9 +6902,10 @@ def _ion_decimal(value: Any, depth: int) -> str:
     text = _decimal_text(value)  # type: str  # every digit and the exponent: 12.50 stays 12.50
     if "E" in text:
         exponent = int(text[text.index("E") + 1:])
-        if abs(exponent) > _ION_MAX_EXPONENT:
-            raise _Unwritable("is a Decimal with the exponent %d, beyond the +-2**31 Java's BigDecimal "
-                              "holds" % exponent)
+        # Java's BigDecimal reads the exponent as an int, and keeps -exponent (its scale) in one.
+        if not -(1 << 31) <= exponent < 1 << 31 or not -(1 << 31) < value.as_tuple().exponent <= 1 << 31:
+            raise _Unwritable("is a Decimal with the exponent %d, beyond what Java's BigDecimal holds "
+                              "(an int); write it as text (str(value)) or as a float" % exponent)
         text = text.replace("E", "d")  # 1E+3 -> 1d+3
     elif "." not in text:
         if not value.is_finite():  # NaN, sNaN and Infinity have no "E" and no "."
@@ -6990,9 +6993,9 @@ def _ion_other(value: Any, depth: int) -> str:
     if isinstance(value, str):
         return _ion_quote(str.__str__(value))
     if isinstance(value, int):
-        return _ion_int(int(value), depth)
+        return _ion_int(int.__int__(value), depth)
     if isinstance(value, float):
-        return _ion_float(float(value), depth)
+        return _ion_float(float.__float__(value), depth)
     for cls, writer in _ION_WRITERS.items():
         if isinstance(value, cls):
             return writer(value, depth)
@@ -7002,7 +7005,7 @@ def _ion_other(value: Any, depth: int) -> str:
         return _ion_blob(value.tobytes(), depth)
     uuid_module = sys.modules.get("uuid")
     if uuid_module is not None and isinstance(value, uuid_module.UUID):
-        return '"%s"' % value
+        return _ion_quote(uuid_module.UUID.__str__(value))
     cls = type(value)
     if cls.__module__ == "numpy" and getattr(getattr(value, "dtype", None), "kind", "") in ("b", "i", "u", "f", "U"):
         return _ion_value(value.tolist(), depth)  # numpy's bools, ints, floats and text, and arrays of them
@@ -7023,26 +7026,28 @@ def _fill_ion_writers() -> None:
     import decimal
 
     global _decimal_text, _datetime_text, _date_text, _time_text, _base64_text, _GREGORIAN_START
-    global _datetime_class, _decimal_class, _utc
-    # The base classes' methods: a subclass's own isoformat() or __str__ may say something else.
-    _decimal_text, _base64_text = decimal.Decimal.__str__, binascii.b2a_base64
+    global _datetime_class, _decimal_class, _utc, _ION_WRITERS
+    # The base classes' methods: a subclass's own isoformat() or __str__ may say something
+    # else. Decimals as text with "E" whatever the caller's context says (capitals=0: "e").
+    _decimal_text, _base64_text = decimal.Context(capitals=1).to_sci_string, binascii.b2a_base64
     _datetime_text, _date_text, _time_text = (datetime.datetime.isoformat, datetime.date.isoformat,
                                               datetime.time.isoformat)
     _GREGORIAN_START = datetime.date(1582, 10, 15)
     _datetime_class, _decimal_class, _utc = datetime.datetime, decimal.Decimal, datetime.timezone.utc
-    _ION_WRITERS.update({
+    # Made whole, then published: a thread that sees the table sees all of it.
+    _ION_WRITERS = {
         str: lambda value, depth: _ion_quote(value), int: _ion_int, float: _ion_float, bool: _ion_bool,
         type(None): _ion_null, dict: _ion_struct, list: _ion_list, tuple: _ion_list,
         decimal.Decimal: _ion_decimal, datetime.datetime: _ion_datetime, datetime.date: _ion_date,
         datetime.time: _ion_time, datetime.timedelta: _ion_duration, bytes: _ion_blob, bytearray: _ion_blob,
-    })
+    }
 
 
 def _ion_row(row: Any) -> str:
     """One row's Ion text, or _Unwritable."""
     if row is None:
         raise _Unwritable("is None; Kestra's readers stop at a null row: write {} or leave the row out")
-    return _ION_WRITERS.get(row.__class__, _ion_other)(row, 0)
+    return _ION_WRITERS.get(type(row), _ion_other)(row, 0)
 
 
 def _row_fault(row: Any, number: int, exc: _Unwritable) -> Tuple[str, Tuple[Any, ...]]:
@@ -7061,16 +7066,18 @@ def _row_fault(row: Any, number: int, exc: _Unwritable) -> Tuple[str, Tuple[Any,
 def _cycle_or_depth(row: Any, keys: Tuple[Any, ...]) -> Tuple[Tuple[Any, ...], str]:
     """For a row nested deeper than the bound: the keys down to the first container met
     again inside itself (a cycle), or all of them."""
-    seen = {id(row): 0}
+    path = [row]  # kept alive: an id is only unique among living objects
     value = row
     for step, key in enumerate(keys, 1):
         while isinstance(value, enum.Enum):
             value = value.value
-        value = value[key] if isinstance(value, (collections.abc.Mapping, list, tuple)) else None
-        if id(value) in seen:
+        if not isinstance(value, (collections.abc.Mapping, list, tuple)):
+            break
+        value = value[key]
+        if any(value is seen for seen in path):
             return keys[:step], ("contains itself (a reference cycle): Ion cannot hold cycles; write a copy "
                                  "without the back-reference")
-        seen[id(value)] = step
+        path.append(value)
     return keys, ("is nested more than %d levels deep, more than kestra.py reads back; flatten it"
                   % _ION_MAX_DEPTH)
 
@@ -7120,7 +7127,8 @@ class _IonOut:
         try:
             self.file = open(path, "wb", buffering=0)
         except OSError as exc:
-            raise KestraError("cannot write the Ion file %r: %s" % (self.name, exc)) from None
+            raise IonWriteError("cannot write the Ion file %r: %s; check that its folder exists and can be "
+                                "written" % (self.name, exc.strerror or exc), self.name, 0) from exc
         self.owned = True
 
     def write(self, rows: List[str]) -> None:
@@ -7133,6 +7141,8 @@ class _IonOut:
         try:
             while done < len(data):
                 count = self.file.write(data[done:] if done else data)
+                if count is None and isinstance(self.file, io.RawIOBase):
+                    raise OSError("the file takes no bytes now (a non-blocking file): give a blocking one")
                 # A raw file may take part of it; other file objects take all (some say None).
                 done += count if isinstance(count, int) and 0 <= count <= len(data) - done else len(data) - done
         except BaseException as exc:
@@ -7154,19 +7164,19 @@ class _IonOut:
             whole += 1
         state = ""
         if self.owned:
+            self.rows += whole
             try:
                 os.ftruncate(self.file.fileno(), self.size + ends)
-                self.rows += whole
             except OSError as cut:
-                state = "; it may also hold part of row %d (cutting it off failed: %s)" % (self.rows + whole + 1, cut)
-                self.rows += whole
+                state = "; it may also hold part of row %d (cutting it off failed: %s)" % (self.rows + 1, cut)
         else:
             state = "; rows %d to %d were handed to it and may be partly written" % (self.rows + 1,
                                                                                  self.rows + len(rows))
         if isinstance(exc, (OSError, ValueError)):
-            raise IonWriteError("cannot write to the Ion file %s (%s): it holds %d whole row%s%s"
-                                % (self.name or "object", exc, self.rows, "" if self.rows == 1 else "s", state),
-                                self.name, self.rows) from None
+            raise IonWriteError("cannot write to the Ion file %s (%s): it holds %d whole row%s%s; the rows "
+                                "after those must be written again" % (self.name or "object", exc, self.rows,
+                                                                       "" if self.rows == 1 else "s", state),
+                                self.name, self.rows) from exc
 
     def finish(self) -> None:
         """Flush a caller's file, so that its rows are in it when Kestra.write returns."""
@@ -7184,6 +7194,9 @@ def _write_ion(destination: Any, rows: Any) -> int:
     if isinstance(rows, (str, bytes, bytearray, collections.abc.Mapping)) or not hasattr(rows, "__iter__"):
         raise KestraError("Kestra.write takes an iterable of rows (a list, a generator...), got %s; to write "
                           "one row, pass [row]" % _type_name(rows))
+    if hasattr(rows, "columns") and hasattr(rows, "to_dict"):  # a pandas DataFrame iterates its column names
+        raise KestraError("Kestra.write takes an iterable of rows, got %s, which iterates its column names; "
+                          "pass rows.to_dict('records')" % _type_name(rows))
     if not _ION_WRITERS:
         _fill_ion_writers()
     out = _IonOut(destination)
@@ -7207,23 +7220,28 @@ def _write_ion_rows(out: _IonOut, rows: Any) -> None:
         for row in rows:
             number += 1
             try:
-                text = _ion_struct(row, 0) if row.__class__ is dict else _ion_row(row)
+                text = _ion_struct(row, 0) if type(row) is dict else _ion_row(row)
             except _Unwritable as exc:
                 message, keys = _row_fault(row, number, exc)
                 raise _RowFault(message, number, keys) from None
             except RecursionError:
                 raise _RowFault("row %d is nested too deeply for the Python stack left to this call "
-                                "(sys.getrecursionlimit() is %d)" % (number, sys.getrecursionlimit()),
-                                number, ()) from None
+                                "(sys.getrecursionlimit() is %d): flatten it, or call from a shallower place"
+                                % (number, sys.getrecursionlimit()), number, ()) from None
+            except Exception as exc:  # a value's own code: its items(), its tzinfo's utcoffset()...
+                raise _RowFault("row %d: making its Ion text, one of its values raised %s: %s"
+                                % (number, type(exc).__name__, exc), number, ()) from exc
             if not text.isascii():
                 text = _ion_utf8(text, row, number)
+            elif "\x7f" in text:  # DEL, which only quoted text holds, escaped as ion-java does
+                text = text.replace("\x7f", "\\x7f")
             pending.append(text)
             size += len(text)
             if size >= _ION_WRITE_CHUNK:
                 writing = True
                 out.write(pending)
-                writing = False
                 pending, size = [], 0
+                writing = False
         writing = True
         out.write(pending)
     except _RowFault as fault:
@@ -7231,7 +7249,7 @@ def _write_ion_rows(out: _IonOut, rows: Any) -> None:
         out.finish()
         raise IonWriteError("%s; nothing of it was written: %s holds %s"
                             % (fault.args[0], out.name or "the file", _rows_before(out.rows)),
-                            out.name, out.rows, fault.number, fault.keys) from None
+                            out.name, out.rows, fault.number, fault.keys) from fault.__cause__
     except BaseException as exc:  # the rows' iterator, or a value's own method, raised
         if writing:
             raise
@@ -7267,9 +7285,7 @@ def _ion_utf8(text: str, row: Any, number: int) -> str:
         for key in keys:
             path = (path, key)
         where = "row %d" % number if not keys else "row %d, %s" % (number, _where(path))
-        raise _RowFault("%s contains the surrogate code point U+%04X, which is not text and has no UTF-8 form "
-                        "(it usually comes from bytes decoded with errors='surrogateescape'); clean it first"
-                        % (where, ord(text[exc.start])), number, tuple(keys)) from None
+        raise _RowFault("%s %s" % (where, _surrogate_problem(text[exc.start])), number, tuple(keys)) from None
     return re.sub("[\x7f-\x9f]", lambda match: "\\x%02x" % ord(match.group()), text)
 
 
@@ -8654,8 +8670,12 @@ def _run_write(arguments: Any) -> int:
             raise _UsageError("write: -o %r is a folder; give the path of the file to write" % arguments.output)
         if not os.path.isdir(folder):
             raise _UsageError("write: no folder %r to write %r in" % (folder, os.path.basename(arguments.output)))
+        if arguments.path != "-" and os.path.exists(arguments.output) and os.path.samefile(arguments.path,
+                                                                                           arguments.output):
+            raise _UsageError("write: -o %r is the file being read; give another path" % arguments.output)
+    # Ints of any length (json's own stop at sys.get_int_max_str_digits(), 4,300 digits).
     decoder = json.JSONDecoder(parse_float=None if arguments.floats else decimal.Decimal,
-                               object_pairs_hook=_json_object)
+                               parse_int=_digits_int, object_pairs_hook=_json_object)
     source = sys.stdin.buffer if arguments.path == "-" else open(arguments.path, "rb")
     try:
         if to_stdout:
@@ -8665,6 +8685,9 @@ def _run_write(arguments: Any) -> int:
         try:
             count = Kestra.write(sys.stdout.buffer if to_stdout else arguments.output, rows)
         except IonWriteError as exc:
+            if to_stdout and isinstance(exc.__cause__, BrokenPipeError):
+                _silence_stdout()  # `| head`: the reader has all it wanted
+                return 0
             if exc.row is None:
                 raise
             raise _UsageError("write: line %d: %s" % (line[0], exc)) from None
@@ -8707,8 +8730,10 @@ def _json_object(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
     value = dict(pairs)
     if len(value) != len(pairs):
         seen = set()  # type: Set[str]
-        twice = next(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
-        raise _DuplicateKey("the key %r twice in one object (one value would be lost)" % twice)
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey("the key %r twice in one object (one value would be lost)" % key)
+            seen.add(key)
     return value
 
 
@@ -8868,9 +8893,6 @@ def _run_version(arguments: Any) -> int:
     _write_json(document)
     return 0
 
-
-if _COLLECTING:
-    gc.enable()
 
 if __name__ == "__main__":
     sys.exit(_main())

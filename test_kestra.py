@@ -33,6 +33,7 @@ import pickle
 import random
 import re
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -2559,26 +2560,6 @@ def test_import_loads_no_logging_network_or_heavy_modules():
              "typing", "datetime", "decimal", "dataclasses", "base64", "socket"}
     assert loaded & heavy == set()
     assert frames_of(probe.stdout)[0] == {"outputs": {"a": 1}}
-
-
-def test_import_leaves_the_garbage_collector_as_it_found_it():
-    """kestra.py pauses collection while its module runs (a tenth of the import), then
-    turns it back on, but only if it was on."""
-    probe = run_python(
-        """
-        import gc, sys
-        gc.disable()
-        import kestra
-        off = gc.isenabled()
-        del sys.modules["kestra"]
-        gc.enable()
-        import kestra
-        sys.stderr.write("%s %s" % (off, gc.isenabled()))
-        """,
-        flags=["-S"],
-    )
-    assert probe.returncode == 0, probe.stderr
-    assert probe.stderr == b"False True"
 
 
 def test_the_logger_is_what_loads_logging():
@@ -8675,7 +8656,7 @@ class IonAmount(decimal.Decimal):
 
 @pytest.mark.parametrize("value, text", [
     ("plain", '"plain"'), ("é😀\u2028", '"é😀\u2028"'), ('"\\\n\t\r\0', '"\\"\\\\\\n\\t\\r\\u0000"'),
-    ("\x7f\x85\x9f", '"\\x7f\\x85\\x9f"'), (IonText("sub"), '"sub"'),
+    ("\x7f\x85\x9f", '"\\x7f\\x85\\x9f"'), ("a\x7f", '"a\\x7f"'), (IonText("sub"), '"sub"'),
     (True, "true"), (False, "false"), (None, "null"), (0, "0"), (-12, "-12"), (IonNumber(7), "7"), (IonSize.LARGE, "3"),
     (10 ** 30, "1" + "0" * 30), (0.1, "0.1e0"), (100.0, "100.0e0"), (1e16, "1e+16"), (5e-324, "5e-324"),
     (-0.0, "-0.0e0"), (IonReal(2.5), "2.5e0"), (float("nan"), "nan"), (float("inf"), "+inf"), (float("-inf"), "-inf"),
@@ -8725,13 +8706,105 @@ def test_ion_write_reads_back_what_kestra_read_gives_for_the_java_types():
 def test_ion_write_refuses_numbers_longer_than_kestra_py_reads_back():
     for value, words in ((10 ** 1000000, "int of more than 1000000 digits"),
                          (decimal.Decimal((0, (1,) * 1000001, -3)), "Decimal of more than 1000000 digits"),
-                         (decimal.Decimal("1E+2147483649"), "exponent 2147483649, beyond")):
+                         (decimal.Decimal("1E+2147483648"), "exponent 2147483648, beyond what Java"),
+                         (decimal.Decimal("1E-2147483648"), "exponent -2147483648, beyond what Java")):
         with pytest.raises(kestra.IonWriteError, match=words):
             Kestra.write(io.BytesIO(), [{"n": value}])
     buffer = io.BytesIO()
-    largest = [decimal.Decimal("1E+2147483648"), -(10 ** 1000000 - 1), decimal.Decimal((1, (9,) * 1000000, -7))]
-    assert Kestra.write(buffer, largest) == 3
+    largest = [decimal.Decimal("1E+2147483647"), decimal.Decimal("1E-2147483647"), -(10 ** 1000000 - 1),
+               decimal.Decimal((1, (9,) * 1000000, -7))]
+    assert Kestra.write(buffer, largest) == 4
     assert_read(Kestra.read(io.BytesIO(buffer.getvalue()), exact=True), largest)
+
+
+class OddUUID(uuid.UUID):
+    def __str__(self):
+        return 'x"\ny'
+
+
+class OddInt(int):
+    def __int__(self):
+        return 99
+
+
+def test_ion_write_takes_each_value_as_its_base_type_says_whatever_the_subclass_or_context():
+    buffer = io.BytesIO()
+    with decimal.localcontext() as context:
+        context.capitals = 0  # str() would say 1.5e+3, which Ion reads as a float
+        Kestra.write(buffer, [{"a": decimal.Decimal("1.5E+3"), "b": [decimal.Decimal("1E+3")],
+                               "id": OddUUID(int=5), "n": OddInt(7)}])
+    assert buffer.getvalue() == b'{a:1.5d+3,b:[1d+3],id:"00000000-0000-0000-0000-000000000005",n:7}\n'
+
+
+class RaisingZone(datetime.tzinfo):
+    def utcoffset(self, moment):
+        raise RuntimeError("no zone database")
+
+
+class RaisingMapping(collections.abc.Mapping):
+    def __getitem__(self, key):
+        raise KeyError(key)
+
+    def __iter__(self):
+        raise OSError("the source is gone")
+
+    def __len__(self):
+        return 1
+
+
+@pytest.mark.parametrize("bad, words", [
+    (datetime.datetime(2024, 1, 1, tzinfo=RaisingZone()), "RuntimeError: no zone database"),
+    (RaisingMapping(), "OSError: the source is gone"),
+], ids=["tzinfo", "mapping"])
+def test_ion_write_names_the_row_whose_value_raised_in_its_own_code(tmp_path, bad, words):
+    path = tmp_path / "rows.ion"
+    with pytest.raises(kestra.IonWriteError, match="row 2: making its Ion text, one of its values raised " + words):
+        Kestra.write(path, [{"n": 1}, {"v": bad}])
+    assert path.read_bytes() == b"{n:1}\n"
+
+
+class Tower(collections.abc.Mapping):
+    """A mapping that makes a new child at each access: deep, but no cycle."""
+
+    def __init__(self, height):
+        self.height = height
+
+    def __getitem__(self, key):
+        return Tower(self.height - 1) if self.height else 0
+
+    def __iter__(self):
+        return iter(["c"])
+
+    def __len__(self):
+        return 1
+
+
+def test_ion_write_tells_a_deep_value_from_a_cycle():
+    with pytest.raises(kestra.IonWriteError, match="is nested more than 200 levels deep") as caught:
+        Kestra.write(io.BytesIO(), [Tower(300)])
+    assert len(caught.value.keys) == 200
+
+
+def test_ion_write_errors_survive_pickling():
+    error = kestra.IonWriteError("row 2, a is bad", "rows.ion", 1, 2, ("a",))
+    copy = pickle.loads(pickle.dumps(error))
+    assert (str(copy), copy.path, copy.rows, copy.row, copy.keys) == ("row 2, a is bad", "rows.ion", 1, 2, ("a",))
+    read_error = pickle.loads(pickle.dumps(kestra.IonReadError("bad", "x.ion", 3, 40)))
+    assert (str(read_error), read_error.line, read_error.offset) == ("bad", 3, 40)
+
+
+def test_ion_write_refuses_a_table_that_iterates_its_column_names():
+    class Table:
+        columns = ["a"]
+
+        def __iter__(self):
+            return iter(self.columns)
+
+        def to_dict(self, orient):
+            return [{"a": 1}]
+
+    with pytest.raises(KestraError, match=r"iterates its column names; pass rows.to_dict\('records'\)"):
+        Kestra.write(io.BytesIO(), Table())
 
 
 def test_ion_write_of_ints_beyond_pythons_text_limit(tmp_path):
@@ -8784,7 +8857,7 @@ def test_ion_write_refuses_text_and_closed_files_and_rows_that_are_not_a_sequenc
     for rows in ({"a": 1}, "abc", b"abc", 5):
         with pytest.raises(KestraError, match=r"iterable of rows .*pass \[row\]"):
             Kestra.write(tmp_path / "b.ion", rows)
-    with pytest.raises(KestraError, match="cannot write the Ion file .*nowhere"):
+    with pytest.raises(kestra.IonWriteError, match="cannot write the Ion file .*nowhere.*check that its folder"):
         Kestra.write(tmp_path / "nowhere" / "c.ion", [{}])
 
 
@@ -9570,6 +9643,26 @@ def test_cli_write_of_a_bad_line_exits_2_naming_it_and_keeps_the_rows_before(cli
     run = run_cli(cli_copy, None, "write", "-", "-o", str(output), stdin=lines)
     assert run.returncode == 2 and message in run.stderr, run.stderr
     assert b"holds the row before it" in run.stderr and output.read_bytes() == b"{a:1}\n"
+
+
+def test_cli_write_guards_its_input_takes_long_ints_and_stops_quietly_for_head(cli_copy, tmp_path):
+    source = tmp_path / "rows.jsonl"
+    source.write_text('{"big": %s}\n' % ("9" * 5000))
+    run = run_cli(cli_copy, None, "write", str(source), "-o", str(source))
+    assert run.returncode == 2 and b"is the file being read" in run.stderr
+    assert source.read_text() == '{"big": %s}\n' % ("9" * 5000)
+    run = run_cli(cli_copy, None, "write", str(source), "-o", str(tmp_path / "rows.ion"))
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "rows.ion").read_text() == "{big:%s}\n" % ("9" * 5000)
+    run = run_cli(cli_copy, None, "write", str(source), "-o", str(tmp_path / "rows.ion" / "x"))
+    assert run.returncode == 2 and b"no folder" in run.stderr
+    many = tmp_path / "many.jsonl"
+    many.write_text('{"n": 1, "pad": "%s"}\n' % ("x" * 100) * 20000)
+    command = cli_command(cli_copy, False) + ["write", str(many)]
+    pipe = subprocess.run("%s | head -c 10 > /dev/null" % " ".join(map(shlex.quote, command)), shell=True,
+                          executable="/bin/bash", stderr=subprocess.PIPE, env=cli_env(None), timeout=120,
+                          cwd=str(cli_copy))
+    assert pipe.stderr == b""
 
 
 FLOW_YAML = "id: %s\nnamespace: company.deploy\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: %s\n"
