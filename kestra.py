@@ -6780,7 +6780,8 @@ def _ion_struct(value: Any, depth: int) -> str:
     if depth >= _ION_MAX_DEPTH:
         raise _Unwritable("", too_deep=True)
     names, writers, quote, big = _ION_FIELDS, _ION_WRITERS, _ion_quote, _ION_BIG_INT
-    parts = []
+    parts = []  # type: List[str]
+    add = parts.append
     key = None
     try:
         for key, item in value.items():
@@ -6788,28 +6789,31 @@ def _ion_struct(value: Any, depth: int) -> str:
             if name is None:
                 name = _ion_field(key)
             cls = type(item)
+            # The usual values are written here, inline: this loop writes most of a file.
             if cls is str:
-                parts.append(name + quote(item))
+                add(name + quote(item))
             elif cls is int and -big < item < big:
-                parts.append(name + int.__repr__(item))
+                add(name + int.__repr__(item))
             elif item is None:
-                parts.append(name + "null")
+                add(name + "null")
             elif item is True:
-                parts.append(name + "true")
+                add(name + "true")
             elif item is False:
-                parts.append(name + "false")
-            elif cls is _decimal_class:  # the usual values, written inline: this loop writes most of a file
+                add(name + "false")
+            elif cls is _decimal_class:
                 text = _decimal_text(item)
                 if "." in text and "E" not in text and len(text) < _ION_MAX_DIGITS:
-                    parts.append(name + text)
+                    add(name + text)
                 else:
-                    parts.append(name + _ion_decimal(item, depth + 1))
+                    add(name + _ion_decimal(item, depth + 1))
             elif cls is _datetime_class and item.tzinfo is None:
-                parts.append(name + 'LocalDateTime::"' + _datetime_text(item) + '"')
+                add(name + 'LocalDateTime::"' + _datetime_text(item) + '"')
             elif cls is _datetime_class and item.tzinfo is _utc:
-                parts.append(name + 'Instant::"' + _utc_text(item) + 'Z"')
+                add(name + 'Instant::"' + _local_text(item) + 'Z"')
+            elif cls is list:
+                add(name + _ion_list(item, depth + 1))
             else:
-                parts.append(name + writers.get(cls, _ion_other)(item, depth + 1))
+                add(name + writers.get(cls, _ion_other)(item, depth + 1))
     except _Unwritable as exc:
         if exc.at_key:
             exc.at_key = False
@@ -6930,7 +6934,7 @@ def _checked_offset(offset: Any) -> None:
 
 def _ion_datetime(value: Any, depth: int) -> str:
     if value.tzinfo is _utc:
-        return 'Instant::"' + _utc_text(value) + 'Z"'
+        return 'Instant::"' + _local_text(value) + 'Z"'
     # isoformat() ends with the offset as Java writes it (+02:00, -05:45:30), or with none.
     text = _datetime_text(value)  # type: str
     offset = value.utcoffset() if value.tzinfo is not None else None
@@ -6942,9 +6946,10 @@ def _ion_datetime(value: Any, depth: int) -> str:
     return 'OffsetDateTime::"' + text + '"'
 
 
-def _utc_text(value: Any) -> str:
-    """A datetime's text without its offset, as isoformat() gives it but in half the time
-    (an aware datetime's isoformat() asks its tzinfo), the day's text kept for the next."""
+def _local_text(value: Any) -> str:
+    """A datetime's date and time of day, as isoformat() writes them but without the offset,
+    and faster (an aware datetime's isoformat() asks its tzinfo): the day's text is kept
+    for the next value, the time's is made by time.isoformat()."""
     day = _ION_DAYS.get(value.toordinal())
     if day is None:
         if len(_ION_DAYS) >= 4096:

