@@ -8630,18 +8630,6 @@ def test_ion_write_of_any_values_gives_the_rows_or_an_error_with_the_whole_rows_
         assert_read(Kestra.read(io.BytesIO(buffer.getvalue()), exact=True), [as_read(row) for row in rows])
 
 
-class IonColor(enum.Enum):
-    RED = "red"
-
-
-class IonSize(enum.IntEnum):
-    LARGE = 3
-
-
-class IonText(str):
-    pass
-
-
 class IonNumber(int):
     pass
 
@@ -8656,8 +8644,8 @@ class IonAmount(decimal.Decimal):
 
 @pytest.mark.parametrize("value, text", [
     ("plain", '"plain"'), ("é😀\u2028", '"é😀\u2028"'), ('"\\\n\t\r\0', '"\\"\\\\\\n\\t\\r\\u0000"'),
-    ("\x7f\x85\x9f", '"\\x7f\\x85\\x9f"'), ("a\x7f", '"a\\x7f"'), (IonText("sub"), '"sub"'),
-    (True, "true"), (False, "false"), (None, "null"), (0, "0"), (-12, "-12"), (IonNumber(7), "7"), (IonSize.LARGE, "3"),
+    ("\x7f\x85\x9f", '"\\x7f\\x85\\x9f"'), ("a\x7f", '"a\\x7f"'), (Name("sub"), '"sub"'),
+    (True, "true"), (False, "false"), (None, "null"), (0, "0"), (-12, "-12"), (IonNumber(7), "7"), (Level.HIGH, "3"),
     (10 ** 30, "1" + "0" * 30), (0.1, "0.1e0"), (100.0, "100.0e0"), (1e16, "1e+16"), (5e-324, "5e-324"),
     (-0.0, "-0.0e0"), (IonReal(2.5), "2.5e0"), (float("nan"), "nan"), (float("inf"), "+inf"), (float("-inf"), "-inf"),
     (decimal.Decimal("12.50"), "12.50"), (decimal.Decimal("100"), "100."), (decimal.Decimal("1E+3"), "1d+3"),
@@ -8682,7 +8670,7 @@ class IonAmount(decimal.Decimal):
     (datetime.time(13, 43, tzinfo=offset(-345)), 'OffsetTime::"13:43:00-05:45"'),
     (datetime.timedelta(seconds=90.5), '"PT90.5S"'), (datetime.timedelta(days=-1), '"PT-86400S"'),
     (uuid.UUID("123e4567-e89b-12d3-a456-426614174000"), '"123e4567-e89b-12d3-a456-426614174000"'),
-    (IonColor.RED, '"red"'),
+    (Color.RED, '"red"'),
 ], ids=repr)
 def test_ion_write_gives_each_type_its_documented_text(value, text):
     buffer = io.BytesIO()
@@ -8695,7 +8683,7 @@ def test_ion_write_reads_back_what_kestra_read_gives_for_the_java_types():
              "zone_seconds": datetime.datetime(2024, 4, 21, tzinfo=datetime.timezone(datetime.timedelta(seconds=3661))),
              "naive": datetime.datetime(1, 1, 1), "old_day": datetime.date(1000, 2, 3),
              "at": datetime.time(1, 2, 3, 4, tzinfo=offset(330)), "span": datetime.timedelta(minutes=1, microseconds=5),
-             "id": uuid.UUID(int=5), "color": IonColor.RED, "size": IonSize.LARGE}]
+             "id": uuid.UUID(int=5), "color": Color.RED, "size": Level.HIGH}]
     buffer = io.BytesIO()
     Kestra.write(buffer, rows)
     row = rows[0]
