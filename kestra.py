@@ -2700,6 +2700,7 @@ class Flow:
         deadline: Optional[float] = None,
         attempts: Optional[int] = None,
         acts_on: Optional[Tuple[str, str]] = None,
+        idempotent: Optional[bool] = None,
     ) -> Any:
         """Send with retries and redirects; the Response (or, with ``stream``, the open
         connection and response) whatever its status. ``creates`` = (namespace, flow)
@@ -2708,7 +2709,8 @@ class Flow:
         attempts: past it, _DeadlinePassed is raised. ``attempts`` overrides the policy's."""
         url += _query_text(params, "&" if "?" in url else "?")
         timeout = self.request_timeout if timeout is None else _seconds(timeout)
-        idempotent = method in ("GET", "HEAD", "DELETE", "PUT", "OPTIONS") and creates is None
+        if idempotent is None:
+            idempotent = method in ("GET", "HEAD", "DELETE", "PUT", "OPTIONS") and creates is None
         policy = self.retry
         max_attempts = attempts or policy.attempts
         attempt = redirects = 0
@@ -4257,6 +4259,385 @@ class Flow:
             return [("filters[level][GREATER_THAN_OR_EQUAL_TO]", min_level)]
         return [("minLevel", min_level)]
 
+    # A namespace's key-value store ------------------------------------------------
+
+    def kv_get(self, namespace: str, key: str, default: Any = _UNSET, *, exact: bool = False) -> Any:
+        """The value of ``key`` in ``namespace``'s key-value store, as the Python value of
+        its Kestra type: STRING str (None for a null), NUMBER int or float (a Decimal when
+        a float cannot hold the digits the server gives; always a Decimal with ``exact``),
+        BOOLEAN bool, DATETIME datetime (aware, in UTC; naive when stored naive), DATE
+        date, DURATION timedelta, JSON dict or list. A key that is missing or has expired
+        returns ``default`` when one is given, and raises NotFoundError otherwise."""
+        try:
+            return self.kv_entry(namespace, key, exact=exact)["value"]
+        except KVKeyNotFoundError:
+            if default is _UNSET:
+                raise
+            return default
+
+    def kv_entry(self, namespace: str, key: str, *, exact: bool = False) -> Dict[str, Any]:
+        """The stored entry of ``key``: a dict with ``namespace``, ``key``, ``type`` (STRING,
+        NUMBER, BOOLEAN, DATETIME, DATE, DURATION or JSON), ``value`` as kv_get gives it,
+        ``revision`` and ``updated``. NotFoundError when the key is missing or expired."""
+        _check_kv_key(namespace, key)
+        what = "reading key %s of namespace %s" % (key, namespace)
+        response = self._request("GET", self._api("namespaces", namespace, "kv", key))
+        if response.status_code in (404, 410) and _kv_said_missing(response):
+            raise KVKeyNotFoundError("%s: %s" % (what, "it has expired (410)" if response.status_code == 410
+                                          else "there is no such key (404)"), response)
+        self._raise_for(response, what)
+        return _kv_entry(namespace, key, response, exact, what + self._server_said())
+
+    def kv_set(self, namespace: str, key: str, value: Any, *, ttl: Any = None,
+               description: Optional[str] = None) -> None:
+        """Store ``value`` under ``key``, so that kv_get and a flow's ``kv()`` read it back
+        as it was, with its type: str, int, float, Decimal, bool, None, datetime, date,
+        timedelta, or a dict or list of JSON values. ``ttl`` (a timedelta or an ISO-8601
+        duration such as ``PT1H``) makes it expire. A value the server would keep as
+        something else raises KestraError before any request, saying why and what to do:
+        a string shaped like an ISO-8601 duration (the server makes it a DURATION), a
+        datetime in zone with more than milliseconds, at midnight UTC (the server makes it
+        a DATE) or before 1582-10-15, a date before 1582-10-15, a negative or fractional
+        timedelta, NaN and infinities."""
+        _check_kv_key(namespace, key)
+        body = _kv_text(value).encode("utf-8")
+        headers = [("Content-Type", "text/plain; charset=utf-8")]
+        if ttl is not None:
+            headers.append(("ttl", _kv_ttl(ttl)))
+        if description is not None:
+            headers.append(("description", _kv_description(description)))
+        response = self._request("PUT", self._api("namespaces", namespace, "kv", key), headers=headers, body=body)
+        self._raise_for(response, "setting key %s of namespace %s" % (key, namespace))
+        self._log_info("set key %s of namespace %s", key, namespace)
+
+    def kv_list(self, namespace: str, *, types: bool = True) -> List[Dict[str, Any]]:
+        """The keys of ``namespace`` (not of the namespaces under it), sorted: dicts with
+        ``key``, ``type`` (read from each value: one request per key; None with
+        ``types=False``), ``description``, ``expires`` (ISO-8601 or None), ``updated`` and
+        ``revision``. Keys that expire meanwhile are left out."""
+        _require_name("namespace", namespace)
+        what = "listing the keys of namespace %s" % namespace
+        if (self._version() or (0,)) >= (2, 0):
+            found = self._paged(self._api("kv"), [("filters[namespace][EQUALS]", namespace)], what)
+        else:
+            response = self._request("GET", self._api("namespaces", namespace, "kv"))
+            self._raise_for(response, what)
+            found = _answer_list(response.json(), what + self._server_said())
+        keys = []
+        for entry in found:
+            if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+                raise InvalidResponseError("%s: an entry has no key: %r%s" % (what, entry, self._server_said()))
+            if entry.get("namespace", namespace) != namespace:
+                continue
+            keys.append({"key": entry["key"], "type": None, "description": entry.get("description"),
+                         "expires": entry.get("expirationDate"), "updated": entry.get("updateDate"),
+                         "revision": entry.get("version")})
+        keys.sort(key=lambda found_key: found_key["key"])
+        if not types:
+            return keys
+        typed = []
+        for entry in keys:
+            try:
+                entry["type"] = self.kv_entry(namespace, entry["key"])["type"]
+            except KVKeyNotFoundError:
+                continue  # expired or deleted since the listing
+            typed.append(entry)
+        return typed
+
+    def kv_delete(self, namespace: str, key: str) -> bool:
+        """Delete ``key``; True when it was there, False when there was no such key."""
+        _check_kv_key(namespace, key)
+        what = "deleting key %s of namespace %s" % (key, namespace)
+        response = self._request("DELETE", self._api("namespaces", namespace, "kv", key))
+        self._raise_for(response, what)
+        answer = response.json() if response.content.strip() else True
+        if not isinstance(answer, bool):
+            raise InvalidResponseError("%s: the answer is %s, not true or false%s"
+                                       % (what, _json_kind(answer), self._server_said()))
+        return answer
+
+    def _paged(self, url: str, query: List[Tuple[str, str]], what: str) -> List[Any]:
+        """Every result of a paged listing (``results`` and ``total``), all pages."""
+        found = []  # type: List[Any]
+        page = 1
+        while True:
+            response = self._request("GET", url, params=query + [("page", str(page)), ("size", str(_PAGE_SIZE))])
+            self._raise_for(response, what)
+            answer = response.json()
+            if not isinstance(answer, dict) or not isinstance(answer.get("results"), list):
+                raise InvalidResponseError("%s: the answer is not a page of results%s" % (what, self._server_said()))
+            found += answer["results"]
+            total = answer.get("total")
+            if not answer["results"] or len(answer["results"]) < _PAGE_SIZE or (
+                    isinstance(total, int) and len(found) >= total):
+                return found
+            page += 1
+
+    # A namespace's files -----------------------------------------------------------
+
+    def upload_files(self, namespace: str, source: Any, to: Optional[str] = None) -> List[str]:
+        """Upload a file, or a folder with everything under it, to ``namespace``'s files;
+        the namespace paths written. A file goes to ``to`` (default: its name at the
+        root); a folder's files go under ``to`` (default: the root) at their paths in it.
+        Dot files and dot folders are left out; a symbolic link is refused. Each file is
+        streamed, and replaces the file at its path."""
+        plan = _local_files(source, to)
+        done = []
+        for number, (local, path) in enumerate(plan, 1):
+            self._upload_file(namespace, local, path)
+            done.append(path)
+            self._files_progress("uploaded", number, len(plan), path)
+        return done
+
+    def download_files(self, namespace: str, path: str, destination: Any) -> List[str]:
+        """Download a namespace file to the file ``destination``, or a namespace folder's
+        tree into the folder ``destination`` (made if needed); the local paths written.
+        Each file is written whole or not at all, replacing a file there."""
+        path = _ns_path(path)
+        stats = self._file_stats(namespace, path)
+        destination = os.fspath(destination)
+        if stats is None:
+            raise NotFoundError("downloading %s of namespace %s: there is no such file or folder" % (path, namespace))
+        if stats.get("type") != "Directory":
+            self._download_file(namespace, path, destination)
+            self._files_progress("downloaded", 1, 1, path)
+            return [destination]
+        files = [entry for entry in self.list_files(namespace, path) if entry["type"] == "File"]
+        written = []
+        os.makedirs(destination, exist_ok=True)
+        for number, entry in enumerate(files, 1):
+            relative = entry["path"][len(path):].lstrip("/")
+            local = os.path.join(destination, *relative.split("/"))
+            os.makedirs(os.path.dirname(local), exist_ok=True)
+            self._download_file(namespace, entry["path"], local)
+            written.append(local)
+            self._files_progress("downloaded", number, len(files), entry["path"])
+        return written
+
+    def list_files(self, namespace: str, path: str = "/", *, recursive: bool = True) -> List[Dict[str, Any]]:
+        """The files and folders under ``path`` (every level, or one with
+        ``recursive=False``), sorted by path: dicts with ``path`` (from the namespace's
+        root, starting with /), ``type`` ("File" or "Directory"), ``size`` and
+        ``modified`` (milliseconds since the epoch, as the server gives them)."""
+        path = _ns_path(path)
+        found = []  # type: List[Dict[str, Any]]
+        folders = [path]
+        while folders:
+            folder = folders.pop()
+            for entry in self._folder_entries(namespace, folder):
+                found.append(entry)
+                if recursive and entry["type"] == "Directory":
+                    folders.append(entry["path"])
+        found.sort(key=lambda entry: entry["path"])
+        return found
+
+    def delete_file(self, namespace: str, path: str) -> bool:
+        """Delete a namespace file, or a folder with everything under it. True when it
+        was there, False when there was nothing at ``path``."""
+        path = _ns_path(path)
+        if path == "/":
+            raise KestraError("deleting the root of namespace %s: name a file or folder under it" % namespace)
+        if self._file_stats(namespace, path) is None:
+            return False
+        self._delete_path(namespace, path)
+        return True
+
+    def _delete_path(self, namespace: str, path: str) -> None:
+        response = self._request("DELETE", self._api("namespaces", namespace, "files"), params=[("path", path)])
+        self._raise_for(response, "deleting %s of namespace %s" % (path, namespace))
+        self._log_info("deleted %s of namespace %s", path, namespace)
+
+    def sync_files(self, namespace: str, source: Any, to: str = "/", *, delete: bool = False,
+                   dry_run: bool = False) -> Dict[str, Any]:
+        """Make the namespace folder ``to`` hold what the local folder ``source`` holds:
+        upload the files that are new or changed, leave those that are the same, and with
+        ``delete`` delete the files under ``to`` that are not in the folder (a folder
+        left empty goes with its last file). A file is the same
+        when its size and its SHA-256 are (the server's copy is read to compare; nothing
+        is compared by time). ``dry_run`` makes the plan and changes nothing.
+
+        Returns the report: ``uploaded``, ``unchanged``, ``deleted`` (namespace paths;
+        with ``dry_run``, what would be) and ``failed`` (dicts with ``path``, ``action``
+        and ``message``). A file that fails does not stop the others: the sync goes on,
+        then raises SyncError, which holds the whole report as ``report``."""
+        to = _ns_path(to)
+        plan = _local_files(source, to, folder_only=True)
+        report = {"namespace": namespace, "to": to, "dry_run": dry_run, "uploaded": [], "unchanged": [],
+                  "deleted": [], "failed": []}  # type: Dict[str, Any]
+        remote = {}  # type: Dict[str, Dict[str, Any]]
+        if self._file_stats(namespace, to) is not None:
+            remote = {entry["path"]: entry for entry in self.list_files(namespace, to)}
+        steps = len(plan)
+        for number, (local, path) in enumerate(plan, 1):
+            try:
+                if path in remote and remote[path]["type"] == "File" and self._same_file(namespace, path, local,
+                                                                                      remote[path]):
+                    report["unchanged"].append(path)
+                else:
+                    if not dry_run:
+                        self._upload_file(namespace, local, path)
+                    report["uploaded"].append(path)
+            except (KestraHTTPError, FailedExponentialBackoff, OSError) as exc:
+                if isinstance(exc, AuthenticationError):
+                    raise
+                report["failed"].append({"path": path, "action": "upload", "message": str(exc)})
+            self._files_progress("compared" if dry_run else "synced", number, steps, path)
+        if delete:
+            wanted = {path for _, path in plan}
+            for path, entry in sorted(remote.items()):
+                if entry["type"] != "File" or path in wanted:
+                    continue
+                try:
+                    if not dry_run:
+                        self._delete_path(namespace, path)
+                    report["deleted"].append(path)
+                except (KestraHTTPError, FailedExponentialBackoff) as exc:
+                    if isinstance(exc, AuthenticationError):
+                        raise
+                    report["failed"].append({"path": path, "action": "delete", "message": str(exc)})
+        if report["failed"]:
+            raise SyncError("syncing %s to %s of namespace %s: %d of the files failed; first: %s: %s"
+                            % (source, to, namespace, len(report["failed"]), report["failed"][0]["path"],
+                               report["failed"][0]["message"]), report)
+        return report
+
+    def _upload_file(self, namespace: str, local: str, path: str) -> None:
+        what = "uploading %s to %s of namespace %s" % (local, path, namespace)
+        file = open(local, "rb")
+        # The part's file name is not the file's: a name ending in .zip makes the server unpack it.
+        body = _Multipart([], [_FilePart("fileContent", "content", file, "application/octet-stream", True)])
+        try:
+            # Sent again after a failure, the same bytes to the same path leave the same file.
+            response = self._request("POST", self._api("namespaces", namespace, "files"), params=[("path", path)],
+                                     body=body, idempotent=True)
+        finally:
+            body.close()
+        self._raise_for(response, what)
+
+    def _download_file(self, namespace: str, path: str, target: str) -> None:
+        import http.client
+
+        what = "downloading %s of namespace %s" % (path, namespace)
+        connection, response = self._request("GET", self._api("namespaces", namespace, "files"),
+                                             params=[("path", path)], stream=True)
+        try:
+            if response.status >= 400:
+                self._raise_for(Response("GET", "file", response.status, response.reason, response.msg,
+                                         response.read()), what)
+            partial = "%s.part-%s" % (target, os.urandom(4).hex())
+            try:
+                with open(partial, "wb") as file:
+                    _copy_stream(response, file, what)
+                os.replace(partial, target)
+            finally:
+                if os.path.exists(partial):
+                    os.unlink(partial)
+        except (OSError, http.client.HTTPException) as exc:
+            raise KestraError("%s failed: %s" % (what, exc)) from exc
+        finally:
+            connection.close()
+
+    def _same_file(self, namespace: str, path: str, local: str, remote: Dict[str, Any]) -> bool:
+        """Whether the server's file at ``path`` holds the bytes of ``local``."""
+        import hashlib
+        import http.client
+
+        size = os.path.getsize(local)
+        if remote.get("size") != size:
+            return False
+        mine = hashlib.sha256()
+        with open(local, "rb") as file:
+            for chunk in iter(lambda: file.read(_CHUNK), b""):
+                mine.update(chunk)
+        theirs = hashlib.sha256()
+        what = "reading %s of namespace %s" % (path, namespace)
+        connection, response = self._request("GET", self._api("namespaces", namespace, "files"),
+                                             params=[("path", path)], stream=True)
+        try:
+            if response.status >= 400:
+                self._raise_for(Response("GET", "file", response.status, response.reason, response.msg,
+                                         response.read()), what)
+            for chunk in iter(lambda: response.read(_CHUNK), b""):
+                theirs.update(chunk)
+        except http.client.HTTPException as exc:
+            raise KestraError("%s failed: %s" % (what, exc)) from exc
+        finally:
+            connection.close()
+        return mine.digest() == theirs.digest()
+
+    def _file_stats(self, namespace: str, path: str) -> Optional[Dict[str, Any]]:
+        """The server's attributes of a namespace file or folder; None when there is none."""
+        what = "reading %s of namespace %s" % (path, namespace)
+        response = self._request("GET", self._api("namespaces", namespace, "files", "stats"), params=[("path", path)])
+        if response.status_code == 404:
+            return None
+        self._raise_for(response, what)
+        stats = response.json()
+        if not isinstance(stats, dict):
+            raise InvalidResponseError("%s: the answer is %s, not a file's attributes%s"
+                                       % (what, _json_kind(stats), self._server_said()))
+        return stats
+
+    def _folder_entries(self, namespace: str, folder: str) -> List[Dict[str, Any]]:
+        what = "listing %s of namespace %s" % (folder, namespace)
+        response = self._request("GET", self._api("namespaces", namespace, "files", "directory"),
+                                 params=[("path", folder)])
+        self._raise_for(response, what)
+        entries = []
+        for entry in _answer_list(response.json(), what + self._server_said()):
+            name = entry.get("fileName") if isinstance(entry, dict) else None
+            kind = entry.get("type") if isinstance(entry, dict) else None
+            if not isinstance(name, str) or kind not in ("File", "Directory") or _ns_segment_problem(name):
+                raise InvalidResponseError("%s: an entry is not a file or folder with a plain name: %r%s"
+                                           % (what, entry, self._server_said()))
+            entries.append({"path": folder.rstrip("/") + "/" + name, "type": kind, "size": entry.get("size"),
+                            "modified": entry.get("lastModifiedTime")})
+        return entries
+
+    def _files_progress(self, done: str, number: int, total: int, path: str) -> None:
+        """Called after each file of an upload, a download or a sync (the command line shows it)."""
+
+    # A namespace's flows -----------------------------------------------------------
+
+    def list_flows(self, namespace: str) -> List[Dict[str, Any]]:
+        """The flows of ``namespace`` (not of the namespaces under it), every page, sorted
+        by id: dicts as the server gives them (id, namespace, revision, disabled...)."""
+        _require_name("namespace", namespace)
+        what = "listing the flows of namespace %s" % namespace
+        if (self._version() or (0,)) >= (2, 0):
+            query = [("filters[namespace][EQUALS]", namespace)]
+        else:
+            query = [("namespace", namespace)]
+        flows = [entry for entry in self._paged(self._api("flows", "search"), query, what)
+                 if isinstance(entry, dict) and entry.get("namespace") == namespace]
+        flows.sort(key=lambda entry: str(entry.get("id")))
+        return flows
+
+    def get_flow_source(self, namespace: str, flow_id: str) -> str:
+        """The YAML source of a flow, as it was saved. NotFoundError when there is none."""
+        _require_name("namespace", namespace)
+        _require_name("flow id", flow_id)
+        stored = _stored_flow(self, namespace, flow_id)
+        if stored is None:
+            raise NotFoundError("reading flow %s.%s: there is no such flow" % (namespace, flow_id))
+        source = stored.get("source")
+        if not isinstance(source, str):
+            raise InvalidResponseError("reading flow %s.%s: the answer has no source%s"
+                                       % (namespace, flow_id, self._server_said()))
+        return source
+
+    def delete_flow(self, namespace: str, flow_id: str) -> bool:
+        """Delete a flow (its executions stay). True when it was there, False when there
+        was no such flow."""
+        _require_name("namespace", namespace)
+        _require_name("flow id", flow_id)
+        response = self._request("DELETE", self._api("flows", namespace, flow_id))
+        if response.status_code == 404:
+            return False
+        self._raise_for(response, "deleting flow %s.%s" % (namespace, flow_id))
+        self._log_info("deleted flow %s.%s", namespace, flow_id)
+        return True
+
     # Logging of this client ----------------------------------------------------
 
     def _log_info(self, message: str, *args: Any) -> None:
@@ -4958,6 +5339,348 @@ def _failure_message(execution: Dict[str, Any], log: str) -> str:
     if errors:
         text += "; last errors:\n" + "\n".join(errors)
     return text
+
+
+# A namespace's state ##########################################################
+# The key-value store, namespace files and flows of a namespace. The store's PUT
+# body is read by the server as Ion text: kestra.py writes each value as the Ion that
+# the server reads back as that value, and refuses the values it cannot keep.
+
+
+class SyncError(KestraError):
+    """Some files of Flow.sync_files failed; ``report`` holds what was done, with
+    ``failed`` listing each failure."""
+
+    def __init__(self, message: str, report: Dict[str, Any]) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class KVKeyNotFoundError(NotFoundError):
+    """The key-value store has no such key (or it has expired), as the server said."""
+
+
+_PAGE_SIZE = 100  # results asked for per page of a listing
+_KV_KEY = r"[a-zA-Z0-9][a-zA-Z0-9._-]*"  # the server's rule for a key
+# A string the server turns into a DURATION when it reads the value back (InternalKVStore).
+_KV_DURATION_SHAPE = r"P(?=[^T]|T.)(?:[0-9]*D)?(?:T(?=.)(?:[0-9]*H)?(?:[0-9]*M)?(?:[0-9]*S)?)?"
+_KV_MAX_DEPTH = 100  # levels of a JSON value
+_NS_REFUSED = '"<>\\^`{|}[]'  # in a namespace file's name, Kestra 1.3 answers 422 (java.net.URI)
+
+
+def _check_kv_key(namespace: Any, key: Any) -> None:
+    import re
+
+    _require_name("namespace", namespace)
+    if not isinstance(key, str) or not re.fullmatch(_KV_KEY, key):
+        raise KestraError("key %r: a key is letters, digits, '.', '_' and '-' (ASCII), starting with a letter "
+                          "or digit" % (key,))
+
+
+def _kv_said_missing(response: Response) -> bool:
+    """Whether a 404 or 410 is the store's own "no such key" or "expired" (a proxy's
+    404 for a wrong URL is not)."""
+    said = _server_message(response) or ""
+    return "No value found" in said or "expired" in said
+
+
+def _kv_text(value: Any) -> str:
+    """The Ion text that Kestra's store reads back as ``value``, with the type the value
+    has in Python; KestraError saying why when there is none."""
+    import datetime
+    import decimal
+    import re
+
+    if not _ION_WRITERS:
+        _fill_ion_writers()
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if value is None or isinstance(value, bool):
+        return _ion_value(value, 0)
+    if isinstance(value, str):
+        if re.fullmatch(_KV_DURATION_SHAPE, value):
+            raise KestraError(
+                "the string %r reads as an ISO-8601 duration, and Kestra's key-value store turns such a "
+                "string into a DURATION: to mean a duration, store a timedelta (on the command line: --type "
+                "duration); to keep the text, store it inside a dict, such as {\"value\": %s}"
+                % (value, json.dumps(value)))
+        _check_kv_string(value, "the string")
+        return _ion_quote(str.__str__(value))
+    if isinstance(value, (int, float, decimal.Decimal)):
+        return _kv_number(value, "")
+    if isinstance(value, datetime.datetime):
+        return _kv_datetime_text(value)
+    if isinstance(value, datetime.date):
+        if value < _GREGORIAN_START:
+            raise KestraError("the date %s is before 1582-10-15: Kestra reads such a date in the Julian "
+                              "calendar and stores another day; store it as a string" % value)
+        return _date_text(value)  # type: ignore[no-any-return]
+    if isinstance(value, datetime.timedelta):
+        if value < datetime.timedelta(0) or value.microseconds:
+            raise KestraError("the duration %s cannot be stored as a DURATION: Kestra's store keeps whole, "
+                              "positive seconds only; round it, or store its seconds as a number" % value)
+        return '"PT%dS"' % (value.days * 86400 + value.seconds)
+    if isinstance(value, (dict, list, tuple)):
+        _check_kv_json(value, "", 0)
+        try:
+            return _ion_value(value, 0)
+        except _Unwritable as exc:
+            raise KestraError("the value %s" % exc.message) from None
+    raise KestraError("a value of type %s cannot be stored in Kestra's key-value store: store a str, int, "
+                      "float, Decimal, bool, None, datetime, date, timedelta, or a dict or list of JSON "
+                      "values; convert it first, for example with str(value)" % _type_name(value))
+
+
+def _check_kv_string(text: str, what: str) -> None:
+    if _surrogate_problem(text) is not None:
+        raise KestraError("%s %r holds a lone surrogate, which is not text and cannot be sent" % (what, text[:80]))
+
+
+def _kv_number(value: Any, where: str) -> str:
+    """The Ion text of an int, float or Decimal (``where``: its place in a JSON value)."""
+    import math
+
+    if not isinstance(value, int) and not (value.is_finite() if hasattr(value, "is_finite") else math.isfinite(value)):
+        raise KestraError("%s%r is not a finite number, and Kestra's store would keep it as text: store a "
+                          "string, or None" % (where and where + ": ", value))
+    return _ion_value(value, 0)
+
+
+def _check_kv_json(value: Any, where: str, depth: int) -> None:
+    """KestraError unless ``value`` holds only what a JSON value keeps: str, int, float,
+    Decimal, bool, None, and dicts (with str keys) and lists of those."""
+    import decimal
+
+    if depth > _KV_MAX_DEPTH:
+        raise KestraError("the value is nested deeper than %d levels%s" % (_KV_MAX_DEPTH, where and " at " + where))
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise KestraError("the key %r%s is not a string: a JSON value's keys are strings"
+                                  % (key, where and " in " + where))
+            _check_kv_string(key, "the key")
+            _check_kv_json(item, "%s[%r]" % (where, key), depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_kv_json(item, "%s[%d]" % (where, index), depth + 1)
+    elif isinstance(value, str):
+        _check_kv_string(value, "the string at %s" % where)
+    elif isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool):
+        _kv_number(value, where)
+    elif value is not None and not isinstance(value, bool):
+        raise KestraError("the value at %s is of type %s: inside a dict or list, Kestra's store keeps only "
+                          "JSON values (str, numbers, bool, None, dict, list); convert it first, for example "
+                          "to an ISO-8601 string" % (where, _type_name(value)))
+
+
+def _kv_datetime_text(value: Any) -> str:
+    """A datetime as the Ion the store reads back as a DATETIME: naive as a LocalDateTime
+    (any precision); in a zone as an instant, which the server keeps to the millisecond
+    and reads back in UTC."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        text = _datetime_text(value.replace(tzinfo=None))  # type: str
+        return 'LocalDateTime::"' + text + '"'
+    utc = value.astimezone(_utc)
+    problem = None
+    if utc.microsecond % 1000:
+        problem = ("has microseconds, and Kestra keeps a date-time in a zone to the millisecond: round it, "
+                   "for example value.replace(microsecond=value.microsecond // 1000 * 1000)")
+    elif utc.date() < _GREGORIAN_START:
+        problem = "is before 1582-10-15, which Kestra reads in the Julian calendar"
+    elif not (utc.hour or utc.minute or utc.second or utc.microsecond):
+        problem = ("is midnight UTC, which Kestra's store reads back as a DATE: store the date, a naive "
+                   "datetime (a LocalDateTime) or a string")
+    if problem is not None:
+        raise KestraError("the datetime %s %s" % (value.isoformat(), problem))
+    return _local_text(utc.replace(tzinfo=None))[:23] + "Z"
+
+
+def _kv_ttl(ttl: Any) -> str:
+    """A TTL (timedelta or ISO-8601 duration) as the header the server parses."""
+    import datetime
+
+    delta = _java_duration(ttl, "ttl") if isinstance(ttl, str) else ttl
+    if not isinstance(delta, datetime.timedelta):
+        raise KestraError("ttl must be a timedelta or an ISO-8601 duration such as PT1H, got %r" % (ttl,))
+    if delta <= datetime.timedelta(0):
+        raise KestraError("ttl must be more than zero, got %r" % (ttl,))
+    return _iso_duration(delta)
+
+
+def _kv_description(text: Any) -> str:
+    """A description as a header can carry it: one line of printable ASCII."""
+    if not isinstance(text, str) or not all(" " <= char <= "~" for char in text):
+        raise KestraError("description %r: it travels in a header, so it must be one line of printable ASCII "
+                          "(no accents, tabs or line breaks)" % (text,))
+    return text
+
+
+def _java_duration(text: str, what: str) -> Any:
+    """A timedelta from an ISO-8601 duration as Java's Duration writes and parses it
+    (PnDTnHnMn.nS, each part signed); digits past the microsecond are dropped."""
+    import datetime
+    import re
+
+    match = re.fullmatch(r"([-+]?)P(?:([-+]?[0-9]+)D)?(?:T(?:([-+]?[0-9]+)H)?(?:([-+]?[0-9]+)M)?"
+                         r"(?:([-+]?)([0-9]+)(?:[.,]([0-9]{0,9}))?S)?)?", text.strip(), re.I)
+    if not match or text.strip().upper().endswith(("P", "T")):
+        raise KestraError("%s: %r is not an ISO-8601 duration such as PT1H30M or P1D" % (what, text))
+    sign, days, hours, minutes, seconds_sign, seconds, fraction = match.groups()
+    micros = (int(seconds or 0) * 1000000 + int((fraction or "").ljust(6, "0")[:6])) * (-1 if seconds_sign == "-" else 1)
+    total = datetime.timedelta(days=int(days or 0), hours=int(hours or 0), minutes=int(minutes or 0),
+                               microseconds=micros)
+    return -total if sign == "-" else total
+
+
+def _kv_entry(namespace: str, key: str, response: Response, exact: bool, what: str) -> Dict[str, Any]:
+    """The entry a GET of a key answers, its value made the Python value of its type."""
+    import decimal
+
+    try:
+        answer = json.loads(response.content.decode("utf-8"), parse_float=decimal.Decimal)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidResponseError("%s: the answer is not JSON (%s)" % (what, exc)) from None
+    if not isinstance(answer, dict) or not isinstance(answer.get("type"), str):
+        raise InvalidResponseError("%s: the answer is not a key-value entry" % what)
+    kind, value = answer["type"], answer.get("value")
+    try:
+        value = _kv_value(kind, value, exact)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidResponseError("%s: the %s value %r cannot be read (%s)" % (what, kind, value, exc)) from None
+    return {"namespace": namespace, "key": key, "type": kind, "value": value, "revision": answer.get("revision"),
+            "updated": answer.get("updated")}
+
+
+def _kv_value(kind: str, value: Any, exact: bool) -> Any:
+    """The Python value of a stored ``value`` of type ``kind`` (numbers parsed as Decimal)."""
+    import datetime
+    import decimal
+
+    expected = {"STRING": (str, type(None)), "BOOLEAN": bool, "DATETIME": str, "DATE": str, "DURATION": str,
+                "NUMBER": (int, decimal.Decimal, str)}.get(kind, object)  # type: Any
+    if not isinstance(value, expected) or (kind == "NUMBER" and isinstance(value, bool)):
+        raise ValueError("it is %s" % _json_kind(value))
+    if kind == "NUMBER" and isinstance(value, str):
+        if value not in ("NaN", "Infinity", "-Infinity"):
+            raise ValueError("not a number")
+        return float(value)
+    if kind == "DATETIME":
+        return _kv_datetime(value)
+    if kind == "DATE":
+        return datetime.date.fromisoformat(value)
+    if kind == "DURATION":
+        return _java_duration(value, "the duration")
+    return _kv_numbers(value, exact)
+
+
+def _kv_numbers(value: Any, exact: bool) -> Any:
+    """``value`` with each Decimal made a float, unless ``exact`` or unless a float
+    would not hold the digits."""
+    import decimal
+
+    if isinstance(value, decimal.Decimal):
+        if exact:
+            return value
+        number = float(value)
+        return number if decimal.Decimal(repr(number)) == value else value
+    if isinstance(value, dict):
+        return {key: _kv_numbers(item, exact) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_kv_numbers(item, exact) for item in value]
+    return value
+
+
+def _kv_datetime(text: str) -> Any:
+    """A datetime from Java's Instant (…Z, aware in UTC), OffsetDateTime (aware) or
+    LocalDateTime (naive) text; digits past the microsecond are dropped."""
+    import datetime
+    import re
+
+    match = re.fullmatch(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?"
+                         r"(Z|[+-][0-9]{2}:[0-9]{2}(?::[0-9]{2})?)?", text)
+    if not match:
+        raise ValueError("not an ISO-8601 date-time")
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    zone_info = None
+    if zone == "Z":
+        zone_info = datetime.timezone.utc
+    elif zone:
+        sign = -1 if zone[0] == "-" else 1
+        parts = [int(part) for part in zone[1:].split(":")]
+        zone_info = datetime.timezone(sign * datetime.timedelta(hours=parts[0], minutes=parts[1],
+                                                                seconds=parts[2] if len(parts) > 2 else 0))
+    return datetime.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
+                             int((fraction or "").ljust(6, "0")[:6]), zone_info)
+
+
+def _answer_list(answer: Any, what: str) -> List[Any]:
+    if not isinstance(answer, list):
+        raise InvalidResponseError("%s: the answer is %s, where Kestra's API has a list" % (what, _json_kind(answer)))
+    return answer
+
+
+def _ns_segment_problem(name: str) -> Optional[str]:
+    """What is wrong with one segment of a namespace path, or None."""
+    if not name:
+        return "an empty segment (// or a trailing /): write it as folder/file from the namespace's root"
+    if name in (".", ".."):
+        return "a %r segment: write it as folder/file from the namespace's root" % name
+    for char in name:
+        if char.isspace() or char in _NS_REFUSED or char < " " or "\x7f" <= char <= "\x9f":
+            return ("%r, which Kestra refuses in a file name or changes (1.3 stores a space as '+'; 2.0 "
+                    "refuses spaces; 1.3 refuses %s): rename it" % (char, _NS_REFUSED))
+    if len(name) > 255:
+        return "a name longer than 255 characters, which Kestra refuses: shorten it"
+    if _surrogate_problem(name) is not None:
+        return "a lone surrogate"
+    return None
+
+
+def _ns_path(path: Any) -> str:
+    """A namespace path as the server takes it (/a/b), checked: no '..' or '.', no empty
+    segment, no control character, nothing under _flows (where the server imports
+    flows). A leading / is the namespace's root, as Kestra writes its paths."""
+    if not isinstance(path, str):
+        raise KestraError("a namespace path must be a string, got %r" % (path,))
+    if path in ("", "/"):
+        return "/"
+    segments = (path[1:] if path.startswith("/") else path).split("/")
+    for segment in segments:
+        problem = _ns_segment_problem(segment)
+        if problem is not None:
+            raise KestraError("namespace path %r has %s" % (path, problem))
+    if segments[0] == "_flows":
+        raise KestraError("namespace path %r is under _flows, where Kestra imports flows instead of storing "
+                          "files: deploy flows with `kestra.py deploy` or Flow's deploy, not as files" % path)
+    return "/" + "/".join(segments)
+
+
+def _local_files(source: Any, to: Optional[str], folder_only: bool = False) -> List[Tuple[str, str]]:
+    """(local path, namespace path) of each file to upload from ``source`` (a file or a
+    folder: its files, dot files and dot folders left out, sorted), checked before any
+    request: a symbolic link or an unusable name is refused."""
+    source = os.fspath(source)
+    if os.path.islink(source) and not os.path.isdir(source):
+        raise KestraError("%s is a symbolic link: give the file it points to" % source)
+    if os.path.isfile(source) and not folder_only:
+        return [(source, _ns_path(to if to is not None else os.path.basename(source)))]
+    if not os.path.isdir(source):
+        raise KestraError("no %s at %r" % ("folder" if folder_only else "file or folder", source))
+    root = _ns_path(to or "/")
+    found = []
+    for folder, folders, names in os.walk(source):
+        for name in folders + names:
+            if os.path.islink(os.path.join(folder, name)):
+                raise KestraError("%s is a symbolic link: kestra.py does not follow links; copy what it points "
+                                  "to, or move the link out of the folder" % os.path.join(folder, name))
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            local = os.path.join(folder, name)
+            relative = os.path.relpath(local, source).replace(os.sep, "/")
+            found.append((local, _ns_path(root.rstrip("/") + "/" + relative)))
+    return sorted(found, key=lambda pair: pair[1])
 
 
 # Ion reading ##################################################################
@@ -7359,6 +8082,7 @@ class _CommandLineFlow(Flow):
     and leaves the Ctrl-C message to the command line, which knows its own syntax."""
 
     progress = None  # type: Optional[_Progress]
+    files_progress = None  # type: Optional[_FilesProgress]
     arguments = None  # type: Any
 
     def _hint(self, action: str, execution_id: str) -> str:
@@ -7374,6 +8098,10 @@ class _CommandLineFlow(Flow):
 
     def _say_stopped_waiting(self, execution_id: str, url: str) -> None:
         pass  # said by _wait_and_report, which also covers the reads before the wait
+
+    def _files_progress(self, done: str, number: int, total: int, path: str) -> None:
+        if self.files_progress is not None:
+            self.files_progress.update(done, number, total, path)
 
     def _each_started(self, namespace: str, flow: str, index: int, item: Any, labels: Any,
                       timeout: Optional[float]) -> Tuple[str, Any]:
@@ -7660,6 +8388,79 @@ def _parser() -> Any:
     sub.add_argument("--limit", type=_revision_number, metavar="N", help="at most N executions")
     sub.add_argument("--newest-first", action="store_true", help="the newest first (default: the oldest first)")
     sub.add_argument("--json", action="store_true", help="one JSON object per execution, as the server gives it")
+
+    def group(name: str, help_text: str) -> Callable[[str, Callable[[Any], int], str], Any]:
+        """A command with actions of its own (kv get, kv set...)."""
+        sub = commands.add_parser(name, help=help_text, description=help_text, formatter_class=formatter,
+                                  epilog=_EXIT_CODES_HELP)
+        actions = sub.add_subparsers(dest="action", metavar="ACTION")
+        actions.required = True
+
+        def action(action_name: str, run: Callable[[Any], int], action_help: str) -> Any:
+            parser = actions.add_parser(action_name, help=action_help, description=action_help,
+                                        formatter_class=formatter, epilog=_EXIT_CODES_HELP)
+            connection_options(parser, False)
+            parser.set_defaults(run=run)
+            return parser
+        return action
+
+    kv = group("kv", "read and write a namespace's key-value store, keeping each value's type")
+    sub = kv("get", _run_kv_get, "print a key's value: a string as it is, any other value as JSON (exit 1: no such key)")
+    sub.add_argument("namespace")
+    sub.add_argument("key")
+    sub.add_argument("--json", action="store_true", help="one JSON object: namespace, key, type, value, revision, updated")
+    sub.add_argument("--exact", action="store_true", help="numbers with a fraction as they are stored (never rounded "
+                                                          "to a double)")
+    sub = kv("set", _run_kv_set, "store values, each with its type; a value the store would change is refused")
+    sub.add_argument("namespace")
+    sub.add_argument("assignments", nargs="+", metavar="KEY=VALUE",
+                     help="KEY=TEXT (a string, or --type), KEY:=JSON (typed: 42, 12.50, true, null, {...}, [...]), "
+                          "KEY=@FILE (the file's UTF-8 text; @- reads stdin)")
+    sub.add_argument("--type", choices=("string", "number", "boolean", "datetime", "date", "duration", "json"),
+                     help="read each KEY=TEXT as this type (default: string)")
+    sub.add_argument("--ttl", metavar="DURATION", help="expire after this ISO-8601 duration (PT10M, P7D)")
+    sub.add_argument("--description", metavar="TEXT", help="a description (printable ASCII)")
+    sub = kv("ls", _run_kv_ls, "list a namespace's keys with their types and expiry")
+    sub.add_argument("namespace")
+    sub.add_argument("--json", action="store_true", help="one JSON object per key (JSON Lines)")
+    sub = kv("rm", _run_kv_rm, "delete a key (exit 1: no such key)")
+    sub.add_argument("namespace")
+    sub.add_argument("key")
+
+    nsfiles = group("nsfiles", "push, pull, list and delete a namespace's files")
+    sub = nsfiles("push", _run_nsfiles_push, "upload the files of a folder that are new or changed (same size and "
+                                             "SHA-256: unchanged); dot files and folders are left out")
+    sub.add_argument("namespace")
+    sub.add_argument("local_dir", metavar="LOCAL_DIR", help="the folder (or one file) to upload")
+    sub.add_argument("--to", metavar="PATH", help="the namespace folder to fill (default: the root; for a file: "
+                                                  "its path)")
+    sub.add_argument("--delete", action="store_true", help="also delete the files under PATH that are not in the folder")
+    sub.add_argument("--dry-run", action="store_true", help="print what would be done, and change nothing")
+    sub.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    sub = nsfiles("pull", _run_nsfiles_pull, "download a namespace file, or a folder's tree, into a local folder")
+    sub.add_argument("namespace")
+    sub.add_argument("path", metavar="PATH", help="a namespace file or folder (/ : all)")
+    sub.add_argument("local_dir", metavar="LOCAL_DIR", help="the folder to write into (made if needed)")
+    sub.add_argument("--json", action="store_true", help="one JSON object per file written (JSON Lines)")
+    sub = nsfiles("ls", _run_nsfiles_ls, "list a namespace's files and folders, every level")
+    sub.add_argument("namespace")
+    sub.add_argument("path", metavar="PATH", nargs="?", default="/", help="the folder to list (default: the root)")
+    sub.add_argument("--one-level", action="store_true", help="only the folder's own entries")
+    sub.add_argument("--json", action="store_true", help="one JSON object per entry (JSON Lines)")
+    sub = nsfiles("rm", _run_nsfiles_rm, "delete a namespace file, or a folder with all it holds (exit 1: nothing there)")
+    sub.add_argument("namespace")
+    sub.add_argument("path", metavar="PATH")
+
+    flows = group("flows", "list, read and delete a namespace's flows (deploy creates and updates them)")
+    sub = flows("ls", _run_flows_ls, "list a namespace's flows")
+    sub.add_argument("namespace")
+    sub.add_argument("--json", action="store_true", help="one JSON object per flow, as the server gives it")
+    sub = flows("get", _run_flows_get, "print a flow's YAML source (exit 1: no such flow)")
+    sub.add_argument("namespace")
+    sub.add_argument("flow")
+    sub = flows("rm", _run_flows_rm, "delete a flow; its executions stay (exit 1: no such flow)")
+    sub.add_argument("namespace")
+    sub.add_argument("flow")
 
     command("version", _run_version, "print the client's version, and the server's version and edition")
     return parser
@@ -8881,6 +9682,355 @@ def _stored_flow(flow: Flow, namespace: str, flow_id: str) -> Optional[Dict[str,
         raise InvalidResponseError("%s: the answer is %s, where Kestra's API has an object%s"
                                    % (what, _json_kind(stored), flow._server_said()))
     return stored
+
+
+# Command line: a namespace's state -------------------------------------------------
+
+
+def _usage_checked(check: Callable[..., Any], *args: Any) -> Any:
+    """``check(*args)``, its KestraError a usage error: a bad key, value or path is the caller's."""
+    try:
+        return check(*args)
+    except KestraError as exc:
+        raise _UsageError(str(exc)) from None
+
+
+def _run_kv_get(arguments: Any) -> int:
+    _usage_checked(_check_kv_key, arguments.namespace, arguments.key)
+    flow = _command_flow(arguments)
+    try:
+        entry = flow.kv_entry(arguments.namespace, arguments.key, exact=arguments.exact)
+    except KVKeyNotFoundError as exc:
+        _say_on_stderr("kestra: " + _one_line(str(exc)))
+        return _EXIT_FAILED
+    value = entry["value"]
+    if arguments.json:
+        _write_data_line(_kv_json(entry))
+    else:
+        _write_data_line(value if isinstance(value, str) else _kv_json(value))
+    return 0
+
+
+def _run_kv_set(arguments: Any) -> int:
+    values = _kv_assignments(arguments.assignments, arguments.type)
+    for _, value in values:
+        _usage_checked(_kv_text, value)  # each value refused before any is sent
+    ttl = _usage_checked(_kv_ttl, arguments.ttl) if arguments.ttl is not None else None
+    if arguments.description is not None:
+        _usage_checked(_kv_description, arguments.description)
+    flow = _command_flow(arguments)
+    for key, value in values:
+        flow.kv_set(arguments.namespace, key, value, ttl=ttl, description=arguments.description)
+        _say(arguments, "set %s in namespace %s" % (key, arguments.namespace))
+    return 0
+
+
+def _kv_assignments(items: List[str], kind: Optional[str]) -> List[Tuple[str, Any]]:
+    """KEY=TEXT (read as --type), KEY:=JSON, KEY=@FILE (the file's text; @- is stdin)."""
+    found = []  # type: List[Tuple[str, Any]]
+    for item in items:
+        key, equals, text = item.partition("=")
+        typed = key.endswith(":")
+        key = key[:-1] if typed else key
+        if not equals or not key:
+            raise _UsageError("kv set %r: expected KEY=TEXT, KEY:=JSON or KEY=@FILE" % item)
+        _usage_checked(_check_kv_key, "namespace", key)
+        if any(key == seen for seen, _ in found):
+            raise _UsageError("kv set: %s is given twice" % key)
+        if typed:
+            value = _kv_json_argument(key, text)
+        else:
+            if text.startswith("@"):
+                text = _kv_file_text(key, text[1:])
+            value = _kv_typed(key, text, kind or "string")
+        found.append((key, value))
+    return found
+
+
+def _kv_json_argument(key: str, text: str) -> Any:
+    import decimal
+
+    def refuse(word: str) -> Any:
+        raise _UsageError("kv set %s: %s is not a value Kestra's store keeps (it would be text)" % (key, word))
+
+    try:
+        return json.loads(text, parse_float=decimal.Decimal, parse_constant=refuse)
+    except ValueError as exc:
+        raise _UsageError("kv set %s: the value after := is not JSON (%s): %r" % (key, exc, text)) from None
+
+
+def _kv_file_text(key: str, path: str) -> str:
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read()  # type: bytes
+        else:
+            with open(path, "rb") as file:
+                data = file.read()
+        return data.decode("utf-8")
+    except OSError as exc:
+        raise _UsageError("kv set %s=@%s: cannot read the file: %s (for a text that begins with @, use "
+                          "%s:='\"@...\"')" % (key, path, exc.strerror or exc, key)) from None
+    except UnicodeDecodeError as exc:
+        raise _UsageError("kv set %s=@%s: the file is not UTF-8 text (%s); the store keeps text, not bytes"
+                          % (key, path, exc.reason)) from None
+
+
+def _kv_typed(key: str, text: str, kind: str) -> Any:
+    """TEXT read as --type says."""
+    import datetime
+    import decimal
+
+    try:
+        if kind == "string":
+            return text
+        if kind == "json":
+            return _kv_json_argument(key, text)
+        if kind == "boolean" and text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        if kind == "number":
+            stripped = text.strip()
+            if stripped.lstrip("+-").isdigit() and stripped.isascii():
+                return _digits_int(stripped)
+            number = decimal.Decimal(stripped)
+            if number.is_finite():
+                return number
+        if kind == "datetime":
+            return _kv_datetime(text.strip())
+        if kind == "date":
+            return datetime.date.fromisoformat(text.strip())
+        if kind == "duration":
+            return _java_duration(text, "kv set %s" % key)
+    except (ValueError, ArithmeticError, KestraError):
+        pass
+    examples = {"boolean": "true or false", "number": "42 or 12.50", "datetime": "2024-04-21T10:00:00.123Z, or "
+                "2024-04-21T10:00:00 (no zone)", "date": "2024-04-21", "duration": "PT5M or P1DT2H"}
+    raise _UsageError("kv set %s: %r is not a %s (for example %s)" % (key, text, kind, examples.get(kind, "")))
+
+
+def _kv_json(value: Any) -> str:
+    """A value as JSON text: Decimals as numbers with their exact digits, dates and
+    times as ISO-8601 text, durations as ISO-8601 durations; ASCII."""
+    import datetime
+    import decimal
+
+    if isinstance(value, dict):
+        return "{" + ", ".join(json.dumps(str(key)) + ": " + _kv_json(item) for key, item in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_kv_json(item) for item in value) + "]"
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, datetime.timedelta):
+        return json.dumps(_iso_duration(value))
+    return _json_line(value)[:-1]
+
+
+def _run_kv_ls(arguments: Any) -> int:
+    _usage_checked(_require_name, "namespace", arguments.namespace)
+    flow = _command_flow(arguments)
+    keys = flow.kv_list(arguments.namespace)
+    for number, entry in enumerate(keys):
+        if arguments.json:
+            _write_data_line(_json_line(entry)[:-1])
+            continue
+        if number == 0:
+            _write_data_line("%-30s  %-8s  %-24s  %s" % ("KEY", "TYPE", "EXPIRES (UTC)", "DESCRIPTION"))
+        _write_data_line(_printable("%-30s  %-8s  %-24s  %s" % (entry["key"], entry["type"], entry["expires"] or "-",
+                                                                entry["description"] or "")).rstrip())
+    if not keys:
+        _say(arguments, "namespace %s has no key" % arguments.namespace)
+    return 0
+
+
+def _run_kv_rm(arguments: Any) -> int:
+    _usage_checked(_check_kv_key, arguments.namespace, arguments.key)
+    flow = _command_flow(arguments)
+    if not flow.kv_delete(arguments.namespace, arguments.key):
+        _say_on_stderr("kestra: namespace %s has no key %s" % (arguments.namespace, arguments.key))
+        return _EXIT_FAILED
+    _say(arguments, "deleted %s from namespace %s" % (arguments.key, arguments.namespace))
+    return 0
+
+
+class _FilesProgress(_LiveLine):
+    """A push's or pull's progress on stderr: a live line on a terminal; elsewhere a
+    line every ten seconds. Nothing for fewer than _FILES_SHOWN files, or with --quiet."""
+
+    def __init__(self, stream: Any, quiet: bool) -> None:
+        super().__init__(stream)
+        self.quiet = quiet
+        self.live = _is_terminal(stream)
+        self.last = time.monotonic()
+        self.started = self.last
+
+    def update(self, done: str, number: int, total: int, path: str) -> None:
+        if self.quiet or total < _FILES_SHOWN:
+            return
+        now = time.monotonic()
+        line = "%s %d/%d files (%s)" % (done, number, total, _duration_text(now - self.started))
+        with self.lock:
+            if self.live:
+                self.text = line
+                self._draw()
+            elif now - self.last >= 10 or number == total:
+                self.last = now
+                self._write("kestra: " + line + "\n")
+
+    def _draw(self) -> None:
+        import shutil
+
+        self.text = self.text[:max(10, shutil.get_terminal_size((80, 24)).columns - 1)]
+        self._write("\r\x1b[K" + self.text)
+
+
+_FILES_SHOWN = 10  # files from which a push or pull shows its progress
+
+
+def _files_flow(arguments: Any) -> Tuple[_CommandLineFlow, _FilesProgress]:
+    flow = _command_flow(arguments)
+    flow.files_progress = progress = _FilesProgress(sys.stderr, arguments.quiet)
+    return flow, progress
+
+
+def _run_nsfiles_push(arguments: Any) -> int:
+    source, namespace = arguments.local_dir, arguments.namespace
+    _usage_checked(_require_name, "namespace", namespace)
+    if os.path.isfile(source):
+        if arguments.delete:
+            raise _UsageError("nsfiles push --delete: %s is a file; --delete syncs a folder" % source)
+        _usage_checked(_local_files, source, arguments.to)
+    else:
+        _usage_checked(_local_files, source, arguments.to or "/", True)
+    flow, progress = _files_flow(arguments)
+    try:
+        if os.path.isfile(source):
+            if arguments.dry_run:
+                report = {"uploaded": [_ns_path(arguments.to or os.path.basename(source))], "unchanged": [],
+                          "deleted": [], "failed": []}  # type: Dict[str, Any]
+            else:
+                report = {"uploaded": flow.upload_files(namespace, source, arguments.to), "unchanged": [],
+                          "deleted": [], "failed": []}
+            report.update(namespace=namespace, to=report["uploaded"][0], dry_run=arguments.dry_run)
+        else:
+            report = flow.sync_files(namespace, source, arguments.to or "/", delete=arguments.delete,
+                                     dry_run=arguments.dry_run)
+    except SyncError as exc:
+        report = exc.report
+    finally:
+        progress.close()
+    _report_sync(arguments, report)
+    return _EXIT_SERVER if report["failed"] else 0
+
+
+def _report_sync(arguments: Any, report: Dict[str, Any]) -> None:
+    for failure in report["failed"]:
+        _say_on_stderr("kestra: failed to %s %s: %s" % (failure["action"], failure["path"],
+                                                         _one_line(failure["message"])))
+    if arguments.json:
+        _write_data_line(_json_line(report)[:-1])
+    else:
+        would = "would " if report["dry_run"] else ""
+        for path in report["uploaded"]:
+            _say(arguments, "%supload %s" % (would, path))
+        for path in report["deleted"]:
+            _say(arguments, "%sdelete %s" % (would, path))
+    _say(arguments, "%s%d uploaded, %d unchanged, %d deleted, %d failed (namespace %s, %s)" % (
+        "dry run: " if report["dry_run"] else "", len(report["uploaded"]), len(report["unchanged"]),
+        len(report["deleted"]), len(report["failed"]), report["namespace"], report["to"]))
+
+
+def _run_nsfiles_pull(arguments: Any) -> int:
+    path = _usage_checked(_ns_path, arguments.path)
+    _usage_checked(_require_name, "namespace", arguments.namespace)
+    flow, progress = _files_flow(arguments)
+    try:
+        stats = flow._file_stats(arguments.namespace, path)
+        if stats is None:
+            _say_on_stderr("kestra: namespace %s has no file or folder %s" % (arguments.namespace, path))
+            return _EXIT_FAILED
+        destination = arguments.local_dir
+        if stats.get("type") != "Directory":
+            os.makedirs(destination, exist_ok=True)
+            destination = os.path.join(destination, path.rsplit("/", 1)[-1])
+        written = flow.download_files(arguments.namespace, path, destination)
+    finally:
+        progress.close()
+    if arguments.json:
+        for local in written:
+            _write_data_line(_json_line({"file": local})[:-1])
+    _say(arguments, "%d file(s) from %s of namespace %s into %s" % (len(written), path, arguments.namespace,
+                                                                      arguments.local_dir))
+    return 0
+
+
+def _run_nsfiles_ls(arguments: Any) -> int:
+    path = _usage_checked(_ns_path, arguments.path)
+    _usage_checked(_require_name, "namespace", arguments.namespace)
+    flow = _command_flow(arguments)
+    if flow._file_stats(arguments.namespace, path) is None:
+        _say_on_stderr("kestra: namespace %s has no file or folder %s" % (arguments.namespace, path))
+        return _EXIT_FAILED
+    for entry in flow.list_files(arguments.namespace, path, recursive=not arguments.one_level):
+        if arguments.json:
+            _write_data_line(_json_line(entry)[:-1])
+        elif entry["type"] == "Directory":
+            _write_data_line(_printable(entry["path"] + "/"))
+        else:
+            _write_data_line(_printable("%s\t%s" % (entry["path"], entry["size"])))
+    return 0
+
+
+def _run_nsfiles_rm(arguments: Any) -> int:
+    path = _usage_checked(_ns_path, arguments.path)
+    _usage_checked(_require_name, "namespace", arguments.namespace)
+    if path == "/":
+        raise _UsageError("nsfiles rm: name a file or folder under the namespace's root, not / itself")
+    flow = _command_flow(arguments)
+    if not flow.delete_file(arguments.namespace, path):
+        _say_on_stderr("kestra: namespace %s has no file or folder %s" % (arguments.namespace, path))
+        return _EXIT_FAILED
+    _say(arguments, "deleted %s from namespace %s" % (path, arguments.namespace))
+    return 0
+
+
+def _run_flows_ls(arguments: Any) -> int:
+    _usage_checked(_require_name, "namespace", arguments.namespace)
+    flow = _command_flow(arguments)
+    flows = flow.list_flows(arguments.namespace)
+    for number, found in enumerate(flows):
+        if arguments.json:
+            _write_data_line(_json_line(found)[:-1])
+            continue
+        if number == 0:
+            _write_data_line("%-40s  %8s  %s" % ("FLOW", "REVISION", "STATE"))
+        _write_data_line(_printable("%-40s  %8s  %s" % (found.get("id"), found.get("revision"),
+                                                        "disabled" if found.get("disabled") else "enabled")))
+    if not flows:
+        _say(arguments, "namespace %s has no flow" % arguments.namespace)
+    return 0
+
+
+def _run_flows_get(arguments: Any) -> int:
+    flow = _command_flow(arguments)
+    try:
+        source = flow.get_flow_source(arguments.namespace, arguments.flow)
+    except NotFoundError as exc:
+        _say_on_stderr("kestra: " + _one_line(str(exc)))
+        return _EXIT_FAILED
+    try:
+        sys.stdout.write(source if source.endswith("\n") else source + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    return 0
+
+
+def _run_flows_rm(arguments: Any) -> int:
+    flow = _command_flow(arguments)
+    if not flow.delete_flow(arguments.namespace, arguments.flow):
+        _say_on_stderr("kestra: namespace %s has no flow %s" % (arguments.namespace, arguments.flow))
+        return _EXIT_FAILED
+    _say(arguments, "deleted flow %s.%s" % (arguments.namespace, arguments.flow))
+    return 0
 
 
 def _run_version(arguments: Any) -> int:
