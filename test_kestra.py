@@ -294,7 +294,8 @@ FAULT_ENDPOINTS = frozenset(
     ("configs", "ping", "create", "execution", "follow", "logs", "logs_download", "logs_follow",
      "kill", "file", "outputs", "flow", "flow_create", "flow_update", "flow_validate", "search",
      "resume", "resume_validate", "pause", "restart", "replay", "replay_with_inputs", "labels", "webhook",
-     "delete", "any")
+     "delete", "kv_get", "kv_put", "kv_delete", "kv_list", "kv_search", "nsfile", "nsfile_upload",
+     "nsfile_delete", "nsfile_stats", "nsfile_directory", "flow_search", "flow_delete", "any")
 )
 _NAMED_FAULTS = frozenset(
     ("reset", "reset_after", "truncate", "invalid_json", "not_found_after_create", "sse_drop", "close_after",
@@ -305,7 +306,7 @@ _ACTIONS = (("resume", ("resume",)), ("resume_validate", ("resume", "validate"))
             ("restart", ("restart",)), ("replay", ("replay",)), ("replay_with_inputs", ("replay-with-inputs",)),
             ("labels", ("labels",)))
 # Endpoints whose body is multipart/form-data (input values and files).
-MULTIPART_ENDPOINTS = frozenset(("create", "resume", "resume_validate", "replay_with_inputs"))
+MULTIPART_ENDPOINTS = frozenset(("create", "resume", "resume_validate", "replay_with_inputs", "nsfile_upload"))
 
 # (endpoint, method, path pattern after the tenant, generation): "*" is one non-empty segment.
 # The actions come before the create, whose pattern also matches executions/{id}/resume:
@@ -334,6 +335,18 @@ _ROUTES = tuple(
     ("flow_create", "POST", ("flows",), None),
     ("flow", "GET", ("flows", "*", "*"), None),
     ("flow_update", "PUT", ("flows", "*", "*"), None),
+    ("flow_delete", "DELETE", ("flows", "*", "*"), None),
+    ("flow_search", "GET", ("flows", "search"), None),
+    ("kv_list", "GET", ("namespaces", "*", "kv"), "1.x"),
+    ("kv_search", "GET", ("kv",), "2.x"),
+    ("kv_get", "GET", ("namespaces", "*", "kv", "*"), None),
+    ("kv_put", "PUT", ("namespaces", "*", "kv", "*"), None),
+    ("kv_delete", "DELETE", ("namespaces", "*", "kv", "*"), None),
+    ("nsfile_stats", "GET", ("namespaces", "*", "files", "stats"), None),
+    ("nsfile_directory", "GET", ("namespaces", "*", "files", "directory"), None),
+    ("nsfile", "GET", ("namespaces", "*", "files"), None),
+    ("nsfile_upload", "POST", ("namespaces", "*", "files"), None),
+    ("nsfile_delete", "DELETE", ("namespaces", "*", "files"), None),
 )
 # Top-level keys of a flow's YAML that the server knows; any other is a validation error.
 FLOW_KEYS = frozenset(("id", "namespace", "description", "labels", "inputs", "variables", "tasks", "errors",
@@ -345,6 +358,8 @@ HEAD_LIMIT = 64 << 10  # every part keeps its first 64 KiB
 FILE_DATA_LIMIT = 1 << 20  # file parts under 1 MiB keep all their data
 TEXT_DATA_LIMIT = 64 << 20  # text parts (input values) are kept whole up to 64 MiB
 BODY_KEEP_LIMIT = 1 << 20  # non-multipart bodies: the first 1 MiB is recorded
+KV_BODY_LIMIT = 16 << 20  # a KV value is kept whole up to 16 MiB
+NSFILE_DATA_LIMIT = 16 << 20  # a namespace file is kept whole up to 16 MiB
 
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -632,8 +647,9 @@ class _BodyReader:
 class _MultipartReader:
     """Parses multipart/form-data strictly while it streams; only a small window is buffered."""
 
-    def __init__(self, body: _BodyReader, boundary: bytes) -> None:
+    def __init__(self, body: _BodyReader, boundary: bytes, file_limit: int = FILE_DATA_LIMIT) -> None:
         self._body, self._dash, self._delim = body, b"--" + boundary, b"\r\n--" + boundary
+        self._file_limit = file_limit
         self._buf, self._eof = bytearray(), False
 
     def _fill(self) -> bool:
@@ -725,7 +741,10 @@ class _MultipartReader:
         if kind.lower() != "form-data" or not params.get("name"):
             raise _Malformed("Content-Disposition must be form-data with a name: %r"
                              % headers["content-disposition"][:120])
-        return Part(params["name"], filename, headers.get("content-type"), headers)
+        part = Part(params["name"], filename, headers.get("content-type"), headers)
+        if filename is not None:
+            part._keep_limit = self._file_limit
+        return part
 
     def _data(self, part: Part) -> None:
         keep = len(self._delim) - 1  # a delimiter may straddle two reads
@@ -915,6 +934,16 @@ class FakeKestra:
         self.executions: Dict[str, Execution] = collections.OrderedDict()
         self.last_final_event_at: Optional[float] = None
         self._flows: Dict[Tuple[str, str], _Flow] = {}
+        # A namespace's state: KV entries by (namespace, key), each a dict with type, value
+        # (as JSON gives it), description, expires (epoch seconds or None), revision and
+        # the times; namespace files by namespace, then path (/a/b), as (bytes, modified ms).
+        # Folders are the files' parents, as on the servers: the last file out takes its
+        # emptied folders with it.
+        self.kv: Dict[Tuple[str, str], Dict[str, Any]] = {}
+        self.kv_expired_told: set = set()  # keys whose expiry a GET has reported once (410)
+        self.clock_offset = 0.0  # seconds added to the fake's clock (TTLs), so tests need not sleep
+        self.ns_files: Dict[str, Dict[str, Tuple[bytes, int]]] = {}
+        self.forbidden_paths: set = set()  # (namespace, path) whose upload or delete gets a 403
         self._faults: Dict[str, collections.deque] = {}
         self._cond = threading.Condition()
         self._stopping = threading.Event()
@@ -1041,6 +1070,18 @@ class FakeKestra:
                 [dict(run) for run in task_runs], outputs, dict(files or {}), follow)
             flow.required, flow.pauses, flow.pause_inputs = tuple(required), pauses, pause_inputs
             flow.restart_states, flow.webhook_key = tuple(restart_states), webhook_key
+
+    def now(self) -> float:
+        return time.time() + self.clock_offset
+
+    def files(self, namespace: str) -> Dict[str, bytes]:
+        """A namespace's files, by path."""
+        with self._cond:
+            return {path: data for path, (data, _) in self.ns_files.get(namespace, {}).items()}
+
+    def put_file(self, namespace: str, path: str, data: bytes) -> None:
+        with self._cond:
+            self.ns_files.setdefault(namespace, {})[path] = (data, int(self.now() * 1000))
 
     @property
     def last_execution(self) -> Optional[Execution]:
@@ -1410,7 +1451,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = _BodyReader(self.rfile, int(lengths[0]) if lengths else None, encoding is not None)
         content_type = recorded.headers.get("content-type")
         if recorded.endpoint not in MULTIPART_ENDPOINTS or content_type is None:
-            recorded.body = body.drain(keep=BODY_KEEP_LIMIT)
+            recorded.body = body.drain(keep=KV_BODY_LIMIT if recorded.endpoint == "kv_put" else BODY_KEEP_LIMIT)
             recorded.body_size = body.size
             if recorded.endpoint in MULTIPART_ENDPOINTS and body.size:
                 self.server.fake._violate(recorded, "a %s body without a multipart Content-Type" % recorded.endpoint)
@@ -1430,7 +1471,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             problem = (400, "bad Content-Type %r: %s" % (content_type, exc))
         if problem is None:
             try:
-                recorded.parts = _MultipartReader(body, boundary.encode("ascii")).parts()
+                limit = NSFILE_DATA_LIMIT if recorded.endpoint == "nsfile_upload" else FILE_DATA_LIMIT
+                recorded.parts = _MultipartReader(body, boundary.encode("ascii"), limit).parts()
             except _Malformed as exc:
                 problem = (400, "malformed multipart body: %s" % exc)
         if problem is not None:
@@ -2153,6 +2195,405 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if run["id"] == task_run_id:
                 return self._json(200, run["outputs"] or {})
         raise _Reject(404, "Unable to find task run %s" % task_run_id)
+
+    # --- a namespace's state: key-value store, namespace files, flows
+    def _kv_error(self, status: int, message: str) -> None:
+        # Both servers answer these with a {"message": ...} body, 2.0 included.
+        self._reply(status, _json_bytes({"message": message}), "application/json")
+
+    def _kv_live(self, namespace: str, key: str) -> Optional[Dict[str, Any]]:
+        """The entry of a key, None if there is none; a 410 the first time it is read expired."""
+        fake = self.server.fake
+        with fake._cond:
+            entry = fake.kv.get((namespace, key))
+            if entry is None or entry["expires"] is None or entry["expires"] > fake.now():
+                return entry
+            del fake.kv[(namespace, key)]
+            if (namespace, key) in fake.kv_expired_told:
+                return None
+            fake.kv_expired_told.add((namespace, key))
+        raise _KVExpired()
+
+    def _do_kv_get(self, tenant: Optional[str], namespace: str, key: str) -> None:
+        try:
+            entry = self._kv_live(namespace, key)
+        except _KVExpired:
+            return self._kv_error(410, "Resource has expired")
+        if entry is None:
+            return self._kv_error(404, "No value found for key '%s' in namespace '%s'" % (key, namespace))
+        if entry["value"] is None:  # a DURATION the server stored but cannot read back
+            return self._kv_error(500, "Text cannot be parsed to a Duration")
+        body = '{"type": %s, "value": %s, "revision": %d, "updated": %s}' % (
+            json.dumps(entry["type"]), entry["value"], entry["revision"], json.dumps(_iso(entry["updated"])))
+        self._reply(200, body.encode("utf-8"), "application/json")
+
+    def _do_kv_put(self, tenant: Optional[str], namespace: str, key: str) -> None:
+        fake, recorded = self.server.fake, self._recorded
+        if not _KV_KEY_RULE.fullmatch(key):
+            raise _Reject(422, "Invalid key %r" % key, violation=True)
+        content_type = recorded.headers.get("content-type", "")
+        if not content_type.lower().startswith("text/plain"):
+            raise _Reject(415, "Unsupported Media Type: a value is sent as text/plain", violation=True)
+        if recorded.body_size > len(recorded.body):
+            raise NotImplementedError("this fake keeps KV values up to %d bytes" % KV_BODY_LIMIT)
+        ttl = recorded.headers.get("ttl")
+        expires = None
+        if ttl is not None:
+            seconds = _java_duration_seconds(ttl)
+            if seconds is None:
+                raise _Reject(400, "Text cannot be parsed to a Duration: %r" % ttl, violation=True)
+            expires = fake.now() + seconds
+        kind, value = _kv_stored(recorded.body.decode("utf-8"))
+        with fake._cond:
+            previous = fake.kv.get((namespace, key))
+            now = fake.now()
+            fake.kv[(namespace, key)] = {
+                "type": kind, "value": value, "description": recorded.headers.get("description"),
+                "expires": expires, "revision": previous["revision"] + 1 if previous else 1,
+                "created": previous["created"] if previous else now, "updated": now}
+            fake.kv_expired_told.discard((namespace, key))
+        self._reply(200, b"", None)
+
+    def _do_kv_delete(self, tenant: Optional[str], namespace: str, key: str) -> None:
+        fake = self.server.fake
+        with fake._cond:
+            found = fake.kv.pop((namespace, key), None) is not None
+        self._json(200, found)
+
+    def _kv_listed(self, namespace: str, versions: bool) -> List[Dict[str, Any]]:
+        fake = self.server.fake
+        with fake._cond:
+            entries = [(key, entry) for (space, key), entry in fake.kv.items() if space == namespace]
+        listed = []
+        for key, entry in entries:
+            if not versions and entry["expires"] is not None and entry["expires"] <= fake.now():
+                continue  # 2.0's listing leaves expired keys out
+            document = {"namespace": namespace, "key": key, "description": entry["description"],
+                        "creationDate": _iso(entry["created"]), "updateDate": _iso(entry["updated"]),
+                        "expirationDate": None if entry["expires"] is None else _iso(entry["expires"])}
+            if versions:
+                document["version"] = entry["revision"]
+            listed.append(document)
+        return listed
+
+    def _do_kv_list(self, tenant: Optional[str], namespace: str) -> None:
+        self._json(200, self._kv_listed(namespace, versions=True))
+
+    def _do_kv_search(self, tenant: Optional[str]) -> None:
+        query = dict(self._recorded.query)
+        namespace = query.get("filters[namespace][EQUALS]")
+        if namespace is None:
+            raise NotImplementedError("this fake lists keys by filters[namespace][EQUALS] only")
+        self._paged_answer(self._kv_listed(namespace, versions=False), query)
+
+    def _paged_answer(self, found: List[Any], query: Dict[str, str]) -> None:
+        try:
+            page, size = int(query.get("page", "1")), int(query.get("size", "10"))
+        except ValueError as exc:
+            raise _Reject(400, "Invalid page or size: %s" % exc, violation=True)
+        if page < 1 or size < 1:
+            raise _Reject(422, "page and size must be 1 or more", violation=True)
+        self._json(200, {"results": found[(page - 1) * size: page * size], "total": len(found)})
+
+    def _ns_path_param(self, required: bool = True) -> str:
+        """The path query parameter, as the server reads it (1.3: URLEncoder then URI)."""
+        fake = self.server.fake
+        query = dict(self._recorded.query)
+        path = query.get("path")
+        if path is None or path == "":
+            if required:
+                raise _Reject(400, "Required QueryValue [path] not specified", violation=True)
+            return "/"
+        path = path if path.startswith("/") else "/" + path
+        for name in path.split("/")[1:]:
+            if len(name) > 255:
+                raise _Reject(422, "A file or folder name exceeds the maximum length of 255 characters.",
+                              violation=True)
+            if fake._v >= (2, 0) and " " in name:
+                raise _Reject(422, "Illegal character in path", violation=True)
+            if fake._v < (2, 0) and any(char in name for char in '"<>\\^`{|}[]\u00a0'):
+                raise _Reject(422, "Illegal character in path", violation=True)
+        if fake._v < (2, 0):
+            path = path.replace(" ", "+")  # 1.3 stores a space as '+'
+        if path == "/_flows" or path.startswith("/_flows/"):
+            raise _Reject(422, "Forbidden path: %s" % path, violation=True)
+        return path.rstrip("/") or "/"
+
+    def _ns_attributes(self, namespace: str, path: str) -> Optional[Dict[str, Any]]:
+        fake = self.server.fake
+        with fake._cond:
+            files = fake.ns_files.get(namespace, {})
+            name = path.rsplit("/", 1)[-1]
+            if path in files:
+                data, modified = files[path]
+                return {"fileName": name, "lastModifiedTime": modified, "creationTime": modified, "type": "File",
+                        "size": len(data), "metadata": {}}
+            under = [modified for file_path, (_, modified) in files.items()
+                     if file_path.startswith(path.rstrip("/") + "/")]
+            if not under and path != "/":
+                return None
+            modified = max(under, default=int(fake.now() * 1000))
+            return {"fileName": name, "lastModifiedTime": modified, "creationTime": modified, "type": "Directory",
+                    "size": 0, "metadata": {}}
+
+    def _do_nsfile_stats(self, tenant: Optional[str], namespace: str) -> None:
+        path = self._ns_path_param(required=False)
+        attributes = self._ns_attributes(namespace, path)
+        if attributes is None:
+            return self._error(404, "File not found: %s" % path)
+        self._json(200, attributes)
+
+    def _do_nsfile_directory(self, tenant: Optional[str], namespace: str) -> None:
+        fake = self.server.fake
+        path = self._ns_path_param(required=False)
+        attributes = self._ns_attributes(namespace, path)
+        if attributes is None or attributes["type"] != "Directory":
+            return self._error(404, "Directory not found: %s" % path)
+        prefix = path.rstrip("/") + "/"
+        with fake._cond:
+            names = sorted({file_path[len(prefix):].split("/", 1)[0]
+                            for file_path in fake.ns_files.get(namespace, {}) if file_path.startswith(prefix)})
+        self._json(200, [self._ns_attributes(namespace, prefix + name) for name in names])
+
+    def _do_nsfile(self, tenant: Optional[str], namespace: str) -> None:
+        fake = self.server.fake
+        path = self._ns_path_param()
+        with fake._cond:
+            found = fake.ns_files.get(namespace, {}).get(path)
+        if found is None:
+            return self._error(404, "File not found: %s" % path)
+        self._reply(200, found[0], "application/octet-stream")
+
+    def _do_nsfile_upload(self, tenant: Optional[str], namespace: str) -> None:
+        fake, recorded = self.server.fake, self._recorded
+        path = self._ns_path_param()
+        parts = [part for part in recorded.parts or [] if part.name == "fileContent"]
+        if len(parts) != 1 or parts[0].filename is None:
+            raise _Reject(400, "Required Part [fileContent] not specified", violation=True)
+        if parts[0].filename.lower().endswith(".zip"):
+            fake._violate(recorded, "a part named *.zip: the server unpacks it into the namespace")
+        if parts[0].data is None:
+            raise NotImplementedError("this fake keeps namespace files up to %d bytes" % NSFILE_DATA_LIMIT)
+        if (namespace, path) in fake.forbidden_paths:
+            return self._error(403, "Forbidden: you may not write %s" % path)
+        with fake._cond:
+            files = fake.ns_files.setdefault(namespace, {})
+            if any(existing.startswith(path + "/") for existing in files):
+                raise _Reject(422, "%s is a folder" % path)
+            if any(path.startswith(existing + "/") for existing in files):
+                raise _Reject(422, "a parent of %s is a file" % path)
+        fake.put_file(namespace, path, parts[0].data)
+        self._reply(200, b"", None)
+
+    def _do_nsfile_delete(self, tenant: Optional[str], namespace: str) -> None:
+        fake = self.server.fake
+        path = self._ns_path_param()
+        if (namespace, path) in fake.forbidden_paths:
+            return self._error(403, "Forbidden: you may not delete %s" % path)
+        with fake._cond:
+            files = fake.ns_files.get(namespace, {})
+            for file_path in [file_path for file_path in files
+                              if file_path == path or file_path.startswith(path.rstrip("/") + "/")]:
+                del files[file_path]
+        self._reply(200, b"", None)
+
+    def _do_flow_search(self, tenant: Optional[str]) -> None:
+        fake = self.server.fake
+        query = dict(self._recorded.query)
+        if fake._v >= (2, 0):
+            if "namespace" in query:
+                fake._violate(self._recorded, "legacy search parameter namespace (Kestra 2.0: filters[namespace])")
+            namespace = query.get("filters[namespace][EQUALS]")
+        else:
+            namespace = query.get("namespace")
+        with fake._cond:
+            # Both servers' namespace filter also matches the namespaces under it.
+            found = [self._flow_json(flow, False) for (space, _), flow in fake._flows.items()
+                     if namespace is None or space == namespace or space.startswith(namespace + ".")]
+        self._paged_answer(found, query)
+
+    def _do_flow_delete(self, tenant: Optional[str], namespace: str, flow_id: str) -> None:
+        fake = self.server.fake
+        with fake._cond:
+            flow = fake._flows.pop((namespace, flow_id), None)
+        if flow is None:
+            return self._error(404, "Not Found")
+        self._reply(204, b"", None)
+
+# -- A namespace's state --
+# The KV store reads a PUT body as Ion text (InternalKVStore, 1.3.25 and 2.0): its first
+# value, or the raw text when it does not parse; a string shaped like an ISO-8601
+# duration then reads back as a DURATION; a timestamp in UTC is an instant kept to the
+# millisecond, a DATE at midnight. This reads the Ion that kestra.py writes (strings,
+# symbols, numbers, timestamps, null, bools, lists, structs, LocalDateTime:: strings)
+# and keeps anything else as the raw text, as the server would.
+
+class _KVExpired(Exception):
+    """A key read for the first time after its TTL (the server answers 410 once)."""
+
+
+_KV_KEY_RULE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]*")
+_KV_DURATION = re.compile(r"P(?=[^T]|T.)(?:[0-9]*D)?(?:T(?=.)(?:[0-9]*H)?(?:[0-9]*M)?(?:[0-9]*S)?)?")
+_ION_TOKEN = re.compile(
+    r'\s*(?:(?P<string>"(?:[^"\\\n]|\\.)*")'
+    r"|(?P<timestamp>[0-9]{4}-[0-9]{2}-[0-9]{2}(?:T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:[0-9]{2}))?)"
+    r"|(?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eEdD][+-]?[0-9]+)?)"
+    r"|(?P<word>[A-Za-z_$][A-Za-z0-9_$]*)|(?P<punct>::|[{}\[\],:]))")
+_ION_ESCAPE = re.compile(r"\\(?:x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|(.))", re.S)
+_ION_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "/": "/", "0": "\0", "'": "'",
+                       "a": "\a", "b": "\b", "f": "\f", "v": "\v", "?": "?"}
+
+
+class _IonSubset:
+    def __init__(self, text: str) -> None:
+        self.tokens = []
+        position = 0
+        while text[position:].strip():
+            match = _ION_TOKEN.match(text, position)
+            if not match:
+                raise ValueError("not Ion at %d" % position)
+            self.tokens.append((match.lastgroup, match.group(match.lastgroup)))
+            position = match.end()
+        self.at = 0
+
+    def next(self) -> Tuple[str, str]:
+        if self.at >= len(self.tokens):
+            raise ValueError("the text ends inside a value")
+        self.at += 1
+        return self.tokens[self.at - 1]
+
+    def peek(self) -> Optional[Tuple[str, str]]:
+        return self.tokens[self.at] if self.at < len(self.tokens) else None
+
+    def value(self) -> Tuple[str, Any]:
+        kind, text = self.next()
+        if kind == "word" and self.peek() == ("punct", "::"):
+            self.next()
+            return ("annotated", (text, self.value()))
+        if kind == "string":
+            return ("string", _ION_ESCAPE.sub(_ion_unescape, text[1:-1]))
+        if kind == "timestamp":
+            return ("timestamp", text)
+        if kind == "number":
+            if re.search("[eE]", text):
+                return ("float", float(text))
+            if "." in text or "d" in text.lower():
+                return ("decimal", decimal.Decimal(text.lower().replace("d", "e")))
+            return ("int", int(text))
+        if kind == "word":
+            return {"null": ("null", None), "true": ("bool", True), "false": ("bool", False),
+                    "nan": ("float", float("nan"))}.get(text, ("symbol", text))
+        if text == "[":
+            items = []
+            while self.peek() != ("punct", "]"):
+                items.append(self.value())
+                if self.peek() == ("punct", ","):
+                    self.next()
+            self.next()
+            return ("list", items)
+        if text == "{":
+            fields = []
+            while self.peek() != ("punct", "}"):
+                name_kind, name = self.next()
+                if name_kind not in ("word", "string") or self.next() != ("punct", ":"):
+                    raise ValueError("a struct field without a name")
+                fields.append((_ION_ESCAPE.sub(_ion_unescape, name[1:-1]) if name_kind == "string" else name,
+                               self.value()))
+                if self.peek() == ("punct", ","):
+                    self.next()
+            self.next()
+            return ("struct", fields)
+        raise ValueError("unexpected %r" % text)
+
+
+def _ion_unescape(match: Any) -> str:
+    hex_code = match.group(1) or match.group(2) or match.group(3)
+    if hex_code:
+        return chr(int(hex_code, 16))
+    return _ION_SIMPLE_ESCAPES[match.group(4)]
+
+
+def _java_duration_seconds(text: str) -> Optional[int]:
+    """Whole seconds of a Java ISO-8601 duration (PnDTnHnMnS), None when it does not parse."""
+    match = re.fullmatch(r"P(?:([0-9]+)D)?(?:T(?:([0-9]+)H)?(?:([0-9]+)M)?(?:([0-9]+)S)?)?", text)
+    if not match or text.endswith(("P", "T")):
+        return None
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def _java_duration_text(seconds: int) -> str:
+    """Java's Duration.toString of whole seconds (PT5M, PT24H, PT0S)."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    text = "PT" + ("%dH" % hours if hours else "") + ("%dM" % minutes if minutes else "")
+    return text + ("%dS" % seconds if seconds or text == "PT" else "")
+
+
+def _java_fraction(nanos: int, groups_of_three: bool) -> str:
+    if not nanos:
+        return ""
+    digits = "%09d" % nanos
+    if groups_of_three:
+        return "." + (digits[:3] if nanos % 1000000 == 0 else digits[:6] if nanos % 1000 == 0 else digits)
+    return "." + digits.rstrip("0")
+
+
+def _kv_stored(text: str) -> Tuple[str, Optional[str]]:
+    """The type and the JSON text of the value the server keeps for a PUT body."""
+    try:
+        parsed = _IonSubset(text).value()
+    except ValueError:
+        return "STRING", json.dumps(text)
+    kind, value = parsed
+    if kind == "string":
+        if _KV_DURATION.fullmatch(value):
+            seconds = _java_duration_seconds(value)
+            return "DURATION", None if seconds is None else json.dumps(_java_duration_text(seconds))
+        return "STRING", json.dumps(value)
+    if kind in ("symbol", "null"):
+        return "STRING", json.dumps(value)
+    if kind == "bool":
+        return "BOOLEAN", json.dumps(value)
+    if kind in ("int", "decimal", "float"):
+        return "NUMBER", _kv_json_text(parsed)
+    if kind == "timestamp":
+        match = re.fullmatch(r"([0-9]{4}-[0-9]{2}-[0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?(.*))?",
+                             value)
+        day, hour, minute, second, fraction, zone = match.groups()
+        if hour is None:
+            return "DATE", json.dumps(day)
+        if zone not in ("Z", "+00:00", "-00:00"):
+            return "JSON", json.dumps(value)
+        millis = int((fraction or "").ljust(3, "0")[:3])
+        if (hour, minute, second or "00", millis) == ("00", "00", "00", 0):
+            return "DATE", json.dumps(day)
+        return "DATETIME", json.dumps("%sT%s:%s:%s%sZ" % (day, hour, minute, second or "00",
+                                                          _java_fraction(millis * 1000000, True)))
+    if kind == "annotated":
+        annotation, (inner_kind, inner) = value
+        if annotation == "LocalDateTime" and inner_kind == "string":
+            moment = datetime.datetime.fromisoformat(inner[:26])
+            return "DATETIME", json.dumps(moment.replace(microsecond=0).isoformat()
+                                          + _java_fraction(moment.microsecond * 1000, False))
+        return "STRING", json.dumps(text)
+    return "JSON", _kv_json_text(parsed)
+
+
+def _kv_json_text(parsed: Tuple[str, Any]) -> str:
+    """JSON text of a value inside a JSON one: decimals without trailing zeros, as Java's
+    BigDecimal gives them; NaN as a string, as Jackson writes it."""
+    kind, value = parsed
+    if kind == "decimal":
+        normal = value.normalize(decimal.Context(prec=100000))
+        return str(normal) if normal.as_tuple().exponent > 0 or "E" in str(normal) else format(normal, "f")
+    if kind == "float":
+        return json.dumps(repr(value)) if not math.isfinite(value) else repr(value)
+    if kind == "list":
+        return "[" + ", ".join(_kv_json_text(item) for item in value) + "]"
+    if kind == "struct":
+        return "{" + ", ".join(json.dumps(name) + ": " + _kv_json_text(item) for name, item in value) + "}"
+    return json.dumps(value)
 
 
 def _phrase(status: int) -> str:
@@ -10035,3 +10476,630 @@ def test_readme_names_the_test_command_that_ci_extracts():
     assert "python -m pytest" in command and "\n" not in command
     with open(os.path.join(HERE, ".ci", "run"), encoding="utf-8") as file:
         assert "<!-- test-command" in file.read()
+
+
+# A namespace's state: key-value store, namespace files, flows ##################
+
+@pytest.fixture(params=VERSIONS)
+def ns_fake(request, no_kestra_env):
+    """A fake of each version, for the key-value store, namespace files and flows."""
+    with FakeKestra(version=request.param) as server:
+        yield server
+        assert server.violations == [], server.violations
+        assert server.errors == [], server.errors
+
+
+def requests_to(server: FakeKestra, *endpoints: str) -> List[Recorded]:
+    return [recorded for recorded in server.requests if recorded.endpoint in endpoints]
+
+
+KV_STRINGS = ["1.2.3", "true", "null", "2024-01-01", "hello world", "", "42", "-1e5", "{a: 1}", "[1, 2]",
+              "PT5M is five minutes", "Zoë ☃ 😀 ∑", "line\nbreak\ttab \"quoted\" \\ back", "'single'", "a::b",
+              "x" * 1000000, "\x7f\x00\x1f"]
+
+
+@pytest.mark.parametrize("value", KV_STRINGS, ids=lambda value: repr(value[:20]))
+def test_kv_strings_stay_whole_strings(ns_fake, value):
+    flow = client(ns_fake)
+    flow.kv_set("company.team", "text", value)
+    entry = flow.kv_entry("company.team", "text")
+    assert entry["type"] == "STRING" and entry["value"] == value and type(entry["value"]) is str
+
+
+UTC = datetime.timezone.utc
+KV_TYPED = [
+    (0, "NUMBER"), (-7, "NUMBER"), (10 ** 30, "NUMBER"), (1.5, "NUMBER"), (-0.1, "NUMBER"), (1e300, "NUMBER"),
+    (True, "BOOLEAN"), (False, "BOOLEAN"), (None, "STRING"),
+    (datetime.datetime(2024, 4, 21, 10, 30, 5, 123000, tzinfo=UTC), "DATETIME"),
+    (datetime.datetime(2024, 4, 21, 10, 30, tzinfo=UTC), "DATETIME"),
+    (datetime.datetime(2024, 4, 21, 10, 30, 5, 1), "DATETIME"),
+    (datetime.datetime(2024, 4, 21, 0, 0), "DATETIME"),
+    (datetime.date(2024, 1, 1), "DATE"), (datetime.date(1582, 10, 15), "DATE"),
+    (datetime.timedelta(minutes=5), "DURATION"), (datetime.timedelta(0), "DURATION"),
+    (datetime.timedelta(days=3, seconds=7), "DURATION"),
+    ({"a": [1, 2.5, None, "é"], "nested": {"ok": True}}, "JSON"), ([], "JSON"), ({}, "JSON"), (["x", 1], "JSON"),
+]
+
+
+@pytest.mark.parametrize("value, kind", KV_TYPED, ids=lambda value: repr(value)[:30])
+def test_kv_values_round_trip_with_their_type(ns_fake, value, kind):
+    flow = client(ns_fake)
+    flow.kv_set("company.team", "typed", value)
+    entry = flow.kv_entry("company.team", "typed")
+    assert entry["type"] == kind
+    assert entry["value"] == value and type(entry["value"]) is type(value)
+    if isinstance(value, datetime.datetime):
+        assert (entry["value"].tzinfo is None) == (value.tzinfo is None)
+
+
+def test_kv_decimals_keep_their_digits_and_exact_gives_decimals(ns_fake):
+    flow = client(ns_fake)
+    flow.kv_set("company.team", "price", decimal.Decimal("12.50"))
+    assert flow.kv_get("company.team", "price") == 12.5 and type(flow.kv_get("company.team", "price")) is float
+    assert flow.kv_get("company.team", "price", exact=True) == decimal.Decimal("12.5")
+    digits = decimal.Decimal("1234567890.12345678901234567890")
+    flow.kv_set("company.team", "big", digits)
+    assert flow.kv_get("company.team", "big") == digits  # a float cannot hold it: a Decimal, whole
+    assert type(flow.kv_get("company.team", "big")) is decimal.Decimal
+    flow.kv_set("company.team", "doc", {"amount": decimal.Decimal("0.10")})
+    assert flow.kv_get("company.team", "doc", exact=True) == {"amount": decimal.Decimal("0.1")}
+
+
+def test_kv_datetime_in_another_zone_comes_back_the_same_instant_in_utc(ns_fake):
+    flow = client(ns_fake)
+    paris = datetime.timezone(datetime.timedelta(hours=2))
+    moment = datetime.datetime(2024, 4, 21, 12, 30, 0, 250000, tzinfo=paris)
+    flow.kv_set("company.team", "when", moment)
+    got = flow.kv_get("company.team", "when")
+    assert got == moment and got.utcoffset() == datetime.timedelta(0)
+
+
+def test_kv_enum_is_stored_as_its_value(ns_fake):
+    flow = client(ns_fake)
+    flow.kv_set("company.team", "color", Color.RED)
+    flow.kv_set("company.team", "level", Level.HIGH)
+    assert flow.kv_entry("company.team", "color")["value"] == "red"
+    assert flow.kv_entry("company.team", "level")["value"] == 3
+
+
+@pytest.mark.parametrize("value, words", [
+    ("PT5M", "DURATION"), ("P1D", "DURATION"), ("PT0S", "DURATION"), ("P2DT3H", "DURATION"),
+    (datetime.datetime(2024, 1, 1, 10, 0, 0, 123456, tzinfo=UTC), "millisecond"),
+    (datetime.datetime(2024, 1, 1, tzinfo=UTC), "DATE"),
+    (datetime.datetime(2024, 1, 1, 2, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=2))), "DATE"),
+    (datetime.datetime(1500, 1, 1, 10, tzinfo=UTC), "Julian"), (datetime.date(1582, 10, 14), "Julian"),
+    (datetime.timedelta(seconds=-1), "positive"), (datetime.timedelta(seconds=1.5), "whole"),
+    (float("nan"), "finite"), (float("inf"), "finite"), (decimal.Decimal("NaN"), "finite"),
+    ({"when": datetime.date(2024, 1, 1)}, "JSON values"), ({1: "a"}, "not a string"), ({"a": {1, 2}}, "set"),
+    ([float("-inf")], "finite"), (b"bytes", "bytes"), ({1, 2}, "set"), (object(), "object"),
+    ("\ud800", "surrogate"),
+])
+def test_kv_set_refuses_what_the_store_would_change_before_any_request(ns_fake, value, words):
+    flow = client(ns_fake)
+    with pytest.raises(kestra.KestraError, match=words):
+        flow.kv_set("company.team", "key", value)
+    assert requests_to(ns_fake, "kv_put") == []
+
+
+def test_kv_deep_value_is_refused_not_a_recursion_error(ns_fake):
+    value: Any = []
+    for _ in range(200):
+        value = [value]
+    with pytest.raises(kestra.KestraError, match="deeper than"):
+        client(ns_fake).kv_set("company.team", "deep", value)
+
+
+@pytest.mark.parametrize("key", ["", "a b", "-start", ".start", "é", "a/b", "a%2Fb", None, 42])
+def test_kv_keys_are_checked_before_any_request(ns_fake, key):
+    flow = client(ns_fake)
+    for call in (lambda: flow.kv_set("company.team", key, "x"), lambda: flow.kv_get("company.team", key),
+                 lambda: flow.kv_delete("company.team", key)):
+        with pytest.raises(kestra.KestraError, match="key"):
+            call()
+    assert ns_fake.requests == []
+
+
+def test_kv_missing_key_raises_or_gives_the_default(ns_fake):
+    flow = client(ns_fake)
+    with pytest.raises(kestra.KVKeyNotFoundError, match="nope.*company.team|company.team.*nope") as raised:
+        flow.kv_get("company.team", "nope")
+    assert isinstance(raised.value, kestra.NotFoundError) and raised.value.status_code == 404
+    assert flow.kv_get("company.team", "nope", None) is None
+    assert flow.kv_get("company.team", "nope", default=0) == 0
+
+
+def test_kv_a_404_that_is_not_the_stores_is_not_a_missing_key(ns_fake):
+    flow = client(ns_fake)
+    ns_fake.fail("kv_get", 404)  # a proxy's or a wrong path's 404: the store did not say "no value"
+    with pytest.raises(kestra.NotFoundError) as raised:
+        flow.kv_get("company.team", "key", default="fallback")
+    assert not isinstance(raised.value, kestra.KVKeyNotFoundError)
+
+
+def test_kv_ttl_expires_the_key_410_then_404(ns_fake):
+    flow = client(ns_fake)
+    flow.kv_set("company.team", "short", "x", ttl=datetime.timedelta(seconds=2), description="for a test")
+    flow.kv_set("company.team", "iso", "y", ttl="PT1H")
+    assert [recorded.headers.get("ttl") for recorded in requests_to(ns_fake, "kv_put")] == ["PT2S", "PT3600S"]
+    assert requests_to(ns_fake, "kv_put")[0].headers["description"] == "for a test"
+    listed = {entry["key"]: entry for entry in flow.kv_list("company.team")}
+    assert listed["short"]["expires"] and listed["short"]["description"] == "for a test"
+    ns_fake.clock_offset = 3
+    for status in (410, 404):
+        with pytest.raises(kestra.KVKeyNotFoundError) as raised:
+            flow.kv_get("company.team", "short")
+        assert raised.value.status_code == status
+    assert flow.kv_get("company.team", "iso") == "y"
+    assert [entry["key"] for entry in flow.kv_list("company.team")] == ["iso"]
+
+
+@pytest.mark.parametrize("ttl", [0, "PT0S", "-PT5M", "five minutes", 300, datetime.timedelta(seconds=-1)])
+def test_kv_bad_ttl_is_refused_before_any_request(ns_fake, ttl):
+    with pytest.raises(kestra.KestraError, match="ttl"):
+        client(ns_fake).kv_set("company.team", "key", "x", ttl=ttl)
+    assert ns_fake.requests == []
+
+
+@pytest.mark.parametrize("description", ["café", "two\nlines", "tab\there", 42])
+def test_kv_description_must_travel_in_a_header(ns_fake, description):
+    with pytest.raises(kestra.KestraError, match="description"):
+        client(ns_fake).kv_set("company.team", "key", "x", description=description)
+    assert ns_fake.requests == []
+
+
+def test_kv_list_pages_through_every_key_of_the_namespace_only(ns_fake):
+    flow = client(ns_fake)
+    for number in range(130):
+        flow.kv_set("company.team", "k%03d" % number, number)
+    flow.kv_set("company.team.child", "other", "x")
+    keys = flow.kv_list("company.team", types=False)
+    assert [entry["key"] for entry in keys] == ["k%03d" % number for number in range(130)]
+    assert all(entry["type"] is None for entry in keys)
+    if ns_fake._v >= (2, 0):
+        assert [dict(recorded.query)["page"] for recorded in requests_to(ns_fake, "kv_search")] == ["1", "2"]
+    else:
+        assert len(requests_to(ns_fake, "kv_list")) == 1
+    typed = flow.kv_list("company.team")
+    assert {entry["type"] for entry in typed} == {"NUMBER"} and len(typed) == 130
+
+
+def test_kv_delete_says_whether_the_key_was_there(ns_fake):
+    flow = client(ns_fake)
+    flow.kv_set("company.team", "gone", 1)
+    assert flow.kv_delete("company.team", "gone") is True
+    assert flow.kv_delete("company.team", "gone") is False
+    assert flow.kv_get("company.team", "gone", "default") == "default"
+
+
+def test_kv_values_the_server_made_are_read(ns_fake):
+    ns_fake.kv[("company.team", "nan")] = {"type": "NUMBER", "value": '"NaN"', "description": None, "expires": None,
+                                           "revision": 1, "created": time.time(), "updated": time.time()}
+    ns_fake.kv[("company.team", "bad")] = {"type": "NUMBER", "value": '"twelve"', "description": None,
+                                           "expires": None, "revision": 1, "created": time.time(),
+                                           "updated": time.time()}
+    flow = client(ns_fake)
+    assert math.isnan(flow.kv_get("company.team", "nan"))
+    with pytest.raises(kestra.InvalidResponseError, match="twelve"):
+        flow.kv_get("company.team", "bad")
+
+
+def test_kv_put_is_retried_and_sent_as_ion_text(ns_fake):
+    flow = client(ns_fake)
+    ns_fake.fail("kv_put", 503)
+    flow.kv_set("company.team", "retried", "hello world")
+    puts = requests_to(ns_fake, "kv_put")
+    assert len(puts) == 2 and puts[-1].body == b'"hello world"'
+    assert puts[-1].headers["content-type"].startswith("text/plain")
+    assert flow.kv_get("company.team", "retried") == "hello world"
+
+
+def make_tree(root: Any) -> Dict[str, bytes]:
+    """A folder with nested folders, a binary file, non-ASCII names, an empty file and
+    dot files (left out); the files a push must send, by namespace path under /."""
+    files = {"readme.md": b"# hello\n", "src/main.py": b"print('main')\n", "src/lib/util.py": b"X = 1\n",
+             "data/bytes.bin": bytes(range(256)) * 40, "data/empty.txt": b"", "données/été.csv": "a,é\n".encode(),
+             "deep/a/b/c/d/e.txt": b"deep"}
+    for relative, data in files.items():
+        target = pathlib.Path(root, *relative.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    (pathlib.Path(root) / ".hidden").write_text("no")
+    (pathlib.Path(root) / ".git").mkdir()
+    (pathlib.Path(root) / ".git" / "config").write_text("no")
+    return {"/" + relative: data for relative, data in files.items()}
+
+
+def test_files_upload_then_download_a_tree_byte_identical(ns_fake, tmp_path):
+    flow = client(ns_fake)
+    expected = make_tree(tmp_path / "src")
+    written = flow.upload_files("company.team", tmp_path / "src")
+    assert sorted(written) == sorted(expected) and ns_fake.files("company.team") == expected
+    assert not any(part.filename.endswith(".zip") for recorded in requests_to(ns_fake, "nsfile_upload")
+                   for part in recorded.parts)
+    local = flow.download_files("company.team", "/", tmp_path / "back")
+    assert len(local) == len(expected)
+    for path, data in expected.items():
+        assert (tmp_path / "back").joinpath(*path[1:].split("/")).read_bytes() == data
+    one = flow.download_files("company.team", "src/lib/util.py", tmp_path / "util.py")
+    assert one == [str(tmp_path / "util.py")] and (tmp_path / "util.py").read_bytes() == b"X = 1\n"
+    assert list(tmp_path.glob("**/*.part-*")) == []
+
+
+def test_files_upload_a_file_to_a_path_and_a_folder_under_one(ns_fake, tmp_path):
+    flow = client(ns_fake)
+    (tmp_path / "archive.zip").write_bytes(b"PK\x03\x04 not unpacked")
+    assert flow.upload_files("company.team", tmp_path / "archive.zip") == ["/archive.zip"]
+    assert flow.upload_files("company.team", tmp_path / "archive.zip", to="/kept/as/is.zip") == ["/kept/as/is.zip"]
+    make_tree(tmp_path / "tree")
+    flow.upload_files("company.team", tmp_path / "tree", to="under")
+    files = ns_fake.files("company.team")
+    assert files["/archive.zip"] == files["/kept/as/is.zip"] == b"PK\x03\x04 not unpacked"
+    assert files["/under/src/lib/util.py"] == b"X = 1\n"
+
+
+@pytest.mark.parametrize("path, words", [
+    ("../up", "'..'"), ("a/../b", "'..'"), ("./a", "'.'"), ("a//b", "empty segment"), ("a/", "empty segment"),
+    ("//a", "empty segment"), ("_flows/f.yml", "_flows"), ("/_flows", "_flows"), ("a b.txt", "' '"),
+    ('quote".txt', "'\"'"), ("a[1].txt", "'\\['"), ("tab\t.txt", "'\\\\t'"), ("nul\x00", "'\\\\x00'"),
+    ("nbsp\u00a0x", "'\\\\xa0'"), ("x" * 256, "255"), (42, "string"), (b"bytes", "string"),
+])
+def test_files_paths_are_checked_before_any_request(ns_fake, tmp_path, path, words):
+    flow = client(ns_fake)
+    (tmp_path / "f.txt").write_text("x")
+    calls = [lambda: flow.upload_files("company.team", tmp_path / "f.txt", to=path),
+             lambda: flow.download_files("company.team", path, tmp_path / "out"),
+             lambda: flow.list_files("company.team", path), lambda: flow.delete_file("company.team", path),
+             lambda: flow.sync_files("company.team", tmp_path, path)]
+    for call in calls:
+        with pytest.raises(kestra.KestraError, match=words):
+            call()
+    assert ns_fake.requests == []
+
+
+def test_files_a_bad_local_name_is_refused_before_any_upload(ns_fake, tmp_path):
+    make_tree(tmp_path)
+    (tmp_path / "src" / "with space.py").write_text("x")
+    flow = client(ns_fake)
+    with pytest.raises(kestra.KestraError, match="with space.py"):
+        flow.upload_files("company.team", tmp_path)
+    with pytest.raises(kestra.KestraError, match="with space.py"):
+        flow.sync_files("company.team", tmp_path)
+    assert ns_fake.requests == []
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or sys.platform == "win32", reason="symbolic links")
+def test_files_symbolic_links_are_refused_before_any_upload(ns_fake, tmp_path):
+    make_tree(tmp_path / "tree")
+    os.symlink(str(tmp_path / "tree" / "readme.md"), str(tmp_path / "tree" / "src" / "link.md"))
+    flow = client(ns_fake)
+    for call in (lambda: flow.upload_files("company.team", tmp_path / "tree"),
+                 lambda: flow.sync_files("company.team", tmp_path / "tree"),
+                 lambda: flow.upload_files("company.team", tmp_path / "tree" / "src" / "link.md")):
+        with pytest.raises(kestra.KestraError, match="symbolic link"):
+            call()
+    assert ns_fake.requests == []
+
+
+def test_files_list_every_level_or_one(ns_fake, tmp_path):
+    flow = client(ns_fake)
+    make_tree(tmp_path)
+    flow.upload_files("company.team", tmp_path)
+    listed = flow.list_files("company.team")
+    assert [entry["path"] for entry in listed] == sorted(entry["path"] for entry in listed)
+    files = {entry["path"]: entry for entry in listed if entry["type"] == "File"}
+    assert files["/data/bytes.bin"]["size"] == 10240 and isinstance(files["/data/bytes.bin"]["modified"], int)
+    assert {"/deep/a/b/c", "/données"} <= {entry["path"] for entry in listed if entry["type"] == "Directory"}
+    top = flow.list_files("company.team", "/", recursive=False)
+    assert [entry["path"] for entry in top] == ["/data", "/deep", "/données", "/readme.md", "/src"]
+    assert [entry["path"] for entry in flow.list_files("company.team", "src/lib")] == ["/src/lib/util.py"]
+    with pytest.raises(kestra.NotFoundError):
+        flow.list_files("company.team", "/missing")
+
+
+def test_files_delete_a_file_or_a_folder(ns_fake, tmp_path):
+    flow = client(ns_fake)
+    make_tree(tmp_path)
+    flow.upload_files("company.team", tmp_path)
+    assert flow.delete_file("company.team", "/src") is True
+    assert flow.delete_file("company.team", "readme.md") is True
+    assert flow.delete_file("company.team", "readme.md") is False
+    assert not any(path.startswith(("/src", "/readme")) for path in ns_fake.files("company.team"))
+    with pytest.raises(kestra.KestraError, match="root"):
+        flow.delete_file("company.team", "/")
+
+
+def test_files_a_download_is_written_whole_or_not_at_all(ns_fake, tmp_path):
+    flow = client(ns_fake)
+    ns_fake.put_file("company.team", "/big.bin", os.urandom(200000))
+    (tmp_path / "big.bin").write_bytes(b"the old file")
+    flow.retry = kestra.RetryPolicy(attempts=1)
+    ns_fake.fail("nsfile", "truncate")
+    with pytest.raises(kestra.KestraError, match="big.bin"):
+        flow.download_files("company.team", "big.bin", tmp_path / "big.bin")
+    assert (tmp_path / "big.bin").read_bytes() == b"the old file"
+    assert sorted(os.listdir(str(tmp_path))) == ["big.bin"]
+
+
+def test_files_an_upload_cut_off_is_sent_again(ns_fake, tmp_path):
+    (tmp_path / "f.bin").write_bytes(b"payload" * 1000)
+    flow = client(ns_fake)
+    ns_fake.fail("nsfile_upload", "reset")
+    flow.upload_files("company.team", tmp_path / "f.bin")
+    assert len(requests_to(ns_fake, "nsfile_upload")) == 2
+    assert ns_fake.files("company.team") == {"/f.bin": b"payload" * 1000}
+
+
+def seed_remote(server: FakeKestra) -> None:
+    """What a namespace holds before a sync: a same file, a changed one (same size), a
+    file the folder no longer has, and a file outside the synced folder."""
+    server.put_file("company.team", "/app/readme.md", b"# hello\n")
+    server.put_file("company.team", "/app/src/main.py", b"print('MAIN')\n")
+    server.put_file("company.team", "/app/old/stale.py", b"stale")
+    server.put_file("company.team", "/other/keep.txt", b"keep")
+
+
+def test_sync_uploads_what_changed_skips_what_is_the_same_and_deletes_only_when_told(ns_fake, tmp_path):
+    flow = client(ns_fake)
+    seed_remote(ns_fake)
+    expected = make_tree(tmp_path)
+    before = ns_fake.files("company.team")
+    plan = flow.sync_files("company.team", tmp_path, "/app", delete=True, dry_run=True)
+    assert ns_fake.files("company.team") == before  # the dry run changed nothing
+    assert requests_to(ns_fake, "nsfile_upload", "nsfile_delete") == []
+    assert plan["dry_run"] and plan["unchanged"] == ["/app/readme.md"] and plan["deleted"] == ["/app/old/stale.py"]
+    assert "/app/src/main.py" in plan["uploaded"]  # same size, other bytes: the SHA-256 tells
+    report = flow.sync_files("company.team", tmp_path, "/app")
+    assert {key: report[key] for key in ("uploaded", "unchanged", "deleted", "failed")} == {
+        "uploaded": plan["uploaded"], "unchanged": plan["unchanged"], "deleted": [], "failed": []}
+    assert ns_fake.files("company.team")["/app/old/stale.py"] == b"stale"
+    report = flow.sync_files("company.team", tmp_path, "/app", delete=True)
+    assert report["uploaded"] == [] and report["deleted"] == ["/app/old/stale.py"]
+    files = ns_fake.files("company.team")
+    assert files == dict({"/app" + path: data for path, data in expected.items()}, **{"/other/keep.txt": b"keep"})
+    assert "/app/old" not in {entry["path"] for entry in flow.list_files("company.team")}
+
+
+def test_sync_interrupted_midway_then_run_again_ends_as_one_clean_sync(no_kestra_env, tmp_path):
+    make_tree(tmp_path / "tree")
+    for version in VERSIONS:
+        with FakeKestra(version=version) as clean, FakeKestra(version=version) as interrupted:
+            seed_remote(clean)
+            seed_remote(interrupted)
+            client(clean).sync_files("company.team", tmp_path / "tree", "/app", delete=True)
+
+            class Interrupted(kestra.Flow):
+                def _files_progress(self, done: str, number: int, total: int, path: str) -> None:
+                    if number == 3:
+                        raise KeyboardInterrupt
+
+            flow = client(interrupted)
+            flow.__class__ = Interrupted
+            with pytest.raises(KeyboardInterrupt):
+                flow.sync_files("company.team", tmp_path / "tree", "/app", delete=True)
+            assert interrupted.files("company.team") != clean.files("company.team")
+            report = client(interrupted).sync_files("company.team", tmp_path / "tree", "/app", delete=True)
+            assert report["unchanged"] and report["failed"] == []
+            assert interrupted.files("company.team") == clean.files("company.team")
+            assert interrupted.violations == clean.violations == []
+
+
+def test_sync_a_file_cut_off_on_the_server_is_uploaded_again(ns_fake, tmp_path):
+    make_tree(tmp_path)
+    ns_fake.put_file("company.team", "/data/bytes.bin", (bytes(range(256)) * 40)[:5000])  # a partial copy
+    report = client(ns_fake).sync_files("company.team", tmp_path)
+    assert "/data/bytes.bin" in report["uploaded"]
+    assert ns_fake.files("company.team")["/data/bytes.bin"] == bytes(range(256)) * 40
+
+
+def test_sync_a_403_on_one_file_keeps_the_rest_and_the_whole_report(ns_fake, tmp_path):
+    from unittest import mock
+
+    expected = make_tree(tmp_path)
+    seed_remote(ns_fake)
+    ns_fake.put_file("company.team", "/locked.txt", b"locked")
+    ns_fake.forbidden_paths.update({("company.team", "/src/main.py"), ("company.team", "/locked.txt")})
+    flow = client(ns_fake)
+    with pytest.raises(kestra.SyncError, match="2 of the files failed") as raised:
+        flow.sync_files("company.team", tmp_path, delete=True)
+    report = raised.value.report
+    assert report["failed"] == [
+        {"path": "/src/main.py", "action": "upload", "message": mock.ANY},
+        {"path": "/locked.txt", "action": "delete", "message": mock.ANY}]
+    assert "403" in report["failed"][0]["message"]
+    assert sorted(report["uploaded"]) == sorted(path for path in expected if path != "/src/main.py")
+    files = ns_fake.files("company.team")
+    assert all(files[path] == data for path, data in expected.items() if path != "/src/main.py")
+    assert files["/locked.txt"] == b"locked" and "/app/old/stale.py" not in files
+
+
+def test_sync_of_a_file_or_missing_folder_is_refused(ns_fake, tmp_path):
+    (tmp_path / "f.txt").write_text("x")
+    flow = client(ns_fake)
+    with pytest.raises(kestra.KestraError, match="folder"):
+        flow.sync_files("company.team", tmp_path / "f.txt")
+    with pytest.raises(kestra.KestraError, match="folder"):
+        flow.sync_files("company.team", tmp_path / "missing")
+    assert ns_fake.requests == []
+
+
+def test_flows_listed_on_every_page_for_the_namespace_only(ns_fake):
+    for number in range(130):
+        ns_fake.add_flow("company.team", "flow%03d" % number)
+    ns_fake.add_flow("company.team.child", "child")
+    ns_fake.add_flow("company.teams", "other")
+    flows = client(ns_fake).list_flows("company.team")
+    assert [found["id"] for found in flows] == ["flow%03d" % number for number in range(130)]
+    assert len(requests_to(ns_fake, "flow_search")) == 2
+
+
+def test_flow_source_is_read_and_a_flow_deleted(ns_fake):
+    flow = client(ns_fake)
+    source = "id: hello\nnamespace: company.team\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n"
+    ns_fake.add_flow("company.team", "hello")
+    ns_fake._flows[("company.team", "hello")].source = source
+    assert flow.get_flow_source("company.team", "hello") == source
+    assert flow.delete_flow("company.team", "hello") is True
+    assert flow.delete_flow("company.team", "hello") is False
+    with pytest.raises(kestra.NotFoundError, match="company.team.hello"):
+        flow.get_flow_source("company.team", "hello")
+
+
+def test_namespace_state_errors_never_show_the_password(ns_fake, tmp_path):
+    flow = client(ns_fake)
+    ns_fake.password = "0ther-Secret-99"  # the client's is now wrong
+    calls = [lambda: flow.kv_get("company.team", "k"), lambda: flow.kv_set("company.team", "k", 1),
+             lambda: flow.kv_list("company.team"), lambda: flow.list_files("company.team"),
+             lambda: flow.sync_files("company.team", tmp_path), lambda: flow.list_flows("company.team")]
+    for call in calls:
+        with pytest.raises(kestra.AuthenticationError) as raised:
+            call()
+        assert ADMIN[1] not in str(raised.value) and ADMIN[1] not in repr(raised.value)
+
+
+# The command line: kv, nsfiles, flows
+
+def cli_ns(cli_copy: Any, server: FakeKestra, *args: str, stdin: bytes = b"", cwd: Any = None) -> Any:
+    return run_cli(cli_copy, server, *args, stdin=stdin, cwd=cwd)
+
+
+def test_cli_kv_set_stores_each_form_with_its_type_and_get_prints_it(cli_copy, cli_fake, tmp_path):
+    (tmp_path / "query.sql").write_text("select 1;\n-- é\n", encoding="utf-8")
+    run = cli_ns(cli_copy, cli_fake, "kv", "set", "company.team", "text=hello world", "flag=true", "empty=",
+                 "count:=42", "price:=12.50", "none:=null", "doc:={\"a\": [1, 2.5]}", "sql=@" + str(tmp_path / "query.sql"),
+                 "piped=@-", stdin="from stdin".encode())
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == b""
+    flow = client(cli_fake)
+    assert flow.kv_entry("company.team", "text")["value"] == "hello world"
+    assert flow.kv_entry("company.team", "flag") == dict(flow.kv_entry("company.team", "flag"), type="STRING",
+                                                         value="true")
+    assert flow.kv_get("company.team", "empty") == "" and flow.kv_get("company.team", "count") == 42
+    assert flow.kv_get("company.team", "price", exact=True) == decimal.Decimal("12.5")
+    assert flow.kv_get("company.team", "none") is None
+    assert flow.kv_get("company.team", "doc") == {"a": [1, 2.5]}
+    assert flow.kv_get("company.team", "sql") == "select 1;\n-- é\n" and flow.kv_get("company.team", "piped") == "from stdin"
+    for key, printed in [("text", b"hello world\n"), ("count", b"42\n"), ("price", b"12.5\n"), ("none", b"null\n"),
+                         ("doc", b'{"a": [1, 2.5]}\n'), ("flag", b"true\n")]:
+        run = cli_ns(cli_copy, cli_fake, "kv", "get", "company.team", key)
+        assert (run.returncode, run.stdout) == (0, printed), (key, run.stderr)
+    run = cli_ns(cli_copy, cli_fake, "kv", "get", "company.team", "price", "--json", "--exact")
+    entry = json.loads(run.stdout)
+    assert (entry["type"], entry["value"], entry["key"]) == ("NUMBER", 12.5, "price")
+
+
+@pytest.mark.parametrize("kind, text, value, stored", [
+    ("number", "42", 42, "NUMBER"), ("number", "12.50", decimal.Decimal("12.5"), "NUMBER"),
+    ("boolean", "TRUE", True, "BOOLEAN"), ("date", "2024-04-21", datetime.date(2024, 4, 21), "DATE"),
+    ("datetime", "2024-04-21T10:00:00.123Z", datetime.datetime(2024, 4, 21, 10, 0, 0, 123000, tzinfo=UTC), "DATETIME"),
+    ("datetime", "2024-04-21T10:00:00", datetime.datetime(2024, 4, 21, 10), "DATETIME"),
+    ("duration", "PT5M", datetime.timedelta(minutes=5), "DURATION"), ("json", "[1, {\"b\": null}]", [1, {"b": None}], "JSON"),
+    ("string", "PT5M words", "PT5M words", "STRING"),
+])
+def test_cli_kv_set_type_reads_the_text_as_that_type(cli_copy, cli_fake, kind, text, value, stored):
+    run = cli_ns(cli_copy, cli_fake, "kv", "set", "company.team", "key=" + text, "--type", kind)
+    assert run.returncode == 0, run.stderr
+    entry = client(cli_fake).kv_entry("company.team", "key", exact=True)
+    assert (entry["type"], entry["value"]) == (stored, value)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["ok=1", "bad=PT5M"], b"DURATION"), (["ok=1", "noequals"], b"KEY=TEXT"), (["a b=1"], b"key"),
+    (["x:=NaN"], b"NaN"), (["x:={bad"], b"not JSON"), (["x=1", "x=2"], b"given twice"),
+    (["x=@/nonexistent/file"], b"cannot read"), (["x=abc", "--type", "number"], b"not a number"),
+    (["x=2024-01-01T00:00:00Z", "--type", "datetime"], b"DATE"), (["x=1", "--ttl", "soon"], b"ttl"),
+    (["x=1", "--description", "caf\xc3\xa9"], b"description"),
+])
+def test_cli_kv_set_refuses_before_storing_anything(cli_copy, cli_fake, args, words):
+    run = cli_ns(cli_copy, cli_fake, "kv", "set", "company.team", *[arg.encode("latin-1").decode("utf-8")
+                                                                      for arg in args])
+    assert run.returncode == 2, run.stderr
+    assert words in run.stderr and b"Traceback" not in run.stderr
+    assert requests_to(cli_fake, "kv_put") == []
+
+
+def test_cli_kv_ls_and_rm(cli_copy, cli_fake):
+    flow = client(cli_fake)
+    flow.kv_set("company.team", "alpha", 1, description="the first")
+    flow.kv_set("company.team", "beta", "two", ttl="PT1H")
+    run = cli_ns(cli_copy, cli_fake, "kv", "ls", "company.team")
+    lines = run.stdout.decode().splitlines()
+    assert run.returncode == 0 and lines[0].split() == ["KEY", "TYPE", "EXPIRES", "(UTC)", "DESCRIPTION"]
+    assert lines[1].split() == ["alpha", "NUMBER", "-", "the", "first"] and lines[2].split()[:2] == ["beta", "STRING"]
+    run = cli_ns(cli_copy, cli_fake, "kv", "ls", "company.team", "--json")
+    assert [json.loads(line)["type"] for line in run.stdout.splitlines()] == ["NUMBER", "STRING"]
+    assert cli_ns(cli_copy, cli_fake, "kv", "rm", "company.team", "alpha").returncode == 0
+    run = cli_ns(cli_copy, cli_fake, "kv", "rm", "company.team", "alpha")
+    assert run.returncode == 1 and b"no key alpha" in run.stderr
+    run = cli_ns(cli_copy, cli_fake, "kv", "get", "company.team", "alpha")
+    assert run.returncode == 1 and run.stdout == b"" and b"alpha" in run.stderr
+
+
+def test_cli_nsfiles_push_ls_pull_rm(cli_copy, cli_fake, tmp_path):
+    expected = make_tree(tmp_path / "tree")
+    run = cli_ns(cli_copy, cli_fake, "nsfiles", "push", "company.team", str(tmp_path / "tree"), "--to", "/app",
+                 "--dry-run")
+    assert run.returncode == 0 and b"would upload /app/src/main.py" in run.stderr and cli_fake.files("company.team") == {}
+    run = cli_ns(cli_copy, cli_fake, "nsfiles", "push", "company.team", str(tmp_path / "tree"), "--to", "/app", "--json")
+    report = json.loads(run.stdout)
+    assert run.returncode == 0 and sorted(report["uploaded"]) == sorted("/app" + path for path in expected)
+    run = cli_ns(cli_copy, cli_fake, "nsfiles", "push", "company.team", str(tmp_path / "tree"), "--to", "/app")
+    assert b"0 uploaded, %d unchanged, 0 deleted, 0 failed" % len(expected) in run.stderr
+    run = cli_ns(cli_copy, cli_fake, "nsfiles", "ls", "company.team", "/app")
+    assert "/app/src/lib/util.py\t6" in run.stdout.decode() and "/app/src/\n" in run.stdout.decode()
+    run = cli_ns(cli_copy, cli_fake, "nsfiles", "pull", "company.team", "/app", str(tmp_path / "back"))
+    assert run.returncode == 0, run.stderr
+    for path, data in expected.items():
+        assert (tmp_path / "back").joinpath(*path[1:].split("/")).read_bytes() == data
+    run = cli_ns(cli_copy, cli_fake, "nsfiles", "pull", "company.team", "/app/src/main.py", str(tmp_path / "one"))
+    assert (tmp_path / "one" / "main.py").read_bytes() == expected["/src/main.py"]
+    (tmp_path / "tree" / "readme.md").unlink()
+    run = cli_ns(cli_copy, cli_fake, "nsfiles", "push", "company.team", str(tmp_path / "tree"), "--to", "/app", "--delete")
+    assert b"delete /app/readme.md" in run.stderr and "/app/readme.md" not in cli_fake.files("company.team")
+    assert cli_ns(cli_copy, cli_fake, "nsfiles", "rm", "company.team", "/app/src").returncode == 0
+    run = cli_ns(cli_copy, cli_fake, "nsfiles", "rm", "company.team", "/app/src")
+    assert run.returncode == 1 and b"no file or folder /app/src" in run.stderr
+    for args in (["ls", "company.team", "/nothing"], ["pull", "company.team", "/nothing", str(tmp_path / "x")]):
+        assert cli_ns(cli_copy, cli_fake, "nsfiles", *args).returncode == 1
+
+
+def test_cli_nsfiles_push_with_a_refused_file_reports_all_and_exits_7(cli_copy, cli_fake, tmp_path):
+    make_tree(tmp_path)
+    cli_fake.forbidden_paths.add(("company.team", "/src/main.py"))
+    run = cli_ns(cli_copy, cli_fake, "nsfiles", "push", "company.team", str(tmp_path), "--json")
+    assert run.returncode == 7
+    report = json.loads(run.stdout)
+    assert [failure["path"] for failure in report["failed"]] == ["/src/main.py"] and len(report["uploaded"]) == 6
+    assert b"failed to upload /src/main.py" in run.stderr and b"403" in run.stderr
+
+
+def test_cli_nsfiles_push_shows_progress_for_many_files(cli_copy, cli_fake, tmp_path):
+    for number in range(12):
+        (tmp_path / ("f%02d.txt" % number)).write_text(str(number))
+    run = cli_ns(cli_copy, cli_fake, "nsfiles", "push", "company.team", str(tmp_path))
+    assert b"kestra: synced 12/12 files" in run.stderr
+    run = cli_ns(cli_copy, cli_fake, "nsfiles", "pull", "company.team", "/", str(tmp_path / "back"), "--quiet")
+    assert run.stderr == b"" and len(os.listdir(str(tmp_path / "back"))) == 12
+
+
+@pytest.mark.parametrize("args", [["push", "company.team", "missing-dir"], ["pull", "company.team", "../x", "out"],
+                                  ["ls", "company.team", "a//b"], ["rm", "company.team", "/"],
+                                  ["rm", "company.team", "_flows/x.yml"]])
+def test_cli_nsfiles_bad_paths_are_usage_errors(cli_copy, cli_fake, args):
+    run = cli_ns(cli_copy, cli_fake, "nsfiles", *args)
+    assert run.returncode == 2 and b"Traceback" not in run.stderr
+    assert [recorded for recorded in cli_fake.requests if recorded.endpoint.startswith("nsfile")] == []
+
+
+def test_cli_flows_ls_get_rm(cli_copy, cli_fake):
+    source = "id: hello2\nnamespace: company.team\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n"
+    cli_fake.add_flow("company.team", "hello2")
+    cli_fake._flows[("company.team", "hello2")].source = source
+    run = cli_ns(cli_copy, cli_fake, "flows", "ls", "company.team")
+    assert run.returncode == 0 and [line.split()[0] for line in run.stdout.decode().splitlines()] == [
+        "FLOW", "each", "forever", "hello", "hello2"][:1] + sorted(["forever", "hello", "hello2"])
+    run = cli_ns(cli_copy, cli_fake, "flows", "get", "company.team", "hello2")
+    assert run.returncode == 0 and run.stdout == source.encode()
+    assert cli_ns(cli_copy, cli_fake, "flows", "rm", "company.team", "hello2").returncode == 0
+    for action in ("get", "rm"):
+        run = cli_ns(cli_copy, cli_fake, "flows", action, "company.team", "hello2")
+        assert run.returncode == 1 and b"hello2" in run.stderr
