@@ -7,7 +7,9 @@ Runs the comparisons of bench_emit.py, bench_flow.py, bench_ion.py and bench_ion
 own venv (in ~/.cache, reused when present), and prints one Markdown table on stdout: each
 figure for kestra.py ("ours") and the official client ("theirs", "-" where it has no
 equivalent; for writing Ion, which it lacks, amazon.ion and json, as the row says), their
-ratio, the goal, and whether it is met. Progress goes to stderr.
+ratio, the goal, and whether it is met; bench_nsfiles.py adds the peak memory of pushing,
+syncing and pulling a 50 MB namespace file, which the official client cannot do. Progress
+goes to stderr.
 
 When a Kestra server answers ``GET /api/v1/configs`` at ``KESTRA_E2E_URL`` (default
 http://127.0.0.1:28080, user ``KESTRA_E2E_USER`` / ``KESTRA_E2E_PASSWORD``, default
@@ -52,6 +54,7 @@ try:
     import bench_flow  # noqa: E402  (imports test_kestra for its fake server)
     import bench_ion  # noqa: E402
     import bench_ion_write  # noqa: E402
+    import bench_nsfiles  # noqa: E402
     import trustme  # noqa: E402,F401  (the HTTPS server's certificate)
 except ModuleNotFoundError as missing:  # pragma: no cover - a setup error, said in one line
     sys.exit("bench/run.py needs the test extra (its fake server and certificates): "
@@ -496,6 +499,16 @@ def fan_out_rows(official: str, settings: Settings, notes: List[str], version: s
     return rows
 
 
+def nsfiles_rows() -> List[Row]:
+    what = "push, sync and pull of a 50 MB namespace file, peak RSS"
+    progress("namespace files: a 50 MB file pushed, synced and pulled, against the fake server")
+    try:
+        peak = bench_nsfiles.push_pull_peak_mib(50 * 1000 * 1000)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        return [Row(what, "FAILED: %s" % str(exc)[:60], verdict="FAILED")]
+    return [Row(what, mib(peak), goal=Goal(True, 64, "<= 64 MiB"), value=peak)]
+
+
 def queued_rows(settings: Settings) -> List[Row]:
     what = "execute_each over a %s-line file (2,000 run), peak RSS" % "{:,}".format(settings.queued)
     progress("fan-out peak RSS: %s input sets queued in a file, against the fake server" % "{:,}".format(settings.queued))
@@ -557,6 +570,7 @@ def main() -> int:
     rows += ion_rows(official, settings, notes)
     rows += ion_write_rows(official, settings, notes)
     rows += queued_rows(settings)
+    rows += nsfiles_rows()
     rows += execute_rows(official, settings, notes)
     notes.insert(0, "Ratio: ours / theirs, except start-up: ours / the bare json script. Medians: start-up of %d "
                     "runs, calls/s of %d, wait lag of %d executions; Ion figures: one run of each reader, the "
