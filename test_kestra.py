@@ -10416,6 +10416,10 @@ def readme_files(directory: pathlib.Path) -> None:
     """The files the README's examples read."""
     (directory / "report.csv").write_text("day,rows\n2024-04-21,120\n")
     (directory / "report.pdf").write_bytes(b"%PDF-1.4 approved\n")
+    (directory / "query.sql").write_text("select * from orders where day = :day;\n")
+    (directory / "scripts" / "lib").mkdir(parents=True)
+    (directory / "scripts" / "etl.py").write_text("print('etl')\n")
+    (directory / "scripts" / "lib" / "util.py").write_text("DAYS = 7\n")
 
 
 @pytest.mark.parametrize("block", readme_blocks("python"), ids=lambda block: block.splitlines()[-1][:40])
