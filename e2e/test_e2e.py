@@ -1543,3 +1543,269 @@ def test_cli_webhook_key_from_the_environment_or_stdin(server, flows):
     run = run_cli(server, "webhook", flows.namespace, flow_id, "--debug", KESTRA_WEBHOOK_KEY=wrong)
     assert run.returncode == 2, run.stderr
     assert wrong.encode() not in run.stdout + run.stderr and b"e2e***" in run.stderr
+
+
+# A namespace's state ###########################################################
+# The key-value store, namespace files and flows, each checked through the server's
+# own API (raw requests), not only through what kestra.py reads back.
+
+KV_STRINGS = {
+    "s_version": "1.2.3", "s_true": "true", "s_null": "null", "s_date": "2024-01-01",
+    "s_words": "hello world", "s_empty": "", "s_unicode": "Zo\u00eb \u2603 \u65e5\u672c \U0001f600",
+    "s_quoted": 'a "quoted" \\ line\nand\ta tab', "s_number": "42", "s_json": '{"a": 1}',
+}
+KV_TYPED = {
+    "n_int": (42, "NUMBER"), "n_big": (10 ** 25, "NUMBER"), "n_float": (1.5, "NUMBER"),
+    "n_decimal": (decimal.Decimal("1234567890.123456789012345"), "NUMBER"), "b_true": (True, "BOOLEAN"),
+    "b_false": (False, "BOOLEAN"), "z_none": (None, "STRING"),
+    "t_instant": (datetime.datetime(2024, 4, 21, 11, 43, 24, 123000, tzinfo=UTC), "DATETIME"),
+    "t_zoned": (datetime.datetime(2024, 4, 21, 13, 43, 24, tzinfo=PLUS_2), "DATETIME"),
+    "t_local": (datetime.datetime(2024, 4, 21, 13, 43, 24, 123456), "DATETIME"),
+    "d_date": (datetime.date(2024, 4, 21), "DATE"), "p_duration": (datetime.timedelta(hours=1, minutes=5), "DURATION"),
+    "j_dict": ({"name": "Zo\u00eb", "values": [1, 2.5, True, None], "nested": {"empty": []}}, "JSON"),
+    "j_list": ([3, "x", {"k": False}], "JSON"),
+}
+
+
+def raw_kv(flow, namespace, key):
+    """The server's own answer for a key: {"type": ..., "value": ...}."""
+    return flow._make_request("GET", api_path("namespaces", namespace, "kv", key)).json()
+
+
+def test_kv_every_type_round_trips_and_the_server_stores_its_type(server, flows):
+    flow = make_flow(server)
+    namespace = flows.namespace
+    big = "".join(chr(0x20 + (i % 0x5e)) for i in range(1000 * 1000))  # 1 MB of printable ASCII
+    strings = dict(KV_STRINGS, s_big=big)
+    for key, value in strings.items():
+        flow.kv_set(namespace, key, value)
+    for key, (value, _) in KV_TYPED.items():
+        flow.kv_set(namespace, key, value)
+    for key, value in strings.items():
+        stored = raw_kv(flow, namespace, key)
+        assert (stored["type"], stored["value"]) == ("STRING", value), key
+        assert flow.kv_get(namespace, key) == value
+    for key, (value, kind) in KV_TYPED.items():
+        assert raw_kv(flow, namespace, key)["type"] == kind, key
+        got = flow.kv_get(namespace, key)
+        assert got == value and type(got) is type(value), (key, got)
+    assert flow.kv_get(namespace, "n_decimal", exact=True) == KV_TYPED["n_decimal"][0]
+    listed = {entry["key"]: entry["type"] for entry in flow.kv_list(namespace)}
+    assert listed == dict({key: "STRING" for key in strings}, **{key: kind for key, (_, kind) in KV_TYPED.items()})
+
+
+def test_kv_a_flow_reads_each_value_as_it_was_set(server, flows):
+    """`{{ kv(key) }}` renders each value set by kestra.py, and the KV Get task gives
+    what the server stored, with its type."""
+    flow = make_flow(server)
+    namespace, flow_id = flows.namespace, flows.require("kv_read")
+    values = dict(KV_STRINGS, **{key: value for key, (value, _) in KV_TYPED.items()})
+    for key, value in values.items():
+        flow.kv_set(namespace, "r_" + key, value)
+    results = list(flow.execute_each(namespace, flow_id, [{"key": "r_" + key} for key in values], parallel=8))
+    assert len(results) == len(values)
+    for result in results:
+        key = result.inputs["key"]
+        assert result.status == "SUCCESS", (key, result.error)
+        stored = raw_kv(flow, namespace, key)
+        assert result.outputs["typed"]["value"] == stored["value"], key
+        value = values[key[2:]]
+        if isinstance(value, str):
+            assert result.outputs["rendered"]["values"]["value"] == value, key
+        elif isinstance(value, (bool, int)):
+            assert result.outputs["rendered"]["values"]["value"] in (str(value), str(value).lower(), value), key
+
+
+def test_kv_command_line_text_forms_store_each_type(server, flows, tmp_path):
+    namespace = flows.namespace
+    big = tmp_path / "big.txt"
+    big.write_text("line \u00e9\n" * 150000, encoding="utf-8")
+    assignments = ["c_" + key + "=" + value for key, value in KV_STRINGS.items()]
+    assignments += ["c_count:=42", "c_price:=12.50", "c_flag:=true", "c_nothing:=null",
+                    'c_doc:={"a": [1, 2.5], "b": {"c": null}}', "c_big=@" + str(big)]
+    run = run_cli(server, "kv", "set", namespace, *assignments)
+    assert run.returncode == 0, run.stderr
+    run = run_cli(server, "kv", "set", namespace, "c_day=2024-04-21", "--type", "date")
+    assert run.returncode == 0, run.stderr
+    run = run_cli(server, "kv", "set", namespace, "c_wait=PT5M", "--type", "duration", "--ttl", "PT1H")
+    assert run.returncode == 0, run.stderr
+    flow = make_flow(server)
+    for key, value in KV_STRINGS.items():
+        assert raw_kv(flow, namespace, "c_" + key) == dict(raw_kv(flow, namespace, "c_" + key), type="STRING",
+                                                           value=value), key
+        run = run_cli(server, "kv", "get", namespace, "c_" + key)
+        assert run.returncode == 0 and run.stdout == (value + "\n").encode("utf-8"), key
+    expected = {"c_count": ("NUMBER", b"42\n"), "c_price": ("NUMBER", b"12.5\n"), "c_flag": ("BOOLEAN", b"true\n"),
+                "c_nothing": ("STRING", b"null\n"), "c_doc": ("JSON", b'{"a": [1, 2.5], "b": {"c": null}}\n'),
+                "c_day": ("DATE", b'"2024-04-21"\n'), "c_wait": ("DURATION", b'"PT5M"\n')}
+    for key, (kind, printed) in expected.items():
+        assert raw_kv(flow, namespace, key)["type"] == kind, key
+        run = run_cli(server, "kv", "get", namespace, key)
+        assert (run.returncode, run.stdout) == (0, printed), (key, run.stderr)
+    assert raw_kv(flow, namespace, "c_big")["value"] == big.read_text(encoding="utf-8")
+    run = run_cli(server, "kv", "get", namespace, "c_price", "--json", "--exact")
+    assert json.loads(run.stdout)["type"] == "NUMBER"
+    run = run_cli(server, "kv", "set", namespace, "c_refused=PT5M")
+    assert run.returncode == 2 and b"DURATION" in run.stderr
+    run = run_cli(server, "kv", "get", namespace, "c_refused")
+    assert run.returncode == 1
+    run = run_cli(server, "kv", "ls", namespace, "--json")
+    listed = {entry["key"]: entry for entry in json_lines(run.stdout)}
+    assert listed["c_wait"]["expires"] and listed["c_doc"]["type"] == "JSON"
+    assert run_cli(server, "kv", "rm", namespace, "c_doc").returncode == 0
+    assert run_cli(server, "kv", "rm", namespace, "c_doc").returncode == 1
+
+
+def test_kv_a_key_with_a_2_second_ttl_is_gone_after_it(server, flows):
+    flow = make_flow(server)
+    namespace = flows.namespace
+    flow.kv_set(namespace, "short_lived", "soon gone", ttl=datetime.timedelta(seconds=2), description="e2e ttl")
+    set_at = time.monotonic()
+    assert flow.kv_get(namespace, "short_lived") == "soon gone"
+    entry = [entry for entry in flow.kv_list(namespace, types=False) if entry["key"] == "short_lived"][0]
+    assert entry["description"] == "e2e ttl" and entry["expires"]
+    time.sleep(max(0.0, 3.0 - (time.monotonic() - set_at)))
+    assert flow.kv_get(namespace, "short_lived", "gone") == "gone"
+    with pytest.raises(kestra.KVKeyNotFoundError):
+        flow.kv_get(namespace, "short_lived")
+    assert "short_lived" not in [entry["key"] for entry in flow.kv_list(namespace)]
+    assert flow.kv_delete(namespace, "never_set") is False
+
+
+def make_namespace_tree(root):
+    """200 files: nested folders, non-ASCII names, a binary file and one of 50 MB; the
+    files by namespace path under /."""
+    files = {}
+    for number in range(196):
+        folder = "level%d/sub%d" % (number % 4, number % 7) if number % 3 else "top"
+        files["/%s/file_%03d.txt" % (folder, number)] = ("file %d \u00e9\n" % number).encode("utf-8") * (number + 1)
+    files["/donn\u00e9es/\u00e9t\u00e9_\u65e5\u672c.csv"] = "a,b\n\u00e9,\u65e5\n".encode("utf-8")
+    files["/bin/bytes.bin"] = bytes(range(256)) * 1024
+    files["/bin/empty.bin"] = b""
+    files["/big/fifty.bin"] = os.urandom(50 * 1000 * 1000)
+    for path, data in files.items():
+        target = root.joinpath(*path[1:].split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD").write_text("left out")
+    return files
+
+
+def remote_files(flow, namespace):
+    """{path: (size, modified)} of every file of a namespace, read through the raw API."""
+    found, folders = {}, ["/"]
+    while folders:
+        folder = folders.pop()
+        answer = flow._make_request("GET", api_path("namespaces", namespace, "files", "directory"),
+                                    params={"path": folder}).json()
+        for entry in answer:
+            path = folder.rstrip("/") + "/" + entry["fileName"]
+            if entry["type"] == "Directory":
+                folders.append(path)
+            else:
+                found[path] = (entry["size"], entry["lastModifiedTime"])
+    return found
+
+
+@pytest.mark.slow
+def test_nsfiles_a_folder_of_200_files_is_pushed_then_pulled_byte_identical(server, flows, tmp_path):
+    flow = make_flow(server)
+    namespace = flows.namespace + ".files"
+    files = make_namespace_tree(tmp_path / "tree")
+    report = flow.sync_files(namespace, tmp_path / "tree", "/")
+    assert sorted(report["uploaded"]) == sorted(files) and report["failed"] == []
+    stored = remote_files(flow, namespace)
+    assert {path: size for path, (size, _) in stored.items()} == {path: len(data) for path, data in files.items()}
+    written = flow.download_files(namespace, "/", tmp_path / "back")
+    assert len(written) == 200
+    for path, data in files.items():
+        local = (tmp_path / "back").joinpath(*path[1:].split("/"))
+        assert hashlib.sha256(local.read_bytes()).digest() == hashlib.sha256(data).digest(), path
+    raw = flow._make_request("GET", api_path("namespaces", namespace, "files"), params={"path": "/bin/bytes.bin"})
+    assert raw.content == files["/bin/bytes.bin"]
+    run = run_cli(server, "nsfiles", "pull", namespace, "/donn\u00e9es", tmp_path / "cli")
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "cli" / "\u00e9t\u00e9_\u65e5\u672c.csv").read_bytes() == files["/donn\u00e9es/\u00e9t\u00e9_\u65e5\u672c.csv"]
+    again = flow.sync_files(namespace, tmp_path / "tree", "/")
+    assert again["uploaded"] == [] and len(again["unchanged"]) == 200
+    assert remote_files(flow, namespace) == stored  # nothing was written again
+    assert flow.delete_file(namespace, "/big") is True
+
+
+def test_nsfiles_sync_with_delete_removes_exactly_what_is_missing_and_the_dry_run_changes_nothing(server, flows,
+                                                                                                   tmp_path):
+    flow = make_flow(server)
+    namespace = flows.namespace + ".sync"
+    tree = tmp_path / "tree"
+    for number in range(12):
+        target = tree / ("part%d" % (number % 3)) / ("f%02d.txt" % number)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("version 1 of %d\n" % number)
+    flow.upload_files(namespace, tree, to="/app")
+    flow.upload_files(namespace, tree / "part0" / "f00.txt", to="/outside/keep.txt")
+    for name in ("f00.txt", "f03.txt", "f06.txt", "f09.txt"):  # all of part0: its folder goes too
+        (tree / "part0" / name).unlink()
+    (tree / "part1" / "f01.txt").write_text("version 2 of 1\n")  # same size, other bytes
+    (tree / "new" / "deeper").mkdir(parents=True)
+    (tree / "new" / "deeper" / "added.txt").write_text("added")
+    before = remote_files(flow, namespace)
+    run = run_cli(server, "nsfiles", "push", namespace, tree, "--to", "/app", "--delete", "--dry-run", "--json")
+    assert run.returncode == 0, run.stderr
+    plan = json.loads(run.stdout)
+    assert remote_files(flow, namespace) == before  # the dry run changed nothing
+    assert sorted(plan["deleted"]) == ["/app/part0/f%02d.txt" % n for n in (0, 3, 6, 9)]
+    assert sorted(plan["uploaded"]) == ["/app/new/deeper/added.txt", "/app/part1/f01.txt"]
+    run = run_cli(server, "nsfiles", "push", namespace, tree, "--to", "/app", "--delete", "--json")
+    assert run.returncode == 0, run.stderr
+    done = json.loads(run.stdout)
+    assert (sorted(done["deleted"]), sorted(done["uploaded"])) == (sorted(plan["deleted"]), sorted(plan["uploaded"]))
+    after = remote_files(flow, namespace)
+    expected = {"/app/" + str(path.relative_to(tree)).replace(os.sep, "/") for path in tree.rglob("*") if path.is_file()}
+    assert set(after) == expected | {"/outside/keep.txt"}
+    assert all(after[path] == before[path] for path in after if path in before and path != "/app/part1/f01.txt")
+    assert flow._make_request("GET", api_path("namespaces", namespace, "files"),
+                              params={"path": "/app/part1/f01.txt"}).content == b"version 2 of 1\n"
+    assert "/app/part0" not in [entry["path"] for entry in flow.list_files(namespace)]
+    run = run_cli(server, "nsfiles", "ls", namespace, "/app", "--json")
+    assert {entry["path"] for entry in json_lines(run.stdout) if entry["type"] == "File"} == expected
+    assert run_cli(server, "nsfiles", "rm", namespace, "/app/new").returncode == 0
+    assert run_cli(server, "nsfiles", "rm", namespace, "/app/new").returncode == 1
+
+
+def test_nsfiles_a_python_task_runs_a_pushed_script(server, flows, tmp_path):
+    flow = make_flow(server)
+    (tmp_path / "scripts" / "helpers").mkdir(parents=True)
+    (tmp_path / "scripts" / "report.py").write_text(
+        "import json, sys\nsys.path.insert(0, 'scripts')\nfrom helpers.numbers import total\n"
+        "print('::' + json.dumps({'outputs': {'total': total(), 'by': 'pushed script'}}) + '::')\n")
+    (tmp_path / "scripts" / "helpers" / "__init__.py").write_text("")
+    (tmp_path / "scripts" / "helpers" / "numbers.py").write_text("def total():\n    return sum(range(10))\n")
+    report = flow.sync_files(flows.namespace, tmp_path / "scripts", "/scripts")
+    assert len(report["uploaded"]) == 3
+    result = flow.execute(flows.namespace, flows.require("nsfiles_run"))
+    assert result.status == "SUCCESS", result.error
+    assert result.outputs["run"]["vars"] == {"total": 45, "by": "pushed script"}
+
+
+def test_flows_listed_read_and_deleted(server, flows, tmp_path):
+    flow = make_flow(server)
+    listed = [found["id"] for found in flow.list_flows(flows.namespace)]
+    assert set(listed) >= {path.stem for path in FLOWS_DIR.glob("*.yaml")} - set(flows.errors)
+    assert listed == sorted(listed)
+    source = (FLOWS_DIR / "hello.yaml").read_text(encoding="utf-8").replace(NAMESPACE_PLACEHOLDER, flows.namespace)
+    assert flow.get_flow_source(flows.namespace, "hello") == source
+    namespace = flows.namespace + ".flows"
+    (tmp_path / "gone.yaml").write_text(
+        "id: gone\nnamespace: %s\ntasks:\n  - id: hi\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n"
+        % namespace)
+    assert run_cli(server, "deploy", tmp_path / "gone.yaml").returncode == 0
+    run = run_cli(server, "flows", "ls", namespace)
+    assert run.returncode == 0 and run.stdout.decode().splitlines()[1].split()[0] == "gone", run.stderr
+    run = run_cli(server, "flows", "get", namespace, "gone")
+    assert run.returncode == 0 and run.stdout.decode() == (tmp_path / "gone.yaml").read_text()
+    assert run_cli(server, "flows", "ls", flows.namespace, "--json").stdout.count(b'"id": "gone"') == 0
+    assert run_cli(server, "flows", "rm", namespace, "gone").returncode == 0
+    assert flow.delete_flow(namespace, "gone") is False
+    run = run_cli(server, "flows", "get", namespace, "gone")
+    assert run.returncode == 1 and b"gone" in run.stderr
