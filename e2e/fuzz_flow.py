@@ -86,6 +86,21 @@ def route(method: str, path: str) -> str:
     if parts and parts[0] == "main":
         parts = parts[1:]
     head, rest = (parts[0], parts[1:]) if parts else ("", [])
+    if head == "kv" and not rest and method == "GET":  # 2.0's listing of keys
+        return "kv_list"
+    if head == "namespaces" and rest[1:2] == ["kv"]:
+        if len(rest) == 2:
+            return "kv_list" if method == "GET" else "unknown"
+        return {"GET": "kv_get", "PUT": "kv_set", "DELETE": "kv_delete"}.get(method, "unknown")
+    if head == "namespaces" and rest[1:2] == ["files"]:
+        if rest[2:] in (["stats"], ["directory"]) and method == "GET":
+            return "files_" + rest[2]
+        if len(rest) == 2:
+            return {"GET": "files_get", "POST": "files_upload", "DELETE": "files_delete"}.get(method, "unknown")
+    if head == "flows" and method == "GET" and rest == ["search"]:
+        return "flows_search"
+    if head == "flows" and method == "DELETE" and len(rest) == 2:
+        return "flow_delete"
     if head == "flows":
         if method == "POST" and rest == ["validate"]:
             return "flow_validate"
@@ -631,6 +646,26 @@ class FuzzServer:
 
 # The driver ####################################################################
 
+def _with_tree(call):
+    """An operation on a small local folder (nested, a non-ASCII name, a dot file left
+    out) and an empty folder to write into: ``call(flow, tree, out)``."""
+    def operation(flow: kestra.Flow):
+        with tempfile.TemporaryDirectory() as directory:
+            tree, out = os.path.join(directory, "tree"), os.path.join(directory, "out")
+            make_tree(tree)
+            return call(flow, tree, out)
+    return operation
+
+
+def make_tree(tree: str) -> None:
+    for relative, data in (("readme.md", b"# recorded\n"), ("src/main.py", b"print('main')\n"),
+                           ("donn\u00e9es/\u00e9t\u00e9.csv", "a,\u00e9\n".encode("utf-8")), (".hidden", b"x")):
+        path = os.path.join(tree, *relative.split("/"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as file:
+            file.write(data)
+
+
 def _download_to_path(flow: kestra.Flow) -> int:
     with tempfile.TemporaryDirectory() as directory:
         target = os.path.join(directory, "file.bin")
@@ -678,6 +713,26 @@ OPERATIONS = {
     "delete_execution": lambda flow: flow.delete_execution(EXECUTION_ID),
     "delete_execution(keep all)": lambda flow: flow.delete_execution(EXECUTION_ID, logs=False, metrics=False,
                                                                      files=False),
+    "kv_set": lambda flow: flow.kv_set(NAMESPACE, "doc", {"a": [1, 2.5, None]}, ttl="PT1H", description="d"),
+    "kv_set(str)": lambda flow: flow.kv_set(NAMESPACE, "text", "hello world"),
+    "kv_get": lambda flow: flow.kv_get(NAMESPACE, "doc"),
+    "kv_get(default, exact)": lambda flow: flow.kv_get(NAMESPACE, "count", None, exact=True),
+    "kv_entry": lambda flow: flow.kv_entry(NAMESPACE, "moment"),
+    "kv_list": lambda flow: flow.kv_list(NAMESPACE),
+    "kv_delete": lambda flow: flow.kv_delete(NAMESPACE, "text"),
+    "upload_files": _with_tree(lambda flow, tree, out: flow.upload_files(NAMESPACE, tree, "/app")),
+    "sync_files": _with_tree(lambda flow, tree, out: flow.sync_files(NAMESPACE, tree, "/app")),
+    "sync_files(delete, dry_run)": _with_tree(lambda flow, tree, out: flow.sync_files(NAMESPACE, tree, "/app",
+                                                                                      delete=True, dry_run=True)),
+    "download_files": _with_tree(lambda flow, tree, out: flow.download_files(NAMESPACE, "/app", out)),
+    "download_files(file)": _with_tree(lambda flow, tree, out: flow.download_files(NAMESPACE, "/app/readme.md",
+                                                                                   os.path.join(tree, "r.md"))),
+    "list_files": lambda flow: flow.list_files(NAMESPACE),
+    "list_files(one level)": lambda flow: flow.list_files(NAMESPACE, "/app", recursive=False),
+    "delete_file": lambda flow: flow.delete_file(NAMESPACE, "/app"),
+    "list_flows": lambda flow: flow.list_flows(NAMESPACE),
+    "get_flow_source": lambda flow: flow.get_flow_source(NAMESPACE, FLOW_ID),
+    "delete_flow": lambda flow: flow.delete_flow(NAMESPACE, FLOW_ID),
     "_make_request(GET)": lambda flow: _make_request_get(flow),
     "_make_request(POST flows)": lambda flow: flow._make_request(
         "POST", "/api/v1/main/flows", data=FLOW_YAML, headers={"Content-Type": "application/x-yaml"}).json(),
@@ -701,7 +756,10 @@ def cli(*argv: str):
             with open(flow_file, "w", encoding="utf-8") as file:
                 file.write(FLOW_YAML)
             out_file = os.path.join(directory, "out.bin")
-            args = [arg.replace("FLOW_FILE", flow_file).replace("OUT_FILE", out_file) for arg in argv]
+            tree, out_dir = os.path.join(directory, "tree"), os.path.join(directory, "out")
+            make_tree(tree)
+            args = [arg.replace("FLOW_FILE", flow_file).replace("OUT_FILE", out_file).replace("TREE_DIR", tree)
+                    .replace("OUT_DIR", out_dir) for arg in argv]
             code, stdout, stderr = run_cli(flow.hostname, args)
             text = stderr.decode("utf-8", "replace")
             assert code in CLI_EXIT_CODES, "exit code %r; stderr: %s" % (code, text)
@@ -779,6 +837,21 @@ OPERATIONS.update({
     "cli search --json": cli("search", "-n", NAMESPACE, "-f", FLOW_ID, "-s", "SUCCESS,FAILED", "-l", "batch=b1",
                              "--limit", "50", "--json"),
     "cli search --newest-first": cli("search", "--since", "2024-01-01", "--newest-first"),
+    "cli kv set": cli("kv", "set", NAMESPACE, "text=hello world", "count:=42", "doc:={\"a\": [1, 2.5]}", "--ttl", "PT1H"),
+    "cli kv get --json": cli("kv", "get", NAMESPACE, "doc", "--json"),
+    "cli kv get": cli("kv", "get", NAMESPACE, "text"),
+    "cli kv ls --json": cli("kv", "ls", NAMESPACE, "--json"),
+    "cli kv ls": cli("kv", "ls", NAMESPACE),
+    "cli kv rm": cli("kv", "rm", NAMESPACE, "text"),
+    "cli nsfiles push --delete --json": cli("nsfiles", "push", NAMESPACE, "TREE_DIR", "--to", "/app", "--delete",
+                                            "--json"),
+    "cli nsfiles push --dry-run": cli("nsfiles", "push", NAMESPACE, "TREE_DIR", "--dry-run"),
+    "cli nsfiles pull": cli("nsfiles", "pull", NAMESPACE, "/app", "OUT_DIR", "--json"),
+    "cli nsfiles ls --json": cli("nsfiles", "ls", NAMESPACE, "/", "--json"),
+    "cli nsfiles rm": cli("nsfiles", "rm", NAMESPACE, "/app"),
+    "cli flows ls --json": cli("flows", "ls", NAMESPACE, "--json"),
+    "cli flows get": cli("flows", "get", NAMESPACE, FLOW_ID),
+    "cli flows rm": cli("flows", "rm", NAMESPACE, FLOW_ID),
 })
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import datetime
 import http.client
 import http.server
 import json
@@ -30,6 +31,7 @@ import secrets
 import select
 import socket
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -49,6 +51,11 @@ MAX_STREAM_SECONDS = 60.0    # an event stream is recorded for this long at most
 HOP_HEADERS = {"host", "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"}
 FLOW_FILES = ("hello", "fail", "warn", "long", "count", "inputs")  # of e2e/flows
 WEBHOOK_KEY = "fuzz-record-webhook-key"  # a throwaway key: the flow is deleted at the end
+# A value of each type the KV store keeps, set and read back by the namespace scenarios.
+KV_VALUES = {"text": "hello world", "count": 42, "ratio": 2.5, "flag": True, "nothing": None,
+             "moment": datetime.datetime(2024, 4, 21, 10, 0, 0, 123000, tzinfo=datetime.timezone.utc),
+             "day": datetime.date(2024, 4, 21), "wait": datetime.timedelta(minutes=5),
+             "doc": {"a": [1, 2.5, None], "b": "caf\u00e9"}}
 # Flows of the scenarios of Flow's later calls (resume, webhook), written here rather than
 # in e2e/flows: only this script runs them.
 RECORDED_FLOWS = {
@@ -372,6 +379,7 @@ class Session:
             self.step("restart.killed", lambda: flow.restart(long_id))
 
         self.run_later_calls(flow, hello_run, failed_run)
+        self.run_namespace_state(flow)
 
         # Errors.
         self.step("get_execution.unknown", lambda: flow.get_execution("NoSuchExecution0000"))
@@ -506,6 +514,49 @@ class Session:
         self.step("delete.unknown", lambda: flow.delete_execution(NO_EXECUTION, logs=False, metrics=False,
                                                                   files=False))
 
+    def run_namespace_state(self, flow: kestra.Flow) -> None:
+        """The namespace's state: KV values of each type (a missing key, an expired one, a
+        listing, deletes), namespace files synced, listed, pulled and deleted, and the
+        namespace's flows listed, read and deleted."""
+        ns = self.namespace
+        for key, value in KV_VALUES.items():
+            self.step("kv.set", lambda: flow.kv_set(ns, key, value, ttl="PT1H" if key == "text" else None,
+                                                    description="recorded" if key == "count" else None))
+            self.step("kv.get", lambda: flow.kv_get(ns, key))
+        self.step("kv.get.missing", lambda: flow.kv_get(ns, "no_such_key"))
+        self.step("kv.set.short", lambda: flow.kv_set(ns, "short_lived", "x", ttl="PT1S"))
+        time.sleep(2.5)
+        self.step("kv.get.expired", lambda: flow.kv_get(ns, "short_lived"))
+        self.step("kv.get.expired.again", lambda: flow.kv_get(ns, "short_lived"))
+        self.step("kv.list", lambda: len(flow.kv_list(ns)))
+        self.step("kv.delete", lambda: flow.kv_delete(ns, "text"))
+        self.step("kv.delete.again", lambda: flow.kv_delete(ns, "text"))
+        self.step("kv.set.invalid.raw", lambda: flow._make_request(
+            "PUT", "/api/v1/main/namespaces/%s/kv/-bad" % ns, data="1", headers={"Content-Type": "text/plain"}))
+        with tempfile.TemporaryDirectory() as folder:
+            source = os.path.join(folder, "source")
+            for relative, data in (("readme.md", b"# recorded\n"), ("src/main.py", b"print('main')\n"),
+                                   ("donn\u00e9es/\u00e9t\u00e9.csv", "a,\u00e9\n".encode("utf-8"))):
+                path = os.path.join(source, *relative.split("/"))
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "wb") as file:
+                    file.write(data)
+            self.step("files.sync", lambda: flow.sync_files(ns, source, "/app"))
+            self.step("files.sync.again", lambda: flow.sync_files(ns, source, "/app"))
+            self.step("files.list", lambda: len(flow.list_files(ns)))
+            self.step("files.download", lambda: flow.download_files(ns, "/app", os.path.join(folder, "back")))
+            os.unlink(os.path.join(source, "readme.md"))
+            self.step("files.sync.delete", lambda: flow.sync_files(ns, source, "/app", delete=True))
+        self.step("files.delete.missing", lambda: flow.delete_file(ns, "/nothing/here"))
+        self.step("files.download.missing", lambda: flow.download_files(ns, "/nothing.txt", os.devnull))
+        self.step("files.delete", lambda: flow.delete_file(ns, "/app"))
+        self.step("files.list.missing", lambda: flow.list_files(ns, "/app"))
+        self.step("flows.list", lambda: len(flow.list_flows(ns)))
+        self.step("flows.source", lambda: len(flow.get_flow_source(ns, "hello")))
+        self.step("flows.source.unknown", lambda: flow.get_flow_source(ns, "no_such_flow"))
+        self.step("flows.delete", lambda: flow.delete_flow(ns, "warn"))
+        self.step("flows.delete.again", lambda: flow.delete_flow(ns, "warn"))
+
     @staticmethod
     def _action_path(flow: kestra.Flow, execution_id: str, action: str) -> str:
         """An action's path as the server's generation has it: /actions/ on 2.0."""
@@ -594,6 +645,13 @@ def cleanup(server: str, user: str, password: str, namespace: str) -> None:
             flow._make_request("DELETE", "/api/v1/main/flows/%s/%s" % (namespace, name))
         except kestra.KestraError:
             pass
+    try:  # the namespace's keys and files
+        for entry in flow.kv_list(namespace, types=False):
+            flow.kv_delete(namespace, entry["key"])
+        for entry in flow.list_files(namespace, recursive=False):
+            flow.delete_file(namespace, entry["path"])
+    except kestra.KestraError as exc:
+        print("cleanup: the keys and files of %s: %s" % (namespace, exc))
 
 
 def main(argv=None) -> int:
