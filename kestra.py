@@ -4298,7 +4298,8 @@ class Flow:
         a string shaped like an ISO-8601 duration (the server makes it a DURATION), a
         datetime in zone with more than milliseconds, at midnight UTC (the server makes it
         a DATE) or before 1582-10-15, a date before 1582-10-15, a negative or fractional
-        timedelta, NaN and infinities."""
+        timedelta, NaN and infinities, a key of a dict whose value is None (the server
+        drops it)."""
         _check_kv_key(namespace, key)
         body = _kv_text(value).encode("utf-8")
         headers = [("Content-Type", "text/plain; charset=utf-8")]
@@ -5448,7 +5449,8 @@ def _kv_number(value: Any, where: str) -> str:
 
 def _check_kv_json(value: Any, where: str, depth: int) -> None:
     """KestraError unless ``value`` holds only what a JSON value keeps: str, int, float,
-    Decimal, bool, None, and dicts (with str keys) and lists of those."""
+    Decimal, bool, None (in a list: the server drops a dict's key whose value is null),
+    and dicts (with str keys) and lists of those."""
     import decimal
 
     if depth > _KV_MAX_DEPTH:
@@ -5459,6 +5461,10 @@ def _check_kv_json(value: Any, where: str, depth: int) -> None:
                 raise KestraError("the key %r%s is not a string: a JSON value's keys are strings"
                                   % (key, where and " in " + where))
             _check_kv_string(key, "the key")
+            if item is None:
+                raise KestraError("the key %r%s is null, and Kestra's store drops a key whose value is null "
+                                  "(a null in a list stays): leave the key out, or store another value"
+                                  % (key, where and " in " + where))
             _check_kv_json(item, "%s[%r]" % (where, key), depth + 1)
     elif isinstance(value, (list, tuple)):
         for index, item in enumerate(value):
@@ -5530,6 +5536,21 @@ def _java_duration(text: str, what: str) -> Any:
     total = datetime.timedelta(days=int(days or 0), hours=int(hours or 0), minutes=int(minutes or 0),
                                microseconds=micros)
     return -total if sign == "-" else total
+
+
+def _java_duration_text(delta: Any) -> str:
+    """A timedelta as Java's Duration.toString writes it, as the server shows a DURATION:
+    hours, minutes and seconds (PT5M, PT24H, PT1H0.5S, PT0S)."""
+    micros = (delta.days * 86400 + delta.seconds) * 1000000 + delta.microseconds
+    if micros < 0:
+        return _iso_duration(delta)
+    hours, rest = divmod(micros, 3600000000)
+    minutes, rest = divmod(rest, 60000000)
+    seconds, fraction = divmod(rest, 1000000)
+    text = "PT" + ("%dH" % hours if hours else "") + ("%dM" % minutes if minutes else "")
+    if seconds or fraction or text == "PT":
+        text += ("%d.%06d" % (seconds, fraction)).rstrip("0") + "S" if fraction else "%dS" % seconds
+    return text
 
 
 def _kv_entry(namespace: str, key: str, response: Response, exact: bool, what: str) -> Dict[str, Any]:
@@ -9820,7 +9841,7 @@ def _kv_json(value: Any) -> str:
     if isinstance(value, decimal.Decimal):
         return str(value)
     if isinstance(value, datetime.timedelta):
-        return json.dumps(_iso_duration(value))
+        return json.dumps(_java_duration_text(value))
     return _json_line(value)[:-1]
 
 

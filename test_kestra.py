@@ -2591,8 +2591,9 @@ def _kv_json_text(parsed: Tuple[str, Any]) -> str:
         return json.dumps(repr(value)) if not math.isfinite(value) else repr(value)
     if kind == "list":
         return "[" + ", ".join(_kv_json_text(item) for item in value) + "]"
-    if kind == "struct":
-        return "{" + ", ".join(json.dumps(name) + ": " + _kv_json_text(item) for name, item in value) + "}"
+    if kind == "struct":  # a field whose value is null is dropped (both servers)
+        return "{" + ", ".join(json.dumps(name) + ": " + _kv_json_text(item) for name, item in value
+                               if item[0] != "null") + "}"
     return json.dumps(value)
 
 
@@ -10575,6 +10576,7 @@ def test_kv_enum_is_stored_as_its_value(ns_fake):
     (datetime.timedelta(seconds=-1), "positive"), (datetime.timedelta(seconds=1.5), "whole"),
     (float("nan"), "finite"), (float("inf"), "finite"), (decimal.Decimal("NaN"), "finite"),
     ({"when": datetime.date(2024, 1, 1)}, "JSON values"), ({1: "a"}, "not a string"), ({"a": {1, 2}}, "set"),
+    ({"a": None}, "drops a key"), ([{"ok": 1, "b": {"c": None}}], "drops a key"),
     ([float("-inf")], "finite"), (b"bytes", "bytes"), ({1, 2}, "set"), (object(), "object"),
     ("\ud800", "surrogate"),
 ])
@@ -11008,7 +11010,7 @@ def test_cli_kv_set_type_reads_the_text_as_that_type(cli_copy, cli_fake, kind, t
 
 @pytest.mark.parametrize("args, words", [
     (["ok=1", "bad=PT5M"], b"DURATION"), (["ok=1", "noequals"], b"KEY=TEXT"), (["a b=1"], b"key"),
-    (["x:=NaN"], b"NaN"), (["x:={bad"], b"not JSON"), (["x=1", "x=2"], b"given twice"),
+    (["x:=NaN"], b"NaN"), (["x:={bad"], b"not JSON"), (['x:={"a": null}'], b"drops a key"), (["x=1", "x=2"], b"given twice"),
     (["x=@/nonexistent/file"], b"cannot read"), (["x=abc", "--type", "number"], b"not a number"),
     (["x=2024-01-01T00:00:00Z", "--type", "datetime"], b"DATE"), (["x=1", "--ttl", "soon"], b"ttl"),
     (["x=1", "--description", "caf\xc3\xa9"], b"description"),
