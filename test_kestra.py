@@ -10998,7 +10998,7 @@ def test_cli_kv_set_stores_each_form_with_its_type_and_get_prints_it(cli_copy, c
     ("boolean", "TRUE", True, "BOOLEAN"), ("date", "2024-04-21", datetime.date(2024, 4, 21), "DATE"),
     ("datetime", "2024-04-21T10:00:00.123Z", datetime.datetime(2024, 4, 21, 10, 0, 0, 123000, tzinfo=UTC), "DATETIME"),
     ("datetime", "2024-04-21T10:00:00", datetime.datetime(2024, 4, 21, 10), "DATETIME"),
-    ("duration", "PT5M", datetime.timedelta(minutes=5), "DURATION"), ("json", "[1, {\"b\": null}]", [1, {"b": None}], "JSON"),
+    ("duration", "PT5M", datetime.timedelta(minutes=5), "DURATION"), ("json", "[1, {\"b\": true}, null]", [1, {"b": True}, None], "JSON"),
     ("string", "PT5M words", "PT5M words", "STRING"),
 ])
 def test_cli_kv_set_type_reads_the_text_as_that_type(cli_copy, cli_fake, kind, text, value, stored):
