@@ -4332,7 +4332,7 @@ class Flow:
                 continue
             keys.append({"key": entry["key"], "type": None, "description": entry.get("description"),
                          "expires": entry.get("expirationDate"), "updated": entry.get("updateDate"),
-                         "revision": entry.get("version")})
+                         "revision": entry.get("version", entry.get("revision"))})  # 1.3, 2.0
         keys.sort(key=lambda found_key: found_key["key"])
         if not types:
             return keys

@@ -2271,8 +2271,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             document = {"namespace": namespace, "key": key, "description": entry["description"],
                         "creationDate": _iso(entry["created"]), "updateDate": _iso(entry["updated"]),
                         "expirationDate": None if entry["expires"] is None else _iso(entry["expires"])}
-            if versions:
-                document["version"] = entry["revision"]
+            # 1.3.25's listing names the revision "version", 2.0's search "revision".
+            document["version" if versions else "revision"] = entry["revision"]
             listed.append(document)
         return listed
 
@@ -10703,6 +10703,9 @@ def test_kv_list_pages_through_every_key_of_the_namespace_only(ns_fake):
         assert len(requests_to(ns_fake, "kv_list")) == 1
     typed = flow.kv_list("company.team")
     assert {entry["type"] for entry in typed} == {"NUMBER"} and len(typed) == 130
+    flow.kv_set("company.team", "k000", "again")
+    revisions = {entry["key"]: entry["revision"] for entry in flow.kv_list("company.team", types=False)}
+    assert revisions["k000"] == 2 and revisions["k001"] == 1
 
 
 def test_kv_delete_says_whether_the_key_was_there(ns_fake):

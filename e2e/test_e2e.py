@@ -1671,6 +1671,7 @@ def test_kv_a_key_with_a_2_second_ttl_is_gone_after_it(server, flows):
     assert flow.kv_get(namespace, "short_lived") == "soon gone"
     entry = [entry for entry in flow.kv_list(namespace, types=False) if entry["key"] == "short_lived"][0]
     assert entry["description"] == "e2e ttl" and entry["expires"]
+    assert entry["revision"] == flow.kv_entry(namespace, "short_lived")["revision"] >= 1
     time.sleep(max(0.0, 3.0 - (time.monotonic() - set_at)))
     assert flow.kv_get(namespace, "short_lived", "gone") == "gone"
     with pytest.raises(kestra.KVKeyNotFoundError):
