@@ -1099,6 +1099,20 @@ class FakeKestra:
                 execution.next_state += 1
             self._cond.notify_all()
 
+    def wait_created(self, count: int, timeout: float = 60.0) -> str:
+        """Wait until `count` executions have been created; the id of the last one. A test's
+        thread that advances an execution waits for it so: on a loaded machine the client
+        can create it after the thread's first step, which then moved nothing or an older
+        execution, and the client waited for ever."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.executions) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise LookupError("%d executions after %s s, not %d" % (len(self.executions), timeout, count))
+                self._cond.wait(min(left, 0.05))
+            return list(self.executions)[count - 1]
+
     def end(self, execution_id: Optional[str], state: str) -> None:
         """End an execution (default: the last created) in `state` now, whatever its flow
         says: a failure the test causes. A restart then goes through the flow's restart_states."""
@@ -5359,9 +5373,10 @@ def test_paused_and_queued_keep_waiting_until_the_end(fake):
     fake.add_flow("company.team", "slow", states=("QUEUED", "RUNNING", "PAUSED", "BREAKPOINT", "RUNNING", "SUCCESS"))
 
     def advance_all():
+        created = fake.wait_created(1)
         for _ in range(5):
             time.sleep(0.05)
-            fake.advance()
+            fake.advance(created)
 
     pusher = threading.Thread(target=advance_all)
     pusher.start()
@@ -5703,14 +5718,15 @@ def test_over_tls_a_followed_execution_is_read_as_it_ends_or_as_its_end_is_misse
     server.auto_advance = False
     server.add_flow("company.team", "steps", states=("RUNNING",) * 4 + ("SUCCESS",))
 
-    def advance_all() -> None:
+    def advance_all(count: int) -> None:
+        created = server.wait_created(count)
         for _ in range(4):
             time.sleep(0.15)
-            server.advance()
+            server.advance(created)
 
-    for missed in (False, True):
+    for count, missed in enumerate((False, True), start=1):
         server.streams_miss_ends = missed
-        pusher = threading.Thread(target=advance_all)
+        pusher = threading.Thread(target=advance_all, args=(count,))
         pusher.start()
         flow = client(server, ca_bundle=bundle, poll_interval=0.3)
         seen = []
