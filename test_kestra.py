@@ -49,7 +49,7 @@ import traceback
 import urllib.parse
 import uuid
 from collections import OrderedDict, namedtuple
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -1112,6 +1112,19 @@ class FakeKestra:
                     raise LookupError("%d executions after %s s, not %d" % (len(self.executions), timeout, count))
                 self._cond.wait(min(left, 0.05))
             return list(self.executions)[count - 1]
+
+    def advance_later(self, delay: float, count: int = 1, then: Optional[Callable[[], None]] = None) -> None:
+        """In a thread: once the `count`-th execution is created, `delay` seconds later,
+        move it one state forward (then call `then`). A timer started before the client
+        creates it could fire first on a loaded machine and move nothing."""
+        def run() -> None:
+            created = self.wait_created(count)
+            time.sleep(delay)
+            self.advance(created)
+            if then is not None:
+                then()
+
+        threading.Thread(target=run, daemon=True).start()
 
     def end(self, execution_id: Optional[str], state: str) -> None:
         """End an execution (default: the last created) in `state` now, whatever its flow
@@ -5898,7 +5911,7 @@ def test_a_failing_stream_does_not_hide_an_execution_that_ended(fake):
 def test_a_quiet_healthy_stream_is_followed_again_at_once(fake):
     fake.auto_advance = False
     fake.add_flow("company.team", "quiet", states=("RUNNING", "SUCCESS"))
-    threading.Timer(0.6, fake.advance).start()
+    fake.advance_later(0.6)
     flow = client(fake, request_timeout=0.2)
     assert flow.execute("company.team", "quiet").status == "SUCCESS"
     assert flow.time.sleeps == [] and len(sent(fake, "follow")) >= 2
@@ -5910,11 +5923,7 @@ def test_an_end_the_stream_misses_is_read_from_the_stored_state_within_a_poll_in
     flow = client(fake, poll_interval=5)  # request_timeout stays 30 s: a quiet stream is not waited out
     ended = []
 
-    def end() -> None:
-        fake.advance()
-        ended.append(time.monotonic())
-
-    threading.Timer(0.1, end).start()
+    fake.advance_later(0.1, then=lambda: ended.append(time.monotonic()))
     assert flow.execute("company.team", "missed").status == "SUCCESS"
     late = time.monotonic() - ended[0]
     assert late < 2.0, late  # the look 0.25 s after the stream opened, not poll_interval (5 s) nor 30 s
@@ -5925,7 +5934,7 @@ def test_a_long_quiet_stream_reads_the_stored_state_at_doubling_gaps(fake):
     fake.auto_advance, fake.streams_miss_ends = False, True
     fake.add_flow("company.team", "long", states=("RUNNING", "SUCCESS"))
     flow = client(fake, poll_interval=0.1)
-    threading.Timer(1.4, fake.advance).start()
+    fake.advance_later(1.4)
     started = time.monotonic()
     assert flow.execute("company.team", "long").status == "SUCCESS"
     looks = [r for r in sent(fake, "execution") if r.method == "GET"]
@@ -5938,7 +5947,7 @@ def test_a_long_quiet_stream_reads_the_stored_state_at_doubling_gaps(fake):
 def test_an_end_the_stream_sends_needs_no_read_of_the_state(fake):
     fake.auto_advance = False
     fake.add_flow("company.team", "streamed", states=("RUNNING", "SUCCESS"))
-    threading.Timer(0.05, fake.advance).start()  # before the first look, 0.25 s after the stream opens
+    fake.advance_later(0.05)  # before the first look, 0.25 s after the stream opens
     flow = client(fake, poll_interval=5)
     assert flow.execute("company.team", "streamed").status == "SUCCESS"
     assert [r for r in sent(fake, "execution") if r.method == "GET"] == []
@@ -6847,7 +6856,8 @@ def test_execute_each_where_the_search_is_forbidden_reads_each_execution_every_p
     fake.fail("search", 403)
     flow = each_client(fake)
     flow.poll_interval = 0.2
-    threading.Timer(1.0, lambda: [fake.advance(e) for e in list(fake.executions)]).start()
+    for count in range(1, 5):
+        fake.advance_later(1.0, count)
     warnings = []  # type: List[str]
     monkeypatch.setattr(flow, "_log_warning", lambda message, *args: warnings.append(message % args))
     results = list(flow.execute_each("company.team", "slow", [None] * 4))
