@@ -9759,16 +9759,22 @@ def _kv_assignments(items: List[str], kind: Optional[str]) -> List[Tuple[str, An
         if any(key == seen for seen, _ in found):
             raise _UsageError("kv set: %s is given twice" % key)
         if typed:
-            value = _kv_json_argument(key, text)
+            value = _kv_json_argument(key, text, _kv_shown(text))
+        elif text.startswith("@"):
+            # A file's text is never repeated in an error: it may hold a secret.
+            value = _kv_typed(key, _kv_file_text(key, text[1:]), kind or "string", "the text of %s" % text[1:])
         else:
-            if text.startswith("@"):
-                text = _kv_file_text(key, text[1:])
-            value = _kv_typed(key, text, kind or "string")
+            value = _kv_typed(key, text, kind or "string", _kv_shown(text))
         found.append((key, value))
     return found
 
 
-def _kv_json_argument(key: str, text: str) -> Any:
+def _kv_shown(text: str) -> str:
+    """A value given on the command line, as an error shows it: short ones whole."""
+    return repr(text) if len(text) <= 40 else "the value (%d characters)" % len(text)
+
+
+def _kv_json_argument(key: str, text: str, shown: str) -> Any:
     import decimal
 
     def refuse(word: str) -> Any:
@@ -9777,7 +9783,7 @@ def _kv_json_argument(key: str, text: str) -> Any:
     try:
         return json.loads(text, parse_float=decimal.Decimal, parse_constant=refuse)
     except ValueError as exc:
-        raise _UsageError("kv set %s: the value after := is not JSON (%s): %r" % (key, exc, text)) from None
+        raise _UsageError("kv set %s: %s is not JSON (%s)" % (key, shown, exc)) from None
 
 
 def _kv_file_text(key: str, path: str) -> str:
@@ -9796,8 +9802,8 @@ def _kv_file_text(key: str, path: str) -> str:
                           % (key, path, exc.reason)) from None
 
 
-def _kv_typed(key: str, text: str, kind: str) -> Any:
-    """TEXT read as --type says."""
+def _kv_typed(key: str, text: str, kind: str, shown: str) -> Any:
+    """TEXT read as --type says; ``shown`` names it in an error."""
     import datetime
     import decimal
 
@@ -9805,7 +9811,7 @@ def _kv_typed(key: str, text: str, kind: str) -> Any:
         if kind == "string":
             return text
         if kind == "json":
-            return _kv_json_argument(key, text)
+            return _kv_json_argument(key, text, shown)
         if kind == "boolean" and text.lower() in ("true", "false"):
             return text.lower() == "true"
         if kind == "number":
@@ -9821,11 +9827,13 @@ def _kv_typed(key: str, text: str, kind: str) -> Any:
             return datetime.date.fromisoformat(text.strip())
         if kind == "duration":
             return _java_duration(text, "kv set %s" % key)
+    except _UsageError:
+        raise  # from the JSON reading: it says where the JSON is wrong
     except (ValueError, ArithmeticError, KestraError):
         pass
     examples = {"boolean": "true or false", "number": "42 or 12.50", "datetime": "2024-04-21T10:00:00.123Z, or "
                 "2024-04-21T10:00:00 (no zone)", "date": "2024-04-21", "duration": "PT5M or P1DT2H"}
-    raise _UsageError("kv set %s: %r is not a %s (for example %s)" % (key, text, kind, examples.get(kind, "")))
+    raise _UsageError("kv set %s: %s is not a %s (for example %s)" % (key, shown, kind, examples.get(kind, "")))
 
 
 def _kv_json(value: Any) -> str:

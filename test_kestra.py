@@ -11088,6 +11088,25 @@ def test_cli_kv_set_refuses_before_storing_anything(cli_copy, cli_fake, args, wo
     assert requests_to(cli_fake, "kv_put") == []
 
 
+@pytest.mark.parametrize("content, kind, words", [
+    ('{"private_key": "SECRET-PEM-BODY", }', "json", b"is not JSON ("),
+    ("SECRET-PEM-BODY", "number", b"is not a number"),
+    ("SECRET-PEM-BODY", "date", b"is not a date"),
+])
+def test_cli_kv_set_never_repeats_a_file_it_cannot_read_as_the_type(cli_copy, cli_fake, tmp_path, content, kind,
+                                                                    words):
+    secret = tmp_path / "creds.txt"
+    secret.write_text(content)
+    run = cli_ns(cli_copy, cli_fake, "kv", "set", "company.team", "creds=@%s" % secret, "--type", kind)
+    assert run.returncode == 2 and words in run.stderr, run.stderr
+    assert b"SECRET" not in run.stderr and str(secret).encode() in run.stderr
+    assert kind != "json" or b"line 1 column" in run.stderr  # where the JSON is wrong
+    long_value = "x" * 41
+    run = cli_ns(cli_copy, cli_fake, "kv", "set", "company.team", "key:=" + long_value)
+    assert run.returncode == 2 and b"the value (41 characters) is not JSON" in run.stderr, run.stderr
+    assert requests_to(cli_fake, "kv_put") == []
+
+
 def test_cli_kv_ls_and_rm(cli_copy, cli_fake):
     flow = client(cli_fake)
     flow.kv_set("company.team", "alpha", 1, description="the first")
