@@ -4383,18 +4383,40 @@ class Flow:
         Dot files and dot folders are left out; a symbolic link is refused. Each file is
         streamed, and replaces the file at its path."""
         plan = _local_files(source, to)
+        blocked = self._folders_at(namespace, [path for _, path in plan])
+        if blocked:
+            raise KestraError("uploading %s to namespace %s: %s" % (source, namespace, _FOLDER_KEPT % _some(blocked)))
         done = []
         for number, (local, path) in enumerate(plan, 1):
             self._upload_file(namespace, local, path)
             done.append(path)
             self._files_progress("uploaded", number, len(plan), path)
+        kept = self._folders_at(namespace, done)
+        if kept:
+            raise KestraError("uploading %s to namespace %s: %s" % (source, namespace, _FOLDER_KEPT % _some(kept)))
         return done
+
+    def _folders_at(self, namespace: str, paths: List[str]) -> List[str]:
+        """Those of ``paths`` where the server has a folder: one listing per parent
+        folder. Before an upload, what is in the way; after, what it did not store."""
+        by_parent = {}  # type: Dict[str, List[str]]
+        for path in paths:
+            by_parent.setdefault(path.rsplit("/", 1)[0] or "/", []).append(path)
+        found = []  # type: List[str]
+        for parent, under in sorted(by_parent.items()):
+            try:
+                folders = {entry["path"] for entry in self._folder_entries(namespace, parent)
+                           if entry["type"] == "Directory"}
+            except NotFoundError:
+                continue  # no such folder yet: nothing in the way
+            found += [path for path in under if path in folders]
+        return sorted(found)
 
     def download_files(self, namespace: str, path: str, destination: Any) -> List[str]:
         """Download a namespace file to the file ``destination``, or a namespace folder's
         tree into the folder ``destination`` (made if needed); the local paths written.
         Each file is written whole or not at all, replacing a file there."""
-        path = _ns_path(path)
+        path = _ns_path(path, writing=False)
         stats = self._file_stats(namespace, path)
         destination = os.fspath(destination)
         if stats is None:
@@ -4420,7 +4442,7 @@ class Flow:
         ``recursive=False``), sorted by path: dicts with ``path`` (from the namespace's
         root, starting with /), ``type`` ("File" or "Directory"), ``size`` and
         ``modified`` (milliseconds since the epoch, as the server gives them)."""
-        path = _ns_path(path)
+        path = _ns_path(path, writing=False)
         found = []  # type: List[Dict[str, Any]]
         folders = [path]
         while folders:
@@ -4435,7 +4457,7 @@ class Flow:
     def delete_file(self, namespace: str, path: str) -> bool:
         """Delete a namespace file, or a folder with everything under it. True when it
         was there, False when there was nothing at ``path``."""
-        path = _ns_path(path)
+        path = _ns_path(path, writing=False)
         if path == "/":
             raise KestraError("deleting the root of namespace %s: name a file or folder under it" % namespace)
         if self._file_stats(namespace, path) is None:
@@ -4453,7 +4475,10 @@ class Flow:
         """Make the namespace folder ``to`` hold what the local folder ``source`` holds:
         upload the files that are new or changed, leave those that are the same, and with
         ``delete`` delete the files under ``to`` that are not in the folder (a folder
-        left empty goes with its last file). A file is the same
+        left empty goes with its last file). A file whose path is a folder on the
+        server, or under a file there, fails: Kestra keeps a path's kind even once it is
+        deleted, and answers OK to a file sent onto a folder while keeping nothing (each
+        upload is checked for that). A file is the same
         when its size and its SHA-256 are (the server's copy is read to compare; nothing
         is compared by time). ``dry_run`` makes the plan and changes nothing.
 
@@ -4468,8 +4493,20 @@ class Flow:
         remote = {}  # type: Dict[str, Dict[str, Any]]
         if self._file_stats(namespace, to) is not None:
             remote = {entry["path"]: entry for entry in self.list_files(namespace, to)}
+        clashes = {}  # type: Dict[str, str]
+        for _, path in plan:
+            if remote.get(path, {}).get("type") == "Directory":
+                clashes[path] = _FOLDER_KEPT % path
+            for above in _ns_parents(path, to):
+                if remote.get(above, {}).get("type") == "File":
+                    clashes[path] = ("the server has a file at %s, where %s needs a folder (Kestra keeps a file's "
+                                     "place even once deleted): rename one of them" % (above, path))
+        for path, clash in sorted(clashes.items()):
+            report["failed"].append({"path": path, "action": "upload", "message": clash})
         steps = len(plan)
         for number, (local, path) in enumerate(plan, 1):
+            if path in clashes:
+                continue
             try:
                 if path in remote and remote[path]["type"] == "File" and self._same_file(namespace, path, local,
                                                                                       remote[path]):
@@ -4483,6 +4520,10 @@ class Flow:
                     raise
                 report["failed"].append({"path": path, "action": "upload", "message": str(exc)})
             self._files_progress("compared" if dry_run else "synced", number, steps, path)
+        if not dry_run:
+            for path in self._folders_at(namespace, report["uploaded"]):
+                report["uploaded"].remove(path)
+                report["failed"].append({"path": path, "action": "upload", "message": _FOLDER_KEPT % path})
         if delete:
             wanted = {path for _, path in plan}
             for path, entry in sorted(remote.items()):
@@ -4588,7 +4629,7 @@ class Flow:
         for entry in _answer_list(response.json(), what + self._server_said()):
             name = entry.get("fileName") if isinstance(entry, dict) else None
             kind = entry.get("type") if isinstance(entry, dict) else None
-            if not isinstance(name, str) or kind not in ("File", "Directory") or _ns_segment_problem(name):
+            if not isinstance(name, str) or kind not in ("File", "Directory") or _ns_segment_problem(name, False):
                 raise InvalidResponseError("%s: an entry is not a file or folder with a plain name: %r%s"
                                            % (what, entry, self._server_said()))
             entries.append({"path": folder.rstrip("/") + "/" + name, "type": kind, "size": entry.get("size"),
@@ -5366,7 +5407,7 @@ _KV_KEY = r"[a-zA-Z0-9][a-zA-Z0-9._-]*"  # the server's rule for a key
 # A string the server turns into a DURATION when it reads the value back (InternalKVStore).
 _KV_DURATION_SHAPE = r"P(?=[^T]|T.)(?:[0-9]*D)?(?:T(?=.)(?:[0-9]*H)?(?:[0-9]*M)?(?:[0-9]*S)?)?"
 _KV_MAX_DEPTH = 100  # levels of a JSON value
-_NS_REFUSED = '"<>\\^`{|}[]'  # in a namespace file's name, Kestra 1.3 answers 422 (java.net.URI)
+_NS_REFUSED = '"<>\\^`{|}[]%'  # in a namespace file's name, Kestra 1.3 answers 422 (java.net.URI; '%' as an escape)
 
 
 def _check_kv_key(namespace: Any, key: Any) -> None:
@@ -5640,12 +5681,18 @@ def _answer_list(answer: Any, what: str) -> List[Any]:
     return answer
 
 
-def _ns_segment_problem(name: str) -> Optional[str]:
-    """What is wrong with one segment of a namespace path, or None."""
+def _ns_segment_problem(name: str, writing: bool = True) -> Optional[str]:
+    """What is wrong with one segment of a namespace path, or None. A name kestra.py
+    would not write (``writing``) may still be on the server, put there by 2.0 or
+    another client: it is read, listed and deleted, if a local file can bear it."""
     if not name:
         return "an empty segment (// or a trailing /): write it as folder/file from the namespace's root"
     if name in (".", ".."):
         return "a %r segment: write it as folder/file from the namespace's root" % name
+    if not writing:
+        if "\0" in name or _surrogate_problem(name) is not None:
+            return "a NUL character or a lone surrogate, which no local file name can hold"
+        return None
     for char in name:
         if char.isspace() or char in _NS_REFUSED or char < " " or "\x7f" <= char <= "\x9f":
             return ("%r, which Kestra refuses in a file name or changes (1.3 stores a space as '+'; 2.0 "
@@ -5657,23 +5704,48 @@ def _ns_segment_problem(name: str) -> Optional[str]:
     return None
 
 
-def _ns_path(path: Any) -> str:
+def _ns_path(path: Any, writing: bool = True) -> str:
     """A namespace path as the server takes it (/a/b), checked: no '..' or '.', no empty
     segment, no control character, nothing under _flows (where the server imports
-    flows). A leading / is the namespace's root, as Kestra writes its paths."""
+    flows). A leading / is the namespace's root, as Kestra writes its paths. A path
+    only read or deleted (not ``writing``) may hold what _ns_segment_problem lets
+    the server's own names hold."""
     if not isinstance(path, str):
         raise KestraError("a namespace path must be a string, got %r" % (path,))
     if path in ("", "/"):
         return "/"
     segments = (path[1:] if path.startswith("/") else path).split("/")
     for segment in segments:
-        problem = _ns_segment_problem(segment)
+        problem = _ns_segment_problem(segment, writing)
         if problem is not None:
             raise KestraError("namespace path %r has %s" % (path, problem))
     if segments[0] == "_flows":
         raise KestraError("namespace path %r is under _flows, where Kestra imports flows instead of storing "
                           "files: deploy flows with `kestra.py deploy` or Flow's deploy, not as files" % path)
     return "/" + "/".join(segments)
+
+
+def _ns_parents(path: str, top: str) -> List[str]:
+    """The folders between ``top`` (a namespace folder) and ``path``, under it: for
+    /a/b/c/d.txt under /a, ['/a/b', '/a/b/c']."""
+    parents = []
+    folder = path.rsplit("/", 1)[0]
+    while folder and folder != top.rstrip("/") and folder.startswith(top.rstrip("/") + "/"):
+        parents.append(folder)
+        folder = folder.rsplit("/", 1)[0]
+    return parents[::-1]
+
+
+# Both servers answer OK to a file sent onto a folder, and keep nothing; a deleted
+# folder keeps its place (its kind stays on the storage), so no file can take it.
+_FOLDER_KEPT = ("the server has a folder at %s, which a file cannot replace, even once the folder is deleted "
+                "(Kestra answers OK and keeps nothing): rename the file")
+
+
+def _some(paths: List[str]) -> str:
+    """Up to three paths, and how many more."""
+    shown = ", ".join(paths[:3])
+    return shown if len(paths) <= 3 else "%s and %d more" % (shown, len(paths) - 3)
 
 
 def _local_files(source: Any, to: Optional[str], folder_only: bool = False) -> List[Tuple[str, str]]:
@@ -5684,7 +5756,9 @@ def _local_files(source: Any, to: Optional[str], folder_only: bool = False) -> L
     if os.path.islink(source) and not os.path.isdir(source):
         raise KestraError("%s is a symbolic link: give the file it points to" % source)
     if os.path.isfile(source) and not folder_only:
-        return [(source, _ns_path(to if to is not None else os.path.basename(source)))]
+        if to is None or (isinstance(to, str) and to.endswith("/")):  # a folder: the file goes in it, by its name
+            to = (to or "/") + os.path.basename(source)
+        return [(source, _ns_path(to))]
     if not os.path.isdir(source):
         raise KestraError("no %s at %r" % ("folder" if folder_only else "file or folder", source))
     root = _ns_path(to or "/")
@@ -9933,7 +10007,7 @@ def _run_nsfiles_push(arguments: Any) -> int:
     try:
         if os.path.isfile(source):
             if arguments.dry_run:
-                report = {"uploaded": [_ns_path(arguments.to or os.path.basename(source))], "unchanged": [],
+                report = {"uploaded": [_local_files(source, arguments.to)[0][1]], "unchanged": [],
                           "deleted": [], "failed": []}  # type: Dict[str, Any]
             else:
                 report = {"uploaded": flow.upload_files(namespace, source, arguments.to), "unchanged": [],
@@ -9968,7 +10042,7 @@ def _report_sync(arguments: Any, report: Dict[str, Any]) -> None:
 
 
 def _run_nsfiles_pull(arguments: Any) -> int:
-    path = _usage_checked(_ns_path, arguments.path)
+    path = _usage_checked(_ns_path, arguments.path, False)
     _usage_checked(_require_name, "namespace", arguments.namespace)
     flow, progress = _files_flow(arguments)
     try:
@@ -9992,7 +10066,7 @@ def _run_nsfiles_pull(arguments: Any) -> int:
 
 
 def _run_nsfiles_ls(arguments: Any) -> int:
-    path = _usage_checked(_ns_path, arguments.path)
+    path = _usage_checked(_ns_path, arguments.path, False)
     _usage_checked(_require_name, "namespace", arguments.namespace)
     flow = _command_flow(arguments)
     if flow._file_stats(arguments.namespace, path) is None:
@@ -10009,7 +10083,7 @@ def _run_nsfiles_ls(arguments: Any) -> int:
 
 
 def _run_nsfiles_rm(arguments: Any) -> int:
-    path = _usage_checked(_ns_path, arguments.path)
+    path = _usage_checked(_ns_path, arguments.path, False)
     _usage_checked(_require_name, "namespace", arguments.namespace)
     if path == "/":
         raise _UsageError("nsfiles rm: name a file or folder under the namespace's root, not / itself")

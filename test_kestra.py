@@ -943,6 +943,10 @@ class FakeKestra:
         self.kv_expired_told: set = set()  # keys whose expiry a GET has reported once (410)
         self.clock_offset = 0.0  # seconds added to the fake's clock (TTLs), so tests need not sleep
         self.ns_files: Dict[str, Dict[str, Tuple[bytes, int]]] = {}
+        # Every path ever written, with its kind: Kestra keeps a deleted file's or folder's
+        # place on its storage (seen on 1.3.25 and 2.0), so a path never changes kind.
+        self.ns_places: Dict[str, Dict[str, str]] = {}
+        self.ns_revived: Dict[str, set] = {}  # deleted folders a file sent onto them lists again
         self.forbidden_paths: set = set()  # (namespace, path) whose upload or delete gets a 403
         self._faults: Dict[str, collections.deque] = {}
         self._cond = threading.Condition()
@@ -1082,6 +1086,12 @@ class FakeKestra:
     def put_file(self, namespace: str, path: str, data: bytes) -> None:
         with self._cond:
             self.ns_files.setdefault(namespace, {})[path] = (data, int(self.now() * 1000))
+            places = self.ns_places.setdefault(namespace, {})
+            places[path] = "File"
+            folder = path.rsplit("/", 1)[0]
+            while folder:
+                places[folder] = "Directory"
+                folder = folder.rsplit("/", 1)[0]
 
     @property
     def last_execution(self) -> Optional[Execution]:
@@ -2332,14 +2342,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 raise _Reject(400, "Required QueryValue [path] not specified", violation=True)
             return "/"
         path = path if path.startswith("/") else "/" + path
+        writing = self.command == "POST"  # kestra.py checks the names it writes; those it reads are the server's
         for name in path.split("/")[1:]:
             if len(name) > 255:
                 raise _Reject(422, "A file or folder name exceeds the maximum length of 255 characters.",
-                              violation=True)
+                              violation=writing)
             if fake._v >= (2, 0) and " " in name:
-                raise _Reject(422, "Illegal character in path", violation=True)
+                raise _Reject(422, "Illegal character in path", violation=writing)
             if fake._v < (2, 0) and any(char in name for char in '"<>\\^`{|}[]\u00a0'):
-                raise _Reject(422, "Illegal character in path", violation=True)
+                raise _Reject(422, "Illegal character in path", violation=writing)
+            if fake._v < (2, 0) and re.search("%(?![0-9A-Fa-f]{2})", name):
+                raise _Reject(422, "Malformed escape pair at index %d" % name.index("%"), violation=writing)
         if fake._v < (2, 0):
             path = path.replace(" ", "+")  # 1.3 stores a space as '+'
         if path == "/_flows" or path.startswith("/_flows/"):
@@ -2357,7 +2370,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                         "size": len(data), "metadata": {}}
             under = [modified for file_path, (_, modified) in files.items()
                      if file_path.startswith(path.rstrip("/") + "/")]
-            if not under and path != "/":
+            if not under and path != "/" and path not in fake.ns_revived.get(namespace, ()):
                 return None
             modified = max(under, default=int(fake.now() * 1000))
             return {"fileName": name, "lastModifiedTime": modified, "creationTime": modified, "type": "Directory",
@@ -2374,12 +2387,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         fake = self.server.fake
         path = self._ns_path_param(required=False)
         attributes = self._ns_attributes(namespace, path)
-        if attributes is None or attributes["type"] != "Directory":
+        if attributes is None:
             return self._error(404, "Directory not found: %s" % path)
+        if attributes["type"] != "Directory":
+            return self._json(200, [])  # both servers: a file lists as an empty folder
         prefix = path.rstrip("/") + "/"
         with fake._cond:
             names = sorted({file_path[len(prefix):].split("/", 1)[0]
-                            for file_path in fake.ns_files.get(namespace, {}) if file_path.startswith(prefix)})
+                            for file_path in list(fake.ns_files.get(namespace, {})) + list(
+                                fake.ns_revived.get(namespace, ())) if file_path.startswith(prefix)})
         self._json(200, [self._ns_attributes(namespace, prefix + name) for name in names])
 
     def _do_nsfile(self, tenant: Optional[str], namespace: str) -> None:
@@ -2405,10 +2421,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._error(403, "Forbidden: you may not write %s" % path)
         with fake._cond:
             files = fake.ns_files.setdefault(namespace, {})
+            places = fake.ns_places.get(namespace, {})
             if any(existing.startswith(path + "/") for existing in files):
-                raise _Reject(422, "%s is a folder" % path)
-            if any(path.startswith(existing + "/") for existing in files):
-                raise _Reject(422, "a parent of %s is a file" % path)
+                # Both servers answer OK and keep nothing.
+                fake._violate(recorded, "a file uploaded onto the folder %s: the server keeps nothing" % path)
+                return self._reply(200, b"", None)
+            if places.get(path) == "Directory":  # a deleted folder: OK, nothing kept, listed again
+                fake.ns_revived.setdefault(namespace, set()).add(path)
+                return self._reply(200, b"", None)
+            folder = path.rsplit("/", 1)[0]
+            while folder:
+                if places.get(folder) == "File":
+                    return self._error(404, "Not Found: %s (Not a directory)" % path)
+                folder = folder.rsplit("/", 1)[0]
         fake.put_file(namespace, path, parts[0].data)
         self._reply(200, b"", None)
 
@@ -2422,6 +2447,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             for file_path in [file_path for file_path in files
                               if file_path == path or file_path.startswith(path.rstrip("/") + "/")]:
                 del files[file_path]
+            revived = fake.ns_revived.get(namespace, set())
+            revived -= {folder for folder in revived if folder == path or folder.startswith(path.rstrip("/") + "/")}
         self._reply(200, b"", None)
 
     def _do_flow_search(self, tenant: Optional[str]) -> None:
@@ -10808,23 +10835,116 @@ def test_files_upload_a_file_to_a_path_and_a_folder_under_one(ns_fake, tmp_path)
     assert files["/under/src/lib/util.py"] == b"X = 1\n"
 
 
-@pytest.mark.parametrize("path, words", [
-    ("../up", "'..'"), ("a/../b", "'..'"), ("./a", "'.'"), ("a//b", "empty segment"), ("a/", "empty segment"),
-    ("//a", "empty segment"), ("_flows/f.yml", "_flows"), ("/_flows", "_flows"), ("a b.txt", "' '"),
-    ('quote".txt', "'\"'"), ("a[1].txt", "'\\['"), ("tab\t.txt", "'\\\\t'"), ("nul\x00", "'\\\\x00'"),
-    ("nbsp\u00a0x", "'\\\\xa0'"), ("x" * 256, "255"), (42, "string"), (b"bytes", "string"),
+@pytest.mark.parametrize("path, words, reading", [
+    ("../up", "'..'", True), ("a/../b", "'..'", True), ("./a", "'.'", True), ("a//b", "empty segment", True),
+    ("//a", "empty segment", True), ("_flows/f.yml", "_flows", True), ("/_flows", "_flows", True),
+    ("nul\x00", "NUL|x00", True), (42, "string", True), (b"bytes", "string", True),
+    # Names kestra.py does not write, but reads, lists and deletes: 2.0 or another client may have made them.
+    ("a b.txt", "' '", False), ('quote".txt', "'\"'", False), ("a[1].txt", "'\\['", False),
+    ("100%.txt", "'%'", False), ("tab\t.txt", "'\\\\t'", False), ("nbsp\u00a0x", "'\\\\xa0'", False),
+    ("x" * 256, "255", False),
 ])
-def test_files_paths_are_checked_before_any_request(ns_fake, tmp_path, path, words):
+def test_files_paths_are_checked_before_any_request(ns_fake, tmp_path, path, words, reading):
     flow = client(ns_fake)
     (tmp_path / "f.txt").write_text("x")
     calls = [lambda: flow.upload_files("company.team", tmp_path / "f.txt", to=path),
-             lambda: flow.download_files("company.team", path, tmp_path / "out"),
-             lambda: flow.list_files("company.team", path), lambda: flow.delete_file("company.team", path),
              lambda: flow.sync_files("company.team", tmp_path, path)]
+    if reading:
+        calls += [lambda: flow.download_files("company.team", path, tmp_path / "out"),
+                  lambda: flow.list_files("company.team", path), lambda: flow.delete_file("company.team", path)]
     for call in calls:
         with pytest.raises(kestra.KestraError, match=words):
             call()
     assert ns_fake.requests == []
+
+
+def test_files_a_name_kestra_py_would_not_write_is_listed_pulled_synced_and_deleted(ns_fake, tmp_path):
+    """2.0 stores names such as report[2024].csv, made by a flow or the UI: they do not
+    stop a listing, a pull or a sync, and can be read and deleted by their path."""
+    if ns_fake._v < (2, 0):
+        pytest.skip("Kestra 1.3.25 refuses these names (422): its storage cannot hold them")
+    ns_fake.put_file("company.team", "/cfg/report[2024].csv", b"a,b\n")
+    ns_fake.put_file("company.team", "/cfg/plain.txt", b"plain")
+    flow = client(ns_fake)
+    assert [entry["path"] for entry in flow.list_files("company.team")] == [
+        "/cfg", "/cfg/plain.txt", "/cfg/report[2024].csv"]
+    flow.download_files("company.team", "/cfg", tmp_path / "out")
+    assert (tmp_path / "out" / "report[2024].csv").read_bytes() == b"a,b\n"
+    (tmp_path / "local").mkdir()
+    (tmp_path / "local" / "plain.txt").write_bytes(b"plain")
+    report = flow.sync_files("company.team", tmp_path / "local", "/cfg", delete=True)
+    assert (report["unchanged"], report["deleted"]) == (["/cfg/plain.txt"], ["/cfg/report[2024].csv"])
+    assert ns_fake.files("company.team") == {"/cfg/plain.txt": b"plain"}
+    ns_fake.put_file("company.team", "/x{1}", b"x")
+    assert flow.delete_file("company.team", "/x{1}") is True
+    assert ns_fake.violations == []
+
+
+def test_files_a_file_is_never_uploaded_onto_a_folder(ns_fake, tmp_path):
+    """Both servers answer OK to a file uploaded onto a folder, and keep nothing."""
+    ns_fake.put_file("company.team", "/scripts/inner.py", b"inner")
+    (tmp_path / "scripts").write_bytes(b"a file")
+    flow = client(ns_fake)
+    with pytest.raises(kestra.KestraError, match="the server has a folder at /scripts, which a file cannot replace"):
+        flow.upload_files("company.team", tmp_path / "scripts", to="/scripts")
+    assert [r for r in ns_fake.requests if r.method == "POST"] == []
+    (tmp_path / "tool.py").write_bytes(b"tool")
+    assert flow.upload_files("company.team", tmp_path / "tool.py", to="/scripts/") == ["/scripts/tool.py"]
+    assert flow.upload_files("company.team", tmp_path / "tool.py", to="/") == ["/tool.py"]
+    assert ns_fake.files("company.team") == {"/scripts/inner.py": b"inner", "/scripts/tool.py": b"tool",
+                                             "/tool.py": b"tool"}
+    assert ns_fake.violations == []
+
+
+@pytest.mark.parametrize("delete", [False, True])
+def test_sync_where_a_file_and_a_folder_trade_places_fails_for_those_two_only(ns_fake, tmp_path, delete):
+    """Local x is a file where the server has a folder x/, and local y/ a folder where
+    the server has a file y. Kestra keeps a path's kind even once deleted (1.3.25 and
+    2.0), so neither can be synced: both fail, saying why, and the rest goes."""
+    before = {"/s/x/inner.txt": b"inner", "/s/y": b"was a file", "/s/keep.txt": b"old"}
+    for path, data in before.items():
+        ns_fake.put_file("company.team", path, data)
+    local = tmp_path / "local"
+    (local / "y").mkdir(parents=True)
+    (local / "x").write_bytes(b"now a file")
+    (local / "y" / "z.txt").write_bytes(b"under y")
+    (local / "keep.txt").write_bytes(b"new")
+    flow = client(ns_fake)
+    for dry_run in (True, False):
+        with pytest.raises(kestra.SyncError, match="2 of the files failed") as raised:
+            flow.sync_files("company.team", local, "/s", delete=delete, dry_run=dry_run)
+        report = raised.value.report
+        assert [(failed["path"], failed["action"]) for failed in report["failed"]] == [
+            ("/s/x", "upload"), ("/s/y/z.txt", "upload")]
+        assert "folder at /s/x, which a file cannot replace" in report["failed"][0]["message"]
+        assert "file at /s/y, where /s/y/z.txt needs a folder" in report["failed"][1]["message"]
+        assert report["uploaded"] == ["/s/keep.txt"]
+        assert report["deleted"] == (["/s/x/inner.txt", "/s/y"] if delete else [])
+    expected = {"/s/keep.txt": b"new"} if delete else dict(before, **{"/s/keep.txt": b"new"})
+    assert ns_fake.files("company.team") == expected
+    assert ns_fake.violations == []
+
+
+def test_a_file_sent_onto_a_deleted_folder_is_reported_not_stored(ns_fake, tmp_path):
+    """A deleted folder is not listed, but keeps its place: the server answers OK to a
+    file sent there and keeps nothing. The check after the uploads finds it."""
+    ns_fake.put_file("company.team", "/s/x/inner.txt", b"inner")
+    flow = client(ns_fake)
+    assert flow.delete_file("company.team", "/s/x") is True
+    assert flow.list_files("company.team") == []
+    (tmp_path / "x").write_bytes(b"a file")
+    with pytest.raises(kestra.KestraError, match="folder at /s/x, which a file cannot replace, even once"):
+        flow.upload_files("company.team", tmp_path / "x", to="/s/x")
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "x").write_bytes(b"a file")
+    (local / "other.txt").write_bytes(b"other")
+    with pytest.raises(kestra.SyncError) as raised:
+        flow.sync_files("company.team", local, "/s")
+    report = raised.value.report
+    assert report["uploaded"] == ["/s/other.txt"]
+    assert [(failed["path"], failed["action"]) for failed in report["failed"]] == [("/s/x", "upload")]
+    assert ns_fake.files("company.team") == {"/s/other.txt": b"other"}
 
 
 def test_files_a_bad_local_name_is_refused_before_any_upload(ns_fake, tmp_path):

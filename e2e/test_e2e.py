@@ -1781,6 +1781,32 @@ def test_nsfiles_sync_with_delete_removes_exactly_what_is_missing_and_the_dry_ru
     assert run_cli(server, "nsfiles", "rm", namespace, "/app/new").returncode == 1
 
 
+def test_nsfiles_a_file_never_takes_a_folders_place_and_says_so(server, flows, tmp_path):
+    """Both servers answer OK to a file sent onto a folder and keep nothing, and keep a
+    deleted folder's place: kestra.py refuses the first, and finds the second after it."""
+    flow = make_flow(server)
+    namespace = flows.namespace + ".kinds"
+    (tmp_path / "seed").write_text("inner")
+    flow.upload_files(namespace, tmp_path / "seed", to="/s/x/inner.txt")
+    flow.upload_files(namespace, tmp_path / "seed", to="/s/y")
+    local = tmp_path / "local"
+    (local / "y").mkdir(parents=True)
+    (local / "x").write_text("now a file")
+    (local / "y" / "z.txt").write_text("under y")
+    (local / "other.txt").write_text("other")
+    with pytest.raises(kestra.SyncError) as raised:
+        flow.sync_files(namespace, local, "/s")
+    report = raised.value.report
+    assert [(failed["path"], failed["action"]) for failed in report["failed"]] == [
+        ("/s/x", "upload"), ("/s/y/z.txt", "upload")], report
+    assert report["uploaded"] == ["/s/other.txt"]
+    assert flow.delete_file(namespace, "/s/x") is True
+    assert "/s/x" not in [entry["path"] for entry in flow.list_files(namespace)]
+    with pytest.raises(kestra.KestraError, match="folder at /s/x, which a file cannot replace, even once"):
+        flow.upload_files(namespace, local / "x", to="/s/x")
+    flow.delete_file(namespace, "/s")
+
+
 def test_nsfiles_a_python_task_runs_a_pushed_script(server, flows, tmp_path):
     flow = make_flow(server)
     (tmp_path / "scripts" / "helpers").mkdir(parents=True)
