@@ -2368,9 +2368,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 data, modified = files[path]
                 return {"fileName": name, "lastModifiedTime": modified, "creationTime": modified, "type": "File",
                         "size": len(data), "metadata": {}}
+            revived = fake.ns_revived.get(namespace, set())
             under = [modified for file_path, (_, modified) in files.items()
                      if file_path.startswith(path.rstrip("/") + "/")]
-            if not under and path != "/" and path not in fake.ns_revived.get(namespace, ()):
+            if not under and path != "/" and not any(folder == path or folder.startswith(path.rstrip("/") + "/")
+                                                     for folder in revived):
                 return None
             modified = max(under, default=int(fake.now() * 1000))
             return {"fileName": name, "lastModifiedTime": modified, "creationTime": modified, "type": "Directory",
