@@ -9997,17 +9997,18 @@ def _files_flow(arguments: Any) -> Tuple[_CommandLineFlow, _FilesProgress]:
 def _run_nsfiles_push(arguments: Any) -> int:
     source, namespace = arguments.local_dir, arguments.namespace
     _usage_checked(_require_name, "namespace", namespace)
+    planned = []  # type: List[Tuple[str, str]]
     if os.path.isfile(source):
         if arguments.delete:
             raise _UsageError("nsfiles push --delete: %s is a file; --delete syncs a folder" % source)
-        _usage_checked(_local_files, source, arguments.to)
+        planned = _usage_checked(_local_files, source, arguments.to)
     else:
         _usage_checked(_local_files, source, arguments.to or "/", True)
     flow, progress = _files_flow(arguments)
     try:
         if os.path.isfile(source):
             if arguments.dry_run:
-                report = {"uploaded": [_local_files(source, arguments.to)[0][1]], "unchanged": [],
+                report = {"uploaded": [planned[0][1]], "unchanged": [],
                           "deleted": [], "failed": []}  # type: Dict[str, Any]
             else:
                 report = {"uploaded": flow.upload_files(namespace, source, arguments.to), "unchanged": [],
